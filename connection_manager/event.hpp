@@ -1,0 +1,34 @@
+// What travels on the bus between the code that changes notifications and every node's
+// sessions. Small and self-contained so that it serialises to one Redis message. Pure values.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace herald::cm {
+
+enum class event_type : std::uint8_t {
+  notification,   // a persisted item was created: push the `notification` frame, count +1
+  desktop,        // a transient popup: push the `desktop` frame as is
+  count_changed,  // the matching sessions' counts may have changed: recount from the store
+};
+
+enum class event_target : std::uint8_t {
+  users,     // users[]
+  everyone,  // every session
+  group,     // sessions whose token groups contain every pair of `group`
+};
+
+struct event {
+  event_type type = event_type::notification;
+  event_target target = event_target::users;
+  std::vector<std::uint64_t> users;
+  std::string group;   // canonical audience path, for event_target::group
+  std::uint64_t id = 0;  // notification id (notification events; 0 otherwise)
+  // notification: the encoded frame prefix (proto::encode_notification_prefix);
+  // desktop: the whole frame; count_changed: unused.
+  std::shared_ptr<const std::string> payload;
+};
+
+}  // namespace herald::cm

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Herald needs. Sourced by run.sh and test.sh.
+# Usage: install_packages build|test
+set -euo pipefail
+
+HERALD_BUILD_PACKAGES=(
+  build-essential cmake pkg-config git
+  libboost-dev libboost-system-dev libssl-dev
+  libsqlite3-dev libmysqlcppconn-dev nlohmann-json3-dev libspdlog-dev
+  libjwt-dev libhiredis-dev libtomlplusplus-dev catch2
+)
+HERALD_TEST_PACKAGES=(
+  mariadb-server mariadb-client redis-server nginx-light chromium nodejs npm curl python3 python3-websocket python3-pytest
+  libclang-rt-14-dev
+)
+
+install_packages() {
+  local want=("${HERALD_BUILD_PACKAGES[@]}")
+  if [ "${1:-build}" = "test" ]; then want+=("${HERALD_TEST_PACKAGES[@]}"); fi
+  local missing=()
+  for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # node/npm may come from outside Debian on some machines: accept any working node.
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    local keep=()
+    for p in "${missing[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || keep+=("$p"); done
+    missing=("${keep[@]}")
+  fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  # Debian's postinst scripts try to start services; stop them from doing so.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    local cleanup_policy=1
+  fi
+  $sudo apt-get update -qq || true
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ -n "${cleanup_policy:-}" ] && $sudo rm -f /usr/sbin/policy-rc.d
+  return 0
+}

@@ -1,0 +1,131 @@
+// The Store interface: every query Herald makes of its database. Implementations are blocking
+// and NOT thread-safe: each instance is one connection, used by one thread at a time (the
+// store_pool gives each of its threads its own instance). Code above this interface never names
+// a backend; open_store() picks one from the URL.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "proto/audience.hpp"
+#include "proto/notification.hpp"
+#include "proto/notify_request.hpp"
+
+namespace herald::persistence {
+
+// The database cannot be reached or failed mid-transaction; nothing of the call was committed.
+struct store_unavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The caller's view: which user, with which groups (from the presented token).
+struct viewer {
+  std::uint64_t user_id = 0;
+  proto::group_set groups;
+};
+
+// One accepted notify request to store (persist: true, or persist: false with a key).
+struct insert_request {
+  proto::notify_request request;
+  std::int64_t now_ms = 0;           // created_at
+  std::int64_t default_ttl_s = 0;    // HERALD_RETENTION_DAYS in seconds
+  std::int64_t online = 0;           // connections it will be pushed to (part of the answer)
+};
+
+struct insert_result {
+  // True when the idempotency key already existed: nothing was stored; `previous_answer` holds
+  // the first answer's JSON, returned unchanged.
+  bool duplicate = false;
+  std::string previous_answer;
+  // The stored items, in request order (one per user for user_ids, else one). Empty when
+  // persist is false.
+  std::vector<proto::notification> items;
+  // The answer to send: proto::encode_notify_answer of the ids and `online`; with a key it is
+  // stored beside the key in the same transaction.
+  std::string answer;
+};
+
+struct inbox_query {
+  int limit = 20;                          // 1..100
+  std::optional<std::uint64_t> before;     // only ids < before
+  bool unread_only = false;
+  std::optional<proto::item_kind> kind;    // nullopt = all
+};
+
+struct inbox_page {
+  std::vector<proto::notification> items;  // newest first
+  std::optional<std::uint64_t> next_before;
+  std::int64_t unread = 0;                 // the viewer's total unread, whatever the filters
+};
+
+struct unread_result {
+  std::int64_t unread = 0;
+  // Highest notification id the count could include (ids commit in increasing order): a
+  // `notification` event with id <= watermark is already counted.
+  std::uint64_t watermark = 0;
+};
+
+// What a change to one item means for other connections' counts.
+struct item_ref {
+  std::uint64_t id = 0;
+  proto::item_kind kind = proto::item_kind::personal;
+  std::uint64_t user_id = 0;  // personal
+  std::string audience;       // group, canonical
+};
+
+struct mark_result {
+  bool found = false;    // visible to the viewer (else the caller answers 404)
+  bool changed = false;  // it was unread (read) / visible (delete) before this call
+  std::optional<proto::notification> item;  // get(): the item after marking
+};
+
+struct store_stats {
+  std::int64_t notifications_stored = 0;  // visible, unexpired items
+};
+
+class store {
+ public:
+  virtual ~store() = default;
+
+  // Creates or migrates the schema to the current version. Safe to run concurrently from
+  // several nodes.
+  virtual void migrate() = 0;
+  // Cheap round trip; throws store_unavailable when the database does not answer.
+  virtual void ping() = 0;
+
+  // Stores a batch of requests in ONE transaction (persist: false requests store only their
+  // idempotency key and answer) (group commit); results in request order.
+  // Ids are assigned in increasing order and commit in that order across all writers.
+  virtual std::vector<insert_result> insert_batch(const std::vector<insert_request>& batch) = 0;
+
+  virtual unread_result unread_count(const viewer& v, std::int64_t now_ms) = 0;
+  virtual inbox_page list_inbox(const viewer& v, const inbox_query& q, std::int64_t now_ms) = 0;
+  // Visible items with id > since, oldest first, at most `limit`.
+  virtual std::vector<proto::notification> list_since(const viewer& v, std::uint64_t since,
+                                                      int limit, std::int64_t now_ms) = 0;
+  // The item as the viewer sees it; marks it read first when mark_read.
+  virtual mark_result get(const viewer& v, std::uint64_t id, bool mark_read,
+                          std::int64_t now_ms) = 0;
+  virtual mark_result mark_read(const viewer& v, std::uint64_t id, std::int64_t now_ms) = 0;
+  // Marks every item visible to the viewer read; returns how many changed.
+  virtual std::int64_t mark_all_read(const viewer& v, std::int64_t now_ms) = 0;
+  virtual mark_result remove_for_user(const viewer& v, std::uint64_t id, std::int64_t now_ms) = 0;
+  // Retracts from everyone. nullopt when unknown or already retracted.
+  virtual std::optional<item_ref> retract(std::uint64_t id) = 0;
+  // Items whose expires_at is in (from_ms, to_ms]: their readers' counts drop.
+  virtual std::vector<item_ref> expired_between(std::int64_t from_ms, std::int64_t to_ms) = 0;
+  // Deletes up to `limit` expired items (and their per-user state); returns how many.
+  virtual std::int64_t purge_expired(std::int64_t now_ms, int limit) = 0;
+  virtual store_stats stats(std::int64_t now_ms) = 0;
+};
+
+// "sqlite:PATH" or "mysql://USER:PASS@HOST:PORT/DB". Throws std::invalid_argument for a URL of
+// no known form (a bad setting), store_unavailable when the database cannot be reached.
+std::unique_ptr<store> open_store(const std::string& url);
+// Validates the URL's form without connecting; returns an error message or empty.
+std::string check_store_url(const std::string& url);
+
+}  // namespace herald::persistence

@@ -1,0 +1,75 @@
+// Runs blocking store calls off the I/O threads. Each pool thread owns one store connection,
+// opened lazily and reopened after a failure (so the pool survives a database restart). Results
+// are posted back to the caller's executor. submit() is thread-safe.
+#pragma once
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include "persistence/store.hpp"
+
+namespace herald::persistence {
+
+// The value of a store call, or why it failed (store_unavailable or another exception).
+template <class T>
+struct outcome {
+  std::optional<T> value;
+  std::string error;  // empty when value is set
+  bool unavailable = false;  // the database could not be reached (answer 503)
+  bool ok() const { return value.has_value(); }
+};
+
+class store_pool {
+ public:
+  store_pool(std::string url, unsigned threads);
+  ~store_pool();  // waits for calls in flight
+  store_pool(const store_pool&) = delete;
+  store_pool& operator=(const store_pool&) = delete;
+
+  // Runs fn(store&) on a pool thread, then done(outcome<R>) on `ex`.
+  template <class Fn, class Done>
+  void submit(boost::asio::any_io_executor ex, Fn fn, Done done) {
+    using R = std::invoke_result_t<Fn&, store&>;
+    boost::asio::post(pool_, [this, ex, fn = std::move(fn), done = std::move(done)]() mutable {
+      outcome<R> out = run_on_thread<R>(fn);
+      boost::asio::post(ex, [done = std::move(done), out = std::move(out)]() mutable {
+        done(std::move(out));
+      });
+    });
+  }
+
+  // Runs fn(store&) on the calling thread with a connection of its own (tools, migrations).
+  const std::string& url() const { return url_; }
+  void stop();
+
+ private:
+  template <class R, class Fn>
+  outcome<R> run_on_thread(Fn& fn) {
+    outcome<R> out;
+    try {
+      out.value.emplace(fn(connection()));
+    } catch (const store_unavailable& e) {
+      drop_connection();
+      out.error = e.what();
+      out.unavailable = true;
+    } catch (const std::exception& e) {
+      drop_connection();
+      out.error = e.what();
+    }
+    return out;
+  }
+  // This pool thread's connection, opened on first use (throws store_unavailable).
+  store& connection();
+  void drop_connection();
+
+  std::string url_;
+  boost::asio::thread_pool pool_;
+};
+
+}  // namespace herald::persistence

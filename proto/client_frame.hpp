@@ -1,0 +1,25 @@
+// Frames a browser sends over the WebSocket. Pure functions; thread-safe.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace herald::proto {
+
+enum class client_frame_type { ping, read, read_all, remove, sync };
+
+struct client_frame {
+  client_frame_type type = client_frame_type::ping;
+  std::uint64_t id = 0;     // read, remove ("delete")
+  std::uint64_t since = 0;  // sync (0 allowed)
+};
+
+struct frame_error {
+  std::string code;     // invalid_frame, unknown_type, invalid_argument
+  std::string message;
+};
+
+std::variant<client_frame, frame_error> parse_client_frame(std::string_view text);
+
+}  // namespace herald::proto
