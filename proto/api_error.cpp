@@ -23,12 +23,8 @@ api_error method_not_allowed(std::string message) {
   return make(405, "method_not_allowed", std::move(message));
 }
 api_error too_large(std::string message) { return make(413, "too_large", std::move(message)); }
-api_error unavailable(std::string message) {
-  return make(503, "unavailable", std::move(message));
-}
-api_error internal_error(std::string message) {
-  return make(500, "internal", std::move(message));
-}
+api_error unavailable(std::string message) { return make(503, "unavailable", std::move(message)); }
+api_error internal_error(std::string message) { return make(500, "internal", std::move(message)); }
 
 std::string encode_error(const api_error& e) {
   std::string out;

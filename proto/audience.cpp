@@ -107,8 +107,7 @@ std::string audience::canonical() const {
 }
 
 bool audience::matches(const group_set& groups) const {
-  return std::includes(groups.pairs().begin(), groups.pairs().end(), pairs_.begin(),
-                       pairs_.end());
+  return std::includes(groups.pairs().begin(), groups.pairs().end(), pairs_.begin(), pairs_.end());
 }
 
 }  // namespace herald::proto

@@ -9,9 +9,7 @@ namespace {
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   const auto b0 = static_cast<unsigned char>(s[i]);
   const std::size_t left = s.size() - i;
-  auto cont = [&](std::size_t k) {
-    return (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-  };
+  auto cont = [&](std::size_t k) { return (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80; };
   if (b0 < 0x80) return 1;
   if (b0 >= 0xC2 && b0 <= 0xDF) return left >= 2 && cont(1) ? 2 : 0;
   if (b0 >= 0xE0 && b0 <= 0xEF) {
@@ -39,9 +37,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   std::size_t run = 0;  // start of the pending run of bytes copied verbatim
   std::size_t i = 0;
-  auto flush = [&] {
-    out.append(s.data() + run, i - run);
-  };
+  auto flush = [&] { out.append(s.data() + run, i - run); };
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
@@ -61,13 +57,27 @@ void append_json_string(std::string& out, std::string_view s) {
     }
     flush();
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         out.append("\\u00");
         out.push_back(hex[c >> 4]);

@@ -15,11 +15,11 @@ struct civil_date {
 civil_date civil_from_days(std::int64_t z) {
   z += 719468;
   const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<std::uint64_t>(z - era * 146097);            // [0, 146096]
+  const auto doe = static_cast<std::uint64_t>(z - era * 146097);                    // [0, 146096]
   const std::uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
   const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-  const std::uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);        // [0, 365]
-  const std::uint64_t mp = (5 * doy + 2) / 153;                             // [0, 11]
+  const std::uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);  // [0, 365]
+  const std::uint64_t mp = (5 * doy + 2) / 153;                       // [0, 11]
   const auto d = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
   const auto m = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
   return {y + (m <= 2 ? 1 : 0), m, d};
@@ -76,9 +76,12 @@ void append_time(std::string& out, std::int64_t epoch_ms) {
 
 std::string_view to_string(item_kind k) {
   switch (k) {
-    case item_kind::personal: return "personal";
-    case item_kind::broadcast: return "broadcast";
-    case item_kind::group: return "group";
+    case item_kind::personal:
+      return "personal";
+    case item_kind::broadcast:
+      return "broadcast";
+    case item_kind::group:
+      return "group";
   }
   return "personal";
 }

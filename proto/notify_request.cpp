@@ -223,8 +223,7 @@ std::variant<std::vector<notify_parse_result>, api_error> parse_notify_batch(
   if (value.is_discarded()) return invalid_argument("body", "the body is not valid JSON");
   if (!value.is_object()) return invalid_argument("body", "the body must be a JSON object");
   const auto it = value.find("notifications");
-  if (it == value.end() || !it->is_array() || it->empty() ||
-      it->size() > max_batch_entries) {
+  if (it == value.end() || !it->is_array() || it->empty() || it->size() > max_batch_entries) {
     return invalid_argument("notifications",
                             "notifications must be an array of 1 to 1000 notify bodies");
   }

@@ -27,7 +27,8 @@ TEST_CASE("each error constructor carries the contract's status and code") {
 
 TEST_CASE("an invalid_argument error encodes code, message and field") {
   const auto body = encode_error(invalid_argument("title", "title is required"));
-  CHECK(body == R"({"error":{"code":"invalid_argument","message":"title is required","field":"title"}})");
+  CHECK(body ==
+        R"({"error":{"code":"invalid_argument","message":"title is required","field":"title"}})");
 }
 
 TEST_CASE("an error without a field encodes only code and message") {

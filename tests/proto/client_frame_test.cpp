@@ -39,9 +39,9 @@ TEST_CASE("read and delete carry a positive id") {
 TEST_CASE("read and delete without a positive integer id are invalid_argument") {
   for (const auto* text :
        {R"({"type":"read"})", R"({"type":"read","id":0})", R"({"type":"read","id":-3})",
-        R"({"type":"read","id":"7"})", R"({"type":"read","id":7.5})",
-        R"({"type":"read","id":7.0})", R"({"type":"read","id":null})", R"({"type":"delete"})",
-        R"({"type":"delete","id":0})", R"({"type":"delete","id":[1]})"}) {
+        R"({"type":"read","id":"7"})", R"({"type":"read","id":7.5})", R"({"type":"read","id":7.0})",
+        R"({"type":"read","id":null})", R"({"type":"delete"})", R"({"type":"delete","id":0})",
+        R"({"type":"delete","id":[1]})"}) {
     CHECK(refusal(text) == "invalid_argument");
   }
 }

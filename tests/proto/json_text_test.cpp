@@ -33,9 +33,13 @@ TEST_CASE("valid multibyte UTF-8 is copied unchanged and round-trips") {
 }
 
 TEST_CASE("invalid UTF-8 bytes are replaced so the output stays valid JSON") {
-  const std::string bad = "a\xFF" "b\xC3";  // stray byte, then a truncated sequence
+  const std::string bad =
+      "a\xFF"
+      "b\xC3";  // stray byte, then a truncated sequence
   const auto out = json_quoted(bad);
-  CHECK(out == "\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\"");
+  CHECK(out ==
+        "\"a\xEF\xBF\xBD"
+        "b\xEF\xBF\xBD\"");
   CHECK_NOTHROW(nlohmann::json::parse(out));
 }
 

@@ -181,8 +181,8 @@ TEST_CASE("title is required and must be a string") {
 }
 
 TEST_CASE("title is 1 to 200 code points, multibyte characters counted once") {
-  const std::string han = "\xE4\xBD\xA0";            // 3 bytes, 1 code point
-  const std::string emoji = "\xF0\x9F\x98\x80";      // 4 bytes, 1 code point
+  const std::string han = "\xE4\xBD\xA0";        // 3 bytes, 1 code point
+  const std::string emoji = "\xF0\x9F\x98\x80";  // 4 bytes, 1 code point
   CHECK(accepted(with("title", as_json(repeat(han, 200)))).title.size() == 600);
   refused(with("title", as_json(repeat(han, 201))), "title");
   CHECK(accepted(with("title", as_json(repeat(emoji, 200)))).title.size() == 800);
@@ -193,7 +193,8 @@ TEST_CASE("title is 1 to 200 code points, multibyte characters counted once") {
 }
 
 TEST_CASE("escaped characters in the title are decoded before counting") {
-  CHECK(accepted(with("title", "\"" + repeat("\\u4f60", 200) + "\"")).title == repeat("\xE4\xBD\xA0", 200));
+  CHECK(accepted(with("title", "\"" + repeat("\\u4f60", 200) + "\"")).title ==
+        repeat("\xE4\xBD\xA0", 200));
   refused(with("title", "\"" + repeat("\\u4f60", 201) + "\""), "title");
 }
 
@@ -282,7 +283,8 @@ TEST_CASE("ttl_s with important retention is refused") {
 TEST_CASE("idempotency_key is 1 to 255 bytes") {
   CHECK(accepted(with("idempotency_key", as_json(std::string(255, 'k')))).idempotency_key->size() ==
         255);
-  CHECK(accepted(with("idempotency_key", R"("k")")).idempotency_key == std::optional<std::string>("k"));
+  CHECK(accepted(with("idempotency_key", R"("k")")).idempotency_key ==
+        std::optional<std::string>("k"));
   refused(with("idempotency_key", as_json(std::string(256, 'k'))), "idempotency_key");
   refused(with("idempotency_key", R"("")"), "idempotency_key");
   refused(with("idempotency_key", "12"), "idempotency_key");
@@ -314,7 +316,8 @@ TEST_CASE("a batch gives one result per entry") {
 
 TEST_CASE("a batch holds 1 to 1000 entries") {
   std::string entries;
-  for (int i = 0; i < 1001; ++i) entries += std::string(i ? "," : "") + R"({"user_id":1,"title":"t"})";
+  for (int i = 0; i < 1001; ++i)
+    entries += std::string(i ? "," : "") + R"({"user_id":1,"title":"t"})";
   auto over = parse_notify_batch(R"({"notifications":[)" + entries + "]}");
   REQUIRE(std::holds_alternative<api_error>(over));
   CHECK(std::get<api_error>(over).field == "notifications");

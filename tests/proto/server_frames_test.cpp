@@ -33,7 +33,8 @@ TEST_CASE("a desktop frame omits data when absent") {
   CHECK(encode_desktop("Hi", "there", "") ==
         R"({"type":"desktop","title":"Hi","content":"there"})");
   const auto j = json::parse(encode_desktop("Hi \xE4\xBD\xA0", "a\nb", R"({"k":[1]})"));
-  CHECK(j == json::parse(R"({"type":"desktop","title":"Hi 你","content":"a\nb","data":{"k":[1]}})"));
+  CHECK(j ==
+        json::parse(R"({"type":"desktop","title":"Hi 你","content":"a\nb","data":{"k":[1]}})"));
 }
 
 TEST_CASE("a sync frame lists items in the given order with more") {
