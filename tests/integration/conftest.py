@@ -1,0 +1,118 @@
+"""Fixtures: the real herald daemon on free loopback ports, on SQLite or MySQL.
+
+The store comes from --store (or env HERALD_TEST_STORE): `sqlite` (default) or `mysql`, the
+latter needing HERALD_TEST_MYSQL_URL (mysql://USER:PASS@HOST:PORT/DB). The binary is HERALD_BIN.
+"""
+import itertools
+import os
+import random
+
+import pytest
+
+import herald_daemon
+
+
+def pytest_addoption(parser):
+    parser.addoption("--store", default=os.environ.get("HERALD_TEST_STORE", "sqlite"),
+                     choices=["sqlite", "mysql"], help="store backend the daemon runs on")
+
+
+def pytest_report_header(config):
+    return "herald: %s, store: %s" % (os.environ.get("HERALD_BIN"), config.getoption("--store"))
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(scope="session")
+def herald_bin():
+    path = os.environ.get("HERALD_BIN")
+    assert path and os.access(path, os.X_OK), "set HERALD_BIN to the herald executable"
+    return os.path.abspath(path)
+
+
+@pytest.fixture(scope="session")
+def mysql_dbs(request):
+    if request.config.getoption("--store") != "mysql":
+        yield None
+        return
+    url = os.environ.get("HERALD_TEST_MYSQL_URL")
+    assert url, "--store mysql needs HERALD_TEST_MYSQL_URL"
+    dbs = herald_daemon.MysqlDatabases(url)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def new_store(mysql_dbs):
+    """Returns a function giving a fresh, empty store setting for a daemon living in `workdir`."""
+
+    def make(workdir):
+        if mysql_dbs is not None:
+            return mysql_dbs.fresh()
+        return "sqlite:" + os.path.join(str(workdir), "herald.db")
+
+    return make
+
+
+_user_ids = itertools.count(random.randint(10_000, 1_000_000) * 1000)
+
+
+@pytest.fixture
+def new_user():
+    """Returns a function giving a user id no other test uses."""
+    return lambda: next(_user_ids)
+
+
+class _Launcher:
+    def __init__(self, binary, workdir, new_store):
+        self.binary = binary
+        self.workdir = workdir
+        self.new_store = new_store
+        self.daemons = []
+
+    def __call__(self, env=None, args=None, store=None, start=True):
+        d = herald_daemon.Herald(self.binary, str(self.workdir),
+                                 store or self.new_store(self.workdir), env, args)
+        self.daemons.append(d)
+        return d.start() if start else d
+
+    def finish(self, node):
+        failed = any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
+                     for w in ("setup", "call"))
+        errors = []
+        for d in self.daemons:
+            try:
+                d.stop()
+            except AssertionError as e:
+                errors.append(str(e))
+            if failed:
+                print("---- herald log (%s) ----\n%s" % (d.log_path, d.log_tail(80)))
+        assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def launch(herald_bin, tmp_path, new_store, request):
+    """Starts daemons on demand; each is stopped with SIGTERM at the end and must exit 0."""
+    launcher = _Launcher(herald_bin, tmp_path, new_store)
+    yield launcher
+    launcher.finish(request.node)
+
+
+@pytest.fixture
+def herald(launch):
+    """A fresh daemon with an empty store, for one test."""
+    return launch()
+
+
+@pytest.fixture(scope="module")
+def shared_herald(herald_bin, tmp_path_factory, new_store, request):
+    """One daemon for a module of tests that do not depend on global state."""
+    launcher = _Launcher(herald_bin, tmp_path_factory.mktemp("shared"), new_store)
+    d = launcher()
+    yield d
+    launcher.finish(request.node)

@@ -1,0 +1,247 @@
+"""Starts and stops the real herald daemon on free loopback ports, and talks to it."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import uuid
+
+import herald_http
+import herald_jwt
+import herald_ws
+
+JWT_SECRET = "itest-jwt-secret-6a1f0c9e2b7d4a58b3e1f0a2c4d6e8f0"
+API_KEY = "itest-api-key-3c5e7a9b1d"
+HOST = "127.0.0.1"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind((HOST, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def clean_env(extra=None):
+    """The caller's environment without any HERALD_ setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env.update(extra or {})
+    return env
+
+
+class MysqlDatabases:
+    """Creates a fresh database per daemon on the server named by HERALD_TEST_MYSQL_URL."""
+
+    def __init__(self, url):
+        self.url = urllib.parse.urlsplit(url)
+        self.base = self.url.path.lstrip("/") or "herald"
+        self.created = []
+        self.client = shutil.which("mariadb") or shutil.which("mysql")
+        assert self.client, "HERALD_TEST_MYSQL_URL is set but no mariadb/mysql client is installed"
+
+    def _sql(self, statement, database=None):
+        cmd = [self.client, "--protocol=tcp", "-h", self.url.hostname or HOST,
+               "-P", str(self.url.port or 3306), "-u", urllib.parse.unquote(self.url.username or "root"),
+               "-N", "-B", "-e", statement]
+        if self.url.password:
+            cmd.insert(1, "-p" + urllib.parse.unquote(self.url.password))
+        if database:
+            cmd.append(database)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+    def fresh(self):
+        name = "%s_it_%s" % (self.base, uuid.uuid4().hex[:10])
+        r = self._sql("CREATE DATABASE `%s`" % name)
+        if r.returncode != 0:
+            # No right to create databases: wipe the configured one instead.
+            name = self.base
+            tables = self._sql("SHOW TABLES", name)
+            assert tables.returncode == 0, tables.stderr
+            drops = ["DROP TABLE IF EXISTS `%s`" % t for t in tables.stdout.split()]
+            if drops:
+                r = self._sql("SET FOREIGN_KEY_CHECKS=0; " + "; ".join(drops), name)
+                assert r.returncode == 0, r.stderr
+        else:
+            self.created.append(name)
+        netloc = self.url.netloc
+        return "mysql://%s/%s" % (netloc, name)
+
+    def drop_all(self):
+        for name in self.created:
+            self._sql("DROP DATABASE IF EXISTS `%s`" % name)
+        self.created = []
+
+
+class Herald:
+    """One daemon process. `env` adds settings; `args` adds command-line flags."""
+
+    def __init__(self, binary, workdir, store, env=None, args=None, with_secrets=True):
+        self.binary = binary
+        self.workdir = workdir
+        self.store = store
+        self.extra_env = dict(env or {})
+        self.args = list(args or [])
+        self.with_secrets = with_secrets
+        self.proc = None
+        self.log_path = os.path.join(workdir, "herald-%s.log" % uuid.uuid4().hex[:6])
+        self.secret = JWT_SECRET
+        self.api_key = API_KEY
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def start(self, ready_timeout=20.0):
+        self.public_port = free_port()
+        self.internal_port = free_port()
+        settings = {
+            "HERALD_PUBLIC_ADDR": "%s:%d" % (HOST, self.public_port),
+            "HERALD_INTERNAL_ADDR": "%s:%d" % (HOST, self.internal_port),
+            "HERALD_STORE": self.store,
+            "HERALD_THREADS": "2",
+            "HERALD_LOG_LEVEL": "info",
+        }
+        if self.with_secrets:
+            settings["HERALD_JWT_SECRET"] = self.secret
+            settings["HERALD_API_KEY"] = self.api_key
+        settings.update(self.extra_env)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary] + self.args, cwd=self.workdir,
+                                     env=clean_env(settings), stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        self.wait_ready(ready_timeout)
+        return self
+
+    def wait_ready(self, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("herald exited with %d before ready:\n%s"
+                                     % (self.proc.returncode, self.log_tail()))
+            try:
+                last = herald_http.request(HOST, self.internal_port, "GET", "/readyz", timeout=2)
+                if last.status == 200:
+                    return
+            except OSError as e:
+                last = e
+            time.sleep(0.05)
+        raise AssertionError("herald not ready within %.0fs (last: %r)\n%s"
+                             % (timeout, last, self.log_tail()))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self):
+        """SIGTERM only; the caller waits."""
+        self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout=12.0):
+        """SIGTERM, and require exit 0 within `timeout` (kill -9 and fail otherwise)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise AssertionError("herald did not exit within %.0fs of SIGTERM\n%s"
+                                 % (timeout, self.log_tail()))
+        finally:
+            self.log.close()
+        assert rc == 0, "herald exited %d after SIGTERM\n%s" % (rc, self.log_tail())
+        return rc
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(5)
+        self.log.close()
+
+    def log_tail(self, n=60):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    # ---- HTTP ----------------------------------------------------------------------------
+    def internal(self, method, path, body=None, key=True, headers=None, timeout=10):
+        hdrs = dict(headers or {})
+        if key is True:
+            hdrs["Authorization"] = "Bearer " + self.api_key
+        elif key:
+            hdrs["Authorization"] = key
+        return herald_http.request(HOST, self.internal_port, method, path, body, hdrs, timeout)
+
+    def public(self, method, path, body=None, token=None, headers=None, timeout=10):
+        hdrs = dict(headers or {})
+        if token is not None:
+            hdrs["Authorization"] = "Bearer " + token
+        return herald_http.request(HOST, self.public_port, method, path, body, hdrs, timeout)
+
+    def notify(self, **body):
+        return self.internal("POST", "/v1/notify", body)
+
+    def notify_ok(self, **body):
+        r = self.notify(**body)
+        assert r.status == 200, "notify %r -> %r" % (body, r)
+        return r.json
+
+    def token(self, user_id, groups=None, ttl=3600, **extra):
+        return herald_jwt.user_token(self.secret, user_id, groups, ttl, **extra)
+
+    def inbox(self, token, query=""):
+        r = self.public("GET", "/v1/inbox" + query, token=token)
+        assert r.status == 200, "GET /v1/inbox%s -> %r" % (query, r)
+        return r.json
+
+    def unread(self, token):
+        r = self.public("GET", "/v1/inbox/unread_count", token=token)
+        assert r.status == 200, r
+        return r.json["unread"]
+
+    def presence(self, user_id):
+        r = self.internal("GET", "/v1/users/%d/presence" % user_id)
+        assert r.status == 200, r
+        return r.json
+
+    def stats(self):
+        r = self.internal("GET", "/v1/stats")
+        assert r.status == 200, r
+        return r.json
+
+    def wait_presence(self, user_id, connections, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        got = None
+        while time.monotonic() < deadline:
+            got = self.presence(user_id)
+            if got.get("connections") == connections:
+                return got
+            time.sleep(0.05)
+        raise AssertionError("presence of %d: want %d connections, got %r"
+                             % (user_id, connections, got))
+
+    # ---- WebSocket -----------------------------------------------------------------------
+    def upgrade(self, query="", headers=None, rcvbuf=None):
+        return herald_ws.handshake(HOST, self.public_port, "/v1/ws" + query, headers,
+                                   rcvbuf=rcvbuf)
+
+    def ws(self, user_id=None, token=None, groups=None, since=None, headers=None,
+           read_initial=True, rcvbuf=None):
+        """Opens a socket for a user (or a given token) and, unless told not to, reads the
+        frames the server sends on connect: one sync frame when `since` is given, then count."""
+        if token is None:
+            token = self.token(user_id, groups)
+        query = "?token=" + token
+        if since is not None:
+            query += "&since=%d" % since
+        hs = self.upgrade(query, headers, rcvbuf)
+        assert hs.status == 101, "upgrade refused: %d %r" % (hs.status, hs.body)
+        c = hs.client
+        if read_initial:
+            if since is not None:
+                c.initial_sync = c.expect("sync")
+            c.initial_count = c.expect("count")["unread"]
+        return c

@@ -1,0 +1,96 @@
+"""Draining on SIGTERM and closing slow clients (issue 2)."""
+import socket
+import time
+
+import herald_ws
+
+
+def test_sigterm_closes_websockets_with_1001_and_exits_0(launch, new_user):
+    d = launch()
+    clients = [d.ws(new_user()) for _ in range(3)]
+    d.terminate()
+    for c in clients:
+        assert c.expect_close(10) == 1001
+    rc = d.proc.wait(12)
+    assert rc == 0, d.log_tail()
+    d.log.close()
+
+
+def test_after_sigterm_new_requests_are_refused_or_unanswered(launch, new_user):
+    d = launch()
+    c = d.ws(new_user())
+    d.terminate()
+    assert c.expect_close(10) == 1001
+    # Until it exits, the listeners answer only 503 (readyz included).
+    try:
+        r = d.internal("GET", "/readyz", key=False, timeout=2)
+        assert r.status == 503, r
+    except OSError:
+        pass  # already closed
+    assert d.proc.wait(12) == 0
+    d.log.close()
+
+
+def test_a_client_that_never_reads_is_closed_while_others_keep_receiving(launch, new_user):
+    d = launch()
+    slow_user, good_user = new_user(), new_user()
+    token = d.token(slow_user)
+    # Complete the upgrade on a raw socket with a tiny receive buffer, then never read.
+    hs = herald_ws.handshake("127.0.0.1", d.public_port, "/v1/ws?token=" + token, rcvbuf=4096)
+    assert hs.status == 101
+    slow = hs.client
+    good = d.ws(good_user)
+    d.wait_presence(slow_user, 1)
+    d.wait_presence(good_user, 1)
+    content = "z" * 16000
+    pushed, slow_gone_at = 0, None
+    deadline = time.monotonic() + 60
+    while pushed < 1500 and time.monotonic() < deadline:
+        r = d.notify_ok(user_ids=[slow_user, good_user], title="bulk", content=content,
+                        persist=False, data={"seq": pushed})
+        frame = good.expect("desktop", 5)
+        assert frame["data"] == {"seq": pushed}, "the good client missed frames"
+        pushed += 1
+        if r["online"] == 1 and slow_gone_at is None:
+            slow_gone_at = pushed
+            break
+        if pushed % 25 == 0 and d.presence(slow_user)["connections"] == 0:
+            slow_gone_at = pushed
+            break
+    assert slow_gone_at is not None, \
+        "the slow socket was never closed after %d frames of 16 KB (%d MB)" % (
+            pushed, pushed * 16 // 1000)
+    # It was over 1 MiB queued at least, so fewer frames than that cannot have closed it...
+    assert pushed * 16000 > 1024 * 1024
+    d.wait_presence(slow_user, 0, timeout=3)
+    # ...and the good client keeps receiving afterwards.
+    d.notify_ok(user_id=good_user, title="after", persist=False)
+    assert good.expect("desktop")["title"] == "after"
+    # The slow socket ends with close 1013 (or a reset) once we read what reached it.
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    code = slow.expect_close(15)
+    assert code in (1013, None), "slow client closed with %r, want 1013" % code
+
+
+def test_count_frames_for_a_slow_reader_still_end_on_the_true_value(launch, new_user):
+    d = launch()
+    uid = new_user()
+    c = d.ws(uid)
+    token = d.token(uid)
+    ids = [d.notify_ok(user_id=uid, title="n%d" % i)["id"] for i in range(5)]
+    for i in ids:
+        assert d.public("POST", "/v1/inbox/%d/read" % i, token=token).json["unread"] >= 0
+    # Read whatever arrived; the last count frame must say 0.
+    last = None
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        try:
+            f = c.recv_json(max(0.05, end - time.monotonic()))
+        except AssertionError:
+            break
+        if f["type"] == "count":
+            last = f["unread"]
+        elif f["type"] == "notification":
+            last = f["unread"]
+    assert last == 0
+    assert d.unread(token) == 0
