@@ -120,11 +120,7 @@ export class HeraldClient {
     return () => this.off(event, fn);
   }
 
-  /**
-   * Removes a listener added with `on`.
-   * @param {string} event
-   * @param {Function} fn
-   */
+  /** Removes a listener added with `on`. */
   off(event, fn) {
     this.#listeners.get(event)?.delete(fn);
   }
@@ -334,11 +330,7 @@ export class HeraldClient {
 
   #onFrame(text) {
     let frame;
-    try {
-      frame = JSON.parse(text);
-    } catch {
-      return;
-    }
+    try { frame = JSON.parse(text); } catch { return; }
     switch (frame.type) {
       case 'count':
         this.#setUnread(frame.unread, true);
@@ -457,11 +449,7 @@ export class HeraldClient {
     if (response.status === 204) return null;
     const text = await response.text();
     let body = null;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {
-      body = null;
-    }
+    try { body = text ? JSON.parse(text) : null; } catch { /* not JSON: keep null */ }
     if (!response.ok) {
       const error = body?.error ?? {};
       throw new HeraldError(response.status, error.code ?? `http_${response.status}`,

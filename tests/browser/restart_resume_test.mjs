@@ -30,6 +30,7 @@ export const tests = [
         // Keep the page from reconnecting until the missed notifications exist.
         await context.setOffline(true);
         await daemon.start();
+        await sleep(2000); // long enough for the page's first retries to hit the (blocked) daemon
         const missed = [];
         for (const title of ['Sent while you were away', 'Also sent while away']) {
           const answer = await daemon.notify({ user_id: USER, title });
