@@ -1,1 +1,140 @@
-// placeholder
+#include "persistence/notify_writer.hpp"
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+
+namespace herald::persistence {
+
+struct notify_writer::pending {
+  insert_request request;
+  boost::asio::any_io_executor ex;
+  done_fn done;
+};
+
+struct notify_writer::impl {
+  std::string url;
+  std::size_t max_batch;
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<pending> queue;
+  bool stopping = false;
+  std::unique_ptr<store> db;  // used by the writer thread only
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> rows{0};
+  std::thread thread;
+};
+
+namespace {
+
+void complete(boost::asio::any_io_executor& ex, notify_writer::done_fn& done,
+              outcome<insert_result> out) {
+  boost::asio::post(ex, [done = std::move(done), out = std::move(out)]() mutable {
+    done(std::move(out));
+  });
+}
+
+outcome<insert_result> failed(const std::string& why) {
+  outcome<insert_result> out;
+  out.error = why;
+  out.unavailable = true;  // nothing was stored: a retry with the same key is safe
+  return out;
+}
+
+}  // namespace
+
+notify_writer::notify_writer(std::string url, std::size_t max_batch)
+    : impl_(std::make_unique<impl>()) {
+  impl_->url = std::move(url);
+  impl_->max_batch = max_batch == 0 ? 1 : max_batch;
+  impl_->thread = std::thread([this] { run(); });
+}
+
+notify_writer::~notify_writer() { stop(); }
+
+void notify_writer::submit(insert_request r, boost::asio::any_io_executor ex, done_fn done) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->stopping) {
+      impl_->queue.push_back({std::move(r), std::move(ex), std::move(done)});
+      impl_->wake.notify_one();
+      return;
+    }
+  }
+  complete(ex, done, failed("the notify writer is stopped"));
+}
+
+void notify_writer::stop() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_one();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+std::uint64_t notify_writer::batches_written() const { return impl_->batches.load(); }
+std::uint64_t notify_writer::rows_written() const { return impl_->rows.load(); }
+
+void notify_writer::run() {
+  for (;;) {
+    std::deque<pending> batch;
+    {
+      std::unique_lock lock(impl_->mutex);
+      impl_->wake.wait(lock, [this] { return impl_->stopping || !impl_->queue.empty(); });
+      if (impl_->queue.empty()) return;  // stopping, and everything queued is answered
+      const auto n = std::min(impl_->max_batch, impl_->queue.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(impl_->queue.front()));
+        impl_->queue.pop_front();
+      }
+    }
+    write(batch);
+  }
+}
+
+// One transaction for the whole batch. A lost connection fails every request of it (nothing was
+// stored) and the next batch reconnects. Any other error is retried request by request, so one
+// bad request cannot sink the others.
+void notify_writer::write(std::deque<pending>& batch) {
+  std::vector<insert_request> requests;
+  requests.reserve(batch.size());
+  for (auto& p : batch) requests.push_back(p.request);
+  std::vector<insert_result> results;
+  std::string error;
+  bool isolate = false;
+  try {
+    if (!impl_->db) impl_->db = open_store(impl_->url);
+    results = impl_->db->insert_batch(requests);
+  } catch (const store_unavailable& e) {
+    impl_->db.reset();
+    error = e.what();
+  } catch (const std::exception& e) {
+    impl_->db.reset();
+    error = e.what();
+    isolate = batch.size() > 1;
+  }
+  if (isolate) {
+    for (auto& p : batch) {
+      std::deque<pending> one;
+      one.push_back(std::move(p));
+      write(one);
+    }
+    return;
+  }
+  if (results.size() != batch.size()) {
+    if (error.empty()) error = "store: insert_batch returned a wrong number of results";
+    for (auto& p : batch) complete(p.ex, p.done, failed(error));
+    return;
+  }
+  impl_->batches.fetch_add(1);
+  std::uint64_t rows = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    rows += results[i].items.size();
+    outcome<insert_result> out;
+    out.value.emplace(std::move(results[i]));
+    complete(batch[i].ex, batch[i].done, std::move(out));
+  }
+  impl_->rows.fetch_add(rows);
+}
+
+}  // namespace herald::persistence

@@ -5,8 +5,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -36,9 +38,9 @@ class notify_writer {
 
  private:
   struct pending;
-  void run();
-  // (implementation detail members are up to the .cpp; keep them private)
   struct impl;
+  void run();
+  void write(std::deque<pending>& batch);
   std::unique_ptr<impl> impl_;
 };
 

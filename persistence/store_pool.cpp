@@ -1,1 +1,29 @@
-// placeholder
+#include "persistence/store_pool.hpp"
+
+#include <unordered_map>
+
+namespace herald::persistence {
+namespace {
+
+// Each pool thread's connections, one per pool (a thread belongs to one pool, but keying by
+// pool keeps this correct if that ever changes). Closed when the thread exits.
+thread_local std::unordered_map<const store_pool*, std::unique_ptr<store>> connections;
+
+}  // namespace
+
+store_pool::store_pool(std::string url, unsigned threads)
+    : url_(std::move(url)), pool_(threads == 0 ? 1 : threads) {}
+
+store_pool::~store_pool() { stop(); }
+
+void store_pool::stop() { pool_.join(); }
+
+store& store_pool::connection() {
+  auto& slot = connections[this];
+  if (!slot) slot = open_store(url_);
+  return *slot;
+}
+
+void store_pool::drop_connection() { connections.erase(this); }
+
+}  // namespace herald::persistence

@@ -44,8 +44,9 @@ class store_pool {
     });
   }
 
-  // Runs fn(store&) on the calling thread with a connection of its own (tools, migrations).
+  // The store URL: tools and migrations open their own connection with open_store(url()).
   const std::string& url() const { return url_; }
+  // Finishes the calls already submitted, then joins the threads (closing their connections).
   void stop();
 
  private:

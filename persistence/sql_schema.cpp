@@ -1,0 +1,149 @@
+#include "persistence/sql_schema.hpp"
+
+namespace herald::persistence {
+namespace {
+
+// Version 1 on SQLite. Ids are assigned by Herald (id_sequence), never by AUTOINCREMENT.
+std::vector<std::string> sqlite_v1() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS notifications (
+           id INTEGER PRIMARY KEY,
+           kind INTEGER NOT NULL,
+           user_id INTEGER NULL,
+           audience TEXT NULL,
+           title TEXT NOT NULL,
+           content TEXT NOT NULL,
+           sender TEXT NULL,
+           data TEXT NULL,
+           created_at_ms INTEGER NOT NULL,
+           expires_at_ms INTEGER NULL,
+           retention INTEGER NOT NULL,
+           desktop INTEGER NOT NULL,
+           is_read INTEGER NOT NULL DEFAULT 0,
+           deleted INTEGER NOT NULL DEFAULT 0,
+           retracted INTEGER NOT NULL DEFAULT 0))",
+      "CREATE INDEX IF NOT EXISTS ix_notifications_user ON notifications (user_id, id)",
+      "CREATE INDEX IF NOT EXISTS ix_notifications_user_unread ON notifications "
+      "(user_id, is_read, deleted, retracted, expires_at_ms)",
+      "CREATE INDEX IF NOT EXISTS ix_notifications_shared ON notifications (kind, retracted, id)",
+      "CREATE INDEX IF NOT EXISTS ix_notifications_expiry ON notifications (expires_at_ms)",
+      R"(CREATE TABLE IF NOT EXISTS user_state (
+           user_id INTEGER NOT NULL,
+           notification_id INTEGER NOT NULL
+             REFERENCES notifications (id) ON DELETE CASCADE,
+           is_read INTEGER NOT NULL DEFAULT 0,
+           deleted INTEGER NOT NULL DEFAULT 0,
+           PRIMARY KEY (user_id, notification_id)) WITHOUT ROWID)",
+      "CREATE INDEX IF NOT EXISTS ix_user_state_item ON user_state (notification_id)",
+      R"(CREATE TABLE IF NOT EXISTS unread_counters (
+           user_id INTEGER PRIMARY KEY,
+           personal_unread INTEGER NOT NULL))",
+      R"(CREATE TABLE IF NOT EXISTS idempotency (
+           idem_key BLOB PRIMARY KEY,
+           answer TEXT NOT NULL,
+           created_at_ms INTEGER NOT NULL,
+           expires_at_ms INTEGER NULL))",
+      "CREATE INDEX IF NOT EXISTS ix_idempotency_expiry ON idempotency (expires_at_ms)",
+      R"(CREATE TABLE IF NOT EXISTS id_sequence (
+           name TEXT PRIMARY KEY,
+           next_id INTEGER NOT NULL))",
+      "INSERT OR IGNORE INTO id_sequence (name, next_id) VALUES ('notifications', 1)",
+  };
+}
+
+// Version 1 on MySQL/MariaDB: InnoDB, utf8mb4; keys compare as bytes.
+std::vector<std::string> mysql_v1() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS notifications (
+           id BIGINT NOT NULL PRIMARY KEY,
+           kind TINYINT NOT NULL,
+           user_id BIGINT NULL,
+           audience VARCHAR(800) CHARACTER SET ascii COLLATE ascii_bin NULL,
+           title TEXT NOT NULL,
+           content MEDIUMTEXT NOT NULL,
+           sender TEXT NULL,
+           data MEDIUMTEXT NULL,
+           created_at_ms BIGINT NOT NULL,
+           expires_at_ms BIGINT NULL,
+           retention TINYINT NOT NULL,
+           desktop TINYINT NOT NULL,
+           is_read TINYINT NOT NULL DEFAULT 0,
+           deleted TINYINT NOT NULL DEFAULT 0,
+           retracted TINYINT NOT NULL DEFAULT 0,
+           KEY ix_notifications_user (user_id, id),
+           KEY ix_notifications_user_unread (user_id, is_read, deleted, retracted, expires_at_ms),
+           KEY ix_notifications_shared (kind, retracted, id),
+           KEY ix_notifications_expiry (expires_at_ms)
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+      R"(CREATE TABLE IF NOT EXISTS user_state (
+           user_id BIGINT NOT NULL,
+           notification_id BIGINT NOT NULL,
+           is_read TINYINT NOT NULL DEFAULT 0,
+           deleted TINYINT NOT NULL DEFAULT 0,
+           PRIMARY KEY (user_id, notification_id),
+           KEY ix_user_state_item (notification_id),
+           CONSTRAINT fk_user_state_item FOREIGN KEY (notification_id)
+             REFERENCES notifications (id) ON DELETE CASCADE
+         ) ENGINE=InnoDB)",
+      R"(CREATE TABLE IF NOT EXISTS unread_counters (
+           user_id BIGINT NOT NULL PRIMARY KEY,
+           personal_unread BIGINT NOT NULL
+         ) ENGINE=InnoDB)",
+      R"(CREATE TABLE IF NOT EXISTS idempotency (
+           idem_key VARBINARY(255) NOT NULL PRIMARY KEY,
+           answer MEDIUMTEXT NOT NULL,
+           created_at_ms BIGINT NOT NULL,
+           expires_at_ms BIGINT NULL,
+           KEY ix_idempotency_expiry (expires_at_ms)
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+      R"(CREATE TABLE IF NOT EXISTS id_sequence (
+           name VARCHAR(32) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+           next_id BIGINT NOT NULL
+         ) ENGINE=InnoDB)",
+      "INSERT IGNORE INTO id_sequence (name, next_id) VALUES ('notifications', 1)",
+  };
+}
+
+}  // namespace
+
+const sql_dialect& sqlite_dialect() {
+  static const sql_dialect d{
+      "sqlite",
+      "",
+      " ON CONFLICT (user_id) DO UPDATE SET personal_unread = personal_unread + "
+      "excluded.personal_unread",
+      "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 1, 0) "
+      "ON CONFLICT (user_id, notification_id) DO UPDATE SET is_read = 1 WHERE is_read = 0",
+      "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 0, 1) "
+      "ON CONFLICT (user_id, notification_id) DO UPDATE SET deleted = 1 WHERE deleted = 0",
+      "DELETE FROM idempotency WHERE idem_key IN (SELECT idem_key FROM idempotency "
+      "WHERE expires_at_ms <= ? LIMIT ?)",
+      {sqlite_v1()},
+  };
+  return d;
+}
+
+const sql_dialect& mysql_dialect() {
+  static const sql_dialect d{
+      "mysql",
+      " FOR UPDATE",
+      " ON DUPLICATE KEY UPDATE personal_unread = personal_unread + VALUES(personal_unread)",
+      // 0 rows affected when the flag was already set (the client does not ask for found rows).
+      "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 1, 0) "
+      "ON DUPLICATE KEY UPDATE is_read = 1",
+      "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 0, 1) "
+      "ON DUPLICATE KEY UPDATE deleted = 1",
+      "DELETE FROM idempotency WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?",
+      {mysql_v1()},
+  };
+  return d;
+}
+
+const std::vector<std::string>& schema_tables() {
+  static const std::vector<std::string> t{"user_state",      "idempotency", "unread_counters",
+                                          "id_sequence",     "notifications",
+                                          "herald_schema_version"};
+  return t;
+}
+
+}  // namespace herald::persistence

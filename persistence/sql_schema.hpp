@@ -1,0 +1,49 @@
+// The schema (versioned migrations) and the few statements whose SQL differs between SQLite and
+// MySQL. Pure data; thread-safe.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace herald::persistence {
+
+struct sql_dialect {
+  const char* name;
+  // Appended to a SELECT that must lock the rows it reads (MySQL); empty where the whole
+  // write transaction already holds the database's write lock (SQLite).
+  const char* for_update;
+  // Completes "INSERT INTO unread_counters (user_id, personal_unread) VALUES ..." so that an
+  // existing row is incremented by the new value.
+  const char* counter_upsert_tail;
+  // Per-user state of a shared item: "read" and "delete" as one upsert each (user_id, id bound),
+  // changing a row only when the flag was not set yet.
+  const char* shared_read_upsert;
+  const char* shared_delete_upsert;
+  // Deletes up to N expired idempotency keys (expires_at_ms <= ?, LIMIT ?).
+  const char* purge_keys;
+  // Each migration step: the statements that take schema version i to i + 1.
+  std::vector<std::vector<std::string>> steps;
+};
+
+const sql_dialect& sqlite_dialect();
+const sql_dialect& mysql_dialect();
+
+// The tables drop_schema() removes, children first.
+const std::vector<std::string>& schema_tables();
+
+// Item columns in the order row_to_item() reads them.
+inline constexpr const char* item_columns =
+    "id, kind, user_id, audience, title, content, sender, data, created_at_ms, expires_at_ms, "
+    "retention, desktop, is_read, deleted, retracted";
+
+// Column indexes of item_columns.
+enum item_col {
+  col_id, col_kind, col_user_id, col_audience, col_title, col_content, col_sender, col_data,
+  col_created, col_expires, col_retention, col_desktop, col_is_read, col_deleted, col_retracted
+};
+
+// Stored encodings of proto's enums.
+inline constexpr int kind_personal = 0;
+inline constexpr int kind_broadcast = 1;
+inline constexpr int kind_group = 2;
+
+}  // namespace herald::persistence

@@ -1,0 +1,146 @@
+// The store logic shared by the SQL backends: every query, transaction and counter rule lives
+// here once, so SQLite and MySQL behave the same. A backend supplies only the connection
+// primitives (run a statement, run a query, begin/commit/rollback, the migration lock).
+// Like every store, an instance is one connection: not thread-safe.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "persistence/sql_schema.hpp"
+#include "persistence/store.hpp"
+
+namespace herald::persistence {
+
+// A transaction lost a lock conflict (deadlock, lock wait timeout, SQLITE_BUSY): retry it.
+struct sql_retry : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A bound parameter: NULL, an integer or text. (A plain struct rather than std::variant: GCC 12
+// warns falsely about variants in initializer lists.)
+struct sql_param {
+  enum class type { null, integer, text };
+  type kind = type::null;
+  std::int64_t integer = 0;
+  std::string text;
+  sql_param(std::nullptr_t) {}
+  sql_param(std::int64_t v) : kind(type::integer), integer(v) {}
+  sql_param(std::string v) : kind(type::text), text(std::move(v)) {}
+};
+using sql_params = std::vector<sql_param>;
+
+// One result row; every cell as text (NULL as nullopt), converted by the caller.
+struct sql_row {
+  std::vector<std::optional<std::string>> cells;
+  bool null(std::size_t i) const { return !cells[i].has_value(); }
+  std::int64_t i64(std::size_t i) const;  // 0 when NULL
+  const std::string& str(std::size_t i) const;  // "" when NULL
+};
+
+class sql_store : public store {
+ public:
+  void migrate() override;
+  void ping() override;
+  std::vector<insert_result> insert_batch(const std::vector<insert_request>& batch) override;
+  unread_result unread_count(const viewer& v, std::int64_t now_ms) override;
+  inbox_page list_inbox(const viewer& v, const inbox_query& q, std::int64_t now_ms) override;
+  std::vector<proto::notification> list_since(const viewer& v, std::uint64_t since, int limit,
+                                              std::int64_t now_ms) override;
+  mark_result get(const viewer& v, std::uint64_t id, bool mark_read,
+                  std::int64_t now_ms) override;
+  mark_result mark_read(const viewer& v, std::uint64_t id, std::int64_t now_ms) override;
+  std::int64_t mark_all_read(const viewer& v, std::int64_t now_ms) override;
+  mark_result remove_for_user(const viewer& v, std::uint64_t id, std::int64_t now_ms) override;
+  std::optional<item_ref> retract(std::uint64_t id) override;
+  std::vector<item_ref> expired_between(std::int64_t from_ms, std::int64_t to_ms) override;
+  std::int64_t purge_expired(std::int64_t now_ms, int limit) override;
+  store_stats stats(std::int64_t now_ms) override;
+
+  // Drops every Herald table (tests and the reset tool); migrate() recreates them.
+  void drop_schema();
+
+ protected:
+  explicit sql_store(const sql_dialect& dialect) : dialect_(dialect) {}
+
+  // Runs a statement; returns the number of rows it changed.
+  virtual std::int64_t exec(const std::string& sql, const sql_params& params) = 0;
+  virtual std::vector<sql_row> query(const std::string& sql, const sql_params& params) = 0;
+  // A write transaction takes the write lock up front where the backend has one (SQLite); a
+  // read transaction reads one consistent snapshot.
+  virtual void begin_tx(bool write) = 0;
+  virtual void commit_tx() = 0;
+  virtual void rollback_tx() noexcept = 0;
+  // Serializes migrate() across every node sharing the database.
+  virtual void lock_schema() = 0;
+  // Ends the migration: commits (ok) or rolls back what the backend can roll back.
+  virtual void unlock_schema(bool ok) = 0;
+
+ private:
+  enum class action { look, read, remove };
+  // A live broadcast/group item visible to a viewer, with that viewer's read state.
+  struct shared_ref {
+    std::uint64_t id = 0;
+    proto::item_kind kind = proto::item_kind::broadcast;
+    bool read = false;
+  };
+
+  template <class F>
+  auto in_tx(bool write, F&& body) -> decltype(body());
+
+  mark_result act(const viewer& v, std::uint64_t id, action a, std::int64_t now_ms);
+  std::vector<shared_ref> live_shared(const viewer& v, std::int64_t now_ms);
+  std::int64_t personal_unread(std::uint64_t user_id, std::int64_t now_ms);
+  std::int64_t unread_in_tx(const viewer& v, const std::vector<shared_ref>& shared,
+                            std::int64_t now_ms);
+  bool audience_matches(const std::string& audience, const proto::group_set& groups);
+  bool set_shared_state(std::uint64_t user_id, std::uint64_t id, action a);
+  void add_to_counter(std::uint64_t user_id, std::int64_t delta);
+  // Full rows of the given shared ids, keyed by id.
+  std::unordered_map<std::uint64_t, sql_row> fetch_items(const std::vector<std::uint64_t>& ids);
+  std::vector<insert_result> insert_in_tx(const std::vector<insert_request>& batch);
+
+  const sql_dialect& dialect_;
+  std::unordered_map<std::string, std::optional<proto::audience>> audience_cache_;
+};
+
+// Runs body in a transaction; retries it (from the start) when it loses a lock conflict.
+template <class F>
+auto sql_store::in_tx(bool write, F&& body) -> decltype(body()) {
+  constexpr int max_attempts = 20;
+  static thread_local std::minstd_rand jitter{std::random_device{}()};
+  for (int attempt = 1;; ++attempt) {
+    try {
+      begin_tx(write);
+      if constexpr (std::is_void_v<decltype(body())>) {
+        body();
+        commit_tx();
+        return;
+      } else {
+        auto result = body();
+        commit_tx();
+        return result;
+      }
+    } catch (const sql_retry& e) {
+      rollback_tx();
+      if (attempt == max_attempts) {
+        throw store_unavailable(std::string("store: gave up after lock conflicts: ") + e.what());
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(
+          200 * std::min(attempt, 10) + static_cast<int>(jitter() % 1000)));
+    } catch (...) {
+      rollback_tx();
+      throw;
+    }
+  }
+}
+
+}  // namespace herald::persistence

@@ -1,0 +1,302 @@
+// sql_store, second half: inserts (group commit), retraction, expiry and purge.
+// Ids: one row of id_sequence, locked at the start of every insert transaction, so ids are
+// assigned in increasing order AND commit in that order across every writer (several nodes may
+// share one MySQL). unread_count reads the same row in its snapshot to return its watermark.
+#include <map>
+#include <unordered_map>
+
+#include "persistence/sql_store.hpp"
+
+namespace herald::persistence {
+namespace {
+
+constexpr std::size_t insert_chunk = 32;   // rows per multi-row INSERT
+constexpr std::size_t counter_chunk = 64;  // users per counter upsert
+
+sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+std::string repeat_values(const char* head, const char* group, std::size_t n, const char* tail) {
+  std::string s = head;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i) s += ", ";
+    s += group;
+  }
+  return s + tail;
+}
+
+std::int64_t stored_kind(proto::item_kind k) {
+  switch (k) {
+    case proto::item_kind::broadcast: return kind_broadcast;
+    case proto::item_kind::group: return kind_group;
+    default: return kind_personal;
+  }
+}
+
+void append_row(sql_params& p, const proto::notification& n) {
+  p.push_back(id_param(n.id));
+  p.push_back(stored_kind(n.kind));
+  if (n.kind == proto::item_kind::personal) {
+    p.push_back(id_param(n.user_id));
+  } else {
+    p.push_back(nullptr);
+  }
+  if (n.kind == proto::item_kind::group) {
+    p.push_back(n.audience);
+  } else {
+    p.push_back(nullptr);
+  }
+  p.push_back(n.title);
+  p.push_back(n.content);
+  if (n.sender) {
+    p.push_back(*n.sender);
+  } else {
+    p.push_back(nullptr);
+  }
+  if (n.data_json.empty()) {
+    p.push_back(nullptr);
+  } else {
+    p.push_back(n.data_json);
+  }
+  p.push_back(n.created_at_ms);
+  if (n.expires_at_ms) {
+    p.push_back(*n.expires_at_ms);
+  } else {
+    p.push_back(nullptr);
+  }
+  p.push_back(std::int64_t{n.keep == proto::retention::important ? 1 : 0});
+  p.push_back(std::int64_t{n.desktop ? 1 : 0});
+}
+
+// The items one request stores (ids not yet assigned), in request order.
+std::vector<proto::notification> items_of(const insert_request& ir) {
+  const auto& r = ir.request;
+  proto::notification base;
+  base.title = r.title;
+  base.content = r.content;
+  base.sender = r.sender;
+  base.data_json = r.data_json;
+  base.created_at_ms = ir.now_ms;
+  base.keep = r.keep;
+  base.desktop = r.desktop;
+  if (r.keep == proto::retention::normal) {
+    const std::int64_t ttl_s = r.ttl_s.value_or(ir.default_ttl_s);
+    if (ttl_s > 0) base.expires_at_ms = ir.now_ms + ttl_s * 1000;
+  }
+  std::vector<proto::notification> out;
+  switch (r.target) {
+    case proto::target_kind::user:
+      base.kind = proto::item_kind::personal;
+      base.user_id = r.user_id;
+      out.push_back(base);
+      break;
+    case proto::target_kind::users:
+      base.kind = proto::item_kind::personal;
+      for (auto uid : r.user_ids) {
+        base.user_id = uid;
+        out.push_back(base);
+      }
+      break;
+    case proto::target_kind::everyone:
+      base.kind = proto::item_kind::broadcast;
+      out.push_back(base);
+      break;
+    case proto::target_kind::group:
+      base.kind = proto::item_kind::group;
+      base.audience = r.group ? r.group->canonical() : std::string();
+      out.push_back(base);
+      break;
+  }
+  return out;
+}
+
+// A key lives at least as long as the retention window (and the item, when longer).
+std::optional<std::int64_t> key_expiry(const insert_request& ir) {
+  std::int64_t keep_s = ir.default_ttl_s;
+  if (ir.request.keep == proto::retention::normal && ir.request.ttl_s) {
+    keep_s = std::max(keep_s, *ir.request.ttl_s);
+  }
+  if (keep_s <= 0) return std::nullopt;
+  return ir.now_ms + keep_s * 1000;
+}
+
+}  // namespace
+
+std::vector<insert_result> sql_store::insert_batch(const std::vector<insert_request>& batch) {
+  if (batch.empty()) return {};
+  return in_tx(true, [&] { return insert_in_tx(batch); });
+}
+
+std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_request>& batch) {
+  auto seq = query(std::string("SELECT next_id FROM id_sequence WHERE name = 'notifications'") +
+                       dialect_.for_update,
+                   {});
+  if (seq.empty()) throw std::runtime_error("store: id_sequence is missing; run migrate()");
+  const std::int64_t first_id = seq[0].i64(0);
+  std::int64_t next_id = first_id;
+
+  std::vector<insert_result> out(batch.size());
+  std::unordered_map<std::string, std::size_t> keys_seen;  // key -> first request in batch
+  std::vector<const proto::notification*> rows;
+  std::map<std::uint64_t, std::int64_t> new_unread;  // sorted: counters locked in one order
+
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& ir = batch[i];
+    auto& res = out[i];
+    const auto& key = ir.request.idempotency_key;
+    if (key) {
+      if (auto it = keys_seen.find(*key); it != keys_seen.end()) {
+        const auto& first = out[it->second];
+        res.duplicate = true;
+        res.previous_answer = first.duplicate ? first.previous_answer : first.answer;
+        res.answer = res.previous_answer;
+        continue;
+      }
+      keys_seen.emplace(*key, i);
+      auto found = query(std::string("SELECT answer FROM idempotency WHERE idem_key = ?") +
+                             dialect_.for_update,
+                         {*key});
+      if (!found.empty()) {
+        res.duplicate = true;
+        res.previous_answer = found[0].str(0);
+        res.answer = res.previous_answer;
+        continue;
+      }
+    }
+    std::vector<std::uint64_t> ids;
+    if (ir.request.persist) {
+      res.items = items_of(ir);
+      for (auto& n : res.items) {
+        n.id = static_cast<std::uint64_t>(next_id++);
+        ids.push_back(n.id);
+        if (n.kind == proto::item_kind::personal) ++new_unread[n.user_id];
+      }
+    }
+    res.answer = proto::encode_notify_answer(ir.request, ids, ir.online);
+    if (key) {
+      const auto expiry = key_expiry(ir);
+      exec("INSERT INTO idempotency (idem_key, answer, created_at_ms, expires_at_ms)"
+           " VALUES (?, ?, ?, ?)",
+           {*key, res.answer, ir.now_ms, expiry ? sql_param{*expiry} : sql_param{nullptr}});
+    }
+  }
+  for (const auto& res : out) {
+    for (const auto& n : res.items) rows.push_back(&n);
+  }
+
+  for (std::size_t at = 0; at < rows.size(); at += insert_chunk) {
+    const std::size_t n = std::min(insert_chunk, rows.size() - at);
+    sql_params params;
+    params.reserve(n * 12);
+    for (std::size_t k = 0; k < n; ++k) append_row(params, *rows[at + k]);
+    exec(repeat_values("INSERT INTO notifications (id, kind, user_id, audience, title, content,"
+                       " sender, data, created_at_ms, expires_at_ms, retention, desktop) VALUES ",
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n, ""),
+         params);
+  }
+  if (next_id != first_id) {
+    exec("UPDATE id_sequence SET next_id = ? WHERE name = 'notifications'", {next_id});
+  }
+  std::vector<std::pair<std::uint64_t, std::int64_t>> counters(new_unread.begin(),
+                                                               new_unread.end());
+  for (std::size_t at = 0; at < counters.size(); at += counter_chunk) {
+    const std::size_t n = std::min(counter_chunk, counters.size() - at);
+    sql_params params;
+    for (std::size_t k = 0; k < n; ++k) {
+      params.push_back(id_param(counters[at + k].first));
+      params.push_back(counters[at + k].second);
+    }
+    exec(repeat_values("INSERT INTO unread_counters (user_id, personal_unread) VALUES ", "(?, ?)",
+                       n, dialect_.counter_upsert_tail),
+         params);
+  }
+  return out;
+}
+
+std::optional<item_ref> sql_store::retract(std::uint64_t id) {
+  return in_tx(true, [&]() -> std::optional<item_ref> {
+    auto rows = query(std::string("SELECT kind, user_id, audience, is_read, deleted, retracted"
+                                  " FROM notifications WHERE id = ?") +
+                          dialect_.for_update,
+                      {id_param(id)});
+    if (rows.empty() || rows[0].i64(5) != 0) return std::nullopt;
+    if (exec("UPDATE notifications SET retracted = 1 WHERE id = ? AND retracted = 0",
+             {id_param(id)}) != 1) {
+      return std::nullopt;
+    }
+    const auto& r = rows[0];
+    item_ref ref;
+    ref.id = id;
+    const auto kind = r.i64(0);
+    ref.kind = kind == kind_broadcast ? proto::item_kind::broadcast
+               : kind == kind_group   ? proto::item_kind::group
+                                      : proto::item_kind::personal;
+    ref.user_id = static_cast<std::uint64_t>(r.i64(1));
+    ref.audience = r.str(2);
+    if (ref.kind == proto::item_kind::personal && r.i64(3) == 0 && r.i64(4) == 0) {
+      add_to_counter(ref.user_id, -1);
+    }
+    return ref;
+  });
+}
+
+// Only expiries that lower somebody's count: shared items, and unread undeleted personal ones.
+std::vector<item_ref> sql_store::expired_between(std::int64_t from_ms, std::int64_t to_ms) {
+  auto rows = query(
+      "SELECT id, kind, user_id, audience FROM notifications"
+      " WHERE expires_at_ms > ? AND expires_at_ms <= ? AND retracted = 0 AND deleted = 0"
+      " AND (kind <> 0 OR is_read = 0) ORDER BY expires_at_ms, id",
+      {from_ms, to_ms});
+  std::vector<item_ref> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    item_ref ref;
+    ref.id = static_cast<std::uint64_t>(r.i64(0));
+    const auto kind = r.i64(1);
+    ref.kind = kind == kind_broadcast ? proto::item_kind::broadcast
+               : kind == kind_group   ? proto::item_kind::group
+                                      : proto::item_kind::personal;
+    ref.user_id = static_cast<std::uint64_t>(r.i64(2));
+    ref.audience = r.str(3);
+    out.push_back(std::move(ref));
+  }
+  return out;
+}
+
+std::int64_t sql_store::purge_expired(std::int64_t now_ms, int limit) {
+  return in_tx(true, [&] {
+    auto rows = query(std::string("SELECT id, user_id, is_read, deleted, retracted FROM "
+                                  "notifications WHERE expires_at_ms <= ?"
+                                  " ORDER BY expires_at_ms LIMIT ?") +
+                          dialect_.for_update,
+                      {now_ms, std::int64_t{limit}});
+    std::map<std::uint64_t, std::int64_t> lost_unread;
+    sql_params ids;
+    std::string marks;
+    for (const auto& r : rows) {
+      ids.push_back(r.i64(0));
+      marks += marks.empty() ? "?" : ", ?";
+      if (!r.null(1) && r.i64(2) == 0 && r.i64(3) == 0 && r.i64(4) == 0) {
+        ++lost_unread[static_cast<std::uint64_t>(r.i64(1))];
+      }
+    }
+    if (!rows.empty()) {
+      exec("DELETE FROM user_state WHERE notification_id IN (" + marks + ")", ids);
+      exec("DELETE FROM notifications WHERE id IN (" + marks + ")", ids);
+    }
+    for (const auto& [user, n] : lost_unread) add_to_counter(user, -n);
+    exec(dialect_.purge_keys, {now_ms, std::int64_t{limit}});
+    return static_cast<std::int64_t>(rows.size());
+  });
+}
+
+store_stats sql_store::stats(std::int64_t now_ms) {
+  store_stats s;
+  auto rows = query(
+      "SELECT COUNT(*) FROM notifications WHERE retracted = 0 AND deleted = 0"
+      " AND (expires_at_ms IS NULL OR expires_at_ms > ?)",
+      {now_ms});
+  s.notifications_stored = rows.empty() ? 0 : rows[0].i64(0);
+  return s;
+}
+
+}  // namespace herald::persistence
