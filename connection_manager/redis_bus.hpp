@@ -1,0 +1,72 @@
+// The cluster bus over Redis pub/sub (HERALD_BUS=redis://host:port). A node delivers its own
+// events locally at once and publishes them; it delivers what other nodes publish and ignores
+// its own messages, so each event reaches each session once. Channels (see README.md):
+//   <prefix>bus:all         everyone, group and large users events; every node subscribes
+//   <prefix>bus:user:<id>   events for one user; only nodes holding that user subscribe
+// One publishing and one subscribing hiredis connection, driven by the node's io_context and
+// reconnected with capped backoff. Events published while Redis is down reach local sessions
+// only; on_reconnect tells the node to resynchronise counts from the store.
+// Thread safety: every member may be called from any thread; the event handler and
+// on_reconnect run on the bus strand (the handler also on the publishing thread, for local
+// delivery). Destroy the bus before its io_context.
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "connection_manager/bus.hpp"
+
+namespace herald::cm {
+
+class redis_bus final : public bus {
+ public:
+  struct options {
+    std::string url;      // redis://[:password@]host[:port]
+    std::string node_id;  // must differ between nodes
+    std::string prefix = "herald:";
+    // A users event with more users than this crosses Redis once on the shared channel
+    // instead of once per user channel.
+    std::size_t per_user_limit = 64;
+    // How long a user channel stays subscribed after the user's last local session left, so
+    // that a reload does not unsubscribe and resubscribe.
+    std::chrono::milliseconds unsubscribe_after{10000};
+    std::chrono::milliseconds backoff_min{100};
+    std::chrono::milliseconds backoff_max{5000};
+    std::chrono::milliseconds ping_interval{2000};
+  };
+  struct counters {
+    std::uint64_t published = 0;  // messages handed to Redis
+    std::uint64_t dropped = 0;    // messages not sent because Redis was down
+    std::uint64_t received = 0;   // events from other nodes delivered to the handler
+    std::uint64_t malformed = 0;  // messages that did not decode
+  };
+
+  // Throws std::invalid_argument for a bad URL or an empty node id.
+  redis_bus(boost::asio::io_context& io, options opts);
+  ~redis_bus() override;
+
+  void start(handler on_event) override;
+  void publish(const event& e) override;
+  bool healthy() const override;
+  void stop() override;
+
+  // Runs whenever the subscription comes back after a time in which events could have been
+  // missed (a lost connection, or a failed first attempt). Set before start().
+  void set_on_reconnect(std::function<void()> f);
+  // Call on each local session's open and close: the bus subscribes to the user's channel
+  // while the node holds at least one of their sessions.
+  void user_connected(std::uint64_t user);
+  void user_disconnected(std::uint64_t user);
+  // Channels currently confirmed by Redis (the shared one included).
+  std::size_t subscribed_channels() const;
+  counters stats() const;
+
+ private:
+  struct core;
+  std::shared_ptr<core> core_;
+};
+
+}  // namespace herald::cm
