@@ -1,0 +1,69 @@
+// Who is connected to this node: user id -> sessions, sharded by user over the I/O threads.
+// Every session of a user lives on the shard (io_context, one thread) its user id hashes to, so
+// a personal event costs one post and a shard's maps are touched by its own thread only: no
+// locks. Broadcasts loop over each shard's sessions on that shard's thread, sharing one encoded
+// frame. Thread safety: add/remove/on-shard queries on the session's shard thread only; deliver,
+// count, presence and totals from any thread.
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "connection_manager/event.hpp"
+#include "connection_manager/session.hpp"
+
+namespace herald::cm {
+
+struct node_totals {
+  std::size_t connections = 0;
+  std::size_t users = 0;
+};
+
+class registry {
+ public:
+  registry(std::vector<boost::asio::io_context*> shards, std::size_t max_per_user);
+
+  std::size_t shard_count() const { return shards_.size(); }
+  std::size_t shard_for(std::uint64_t user_id) const;
+  boost::asio::io_context& context(std::size_t shard) { return *shards_[shard]->ctx; }
+
+  // On the user's shard thread. Past the per-user cap the oldest sessions get close_with(1008).
+  void add(session& s);
+  void remove(session& s);
+
+  // Delivers e to the matching local sessions; `done(matched)` runs afterwards on one of the
+  // shard threads (post it onward as needed).
+  void deliver(std::shared_ptr<const event> e, std::function<void(std::size_t)> done = {});
+  // How many local sessions e would reach (its type is ignored).
+  void count(std::shared_ptr<const event> e, std::function<void(std::size_t)> done);
+  void presence(std::uint64_t user_id, std::function<void(std::size_t)> done);
+  void totals(std::function<void(node_totals)> done);
+  // This node's user -> connection count, gathered over the shards.
+  void snapshot(std::function<void(std::unordered_map<std::uint64_t, std::uint32_t>)> done);
+  // Every session, on its shard thread (shutdown, resync).
+  void for_each(std::function<void(session&)> fn, std::function<void()> done = {});
+
+ private:
+  struct shard {
+    boost::asio::io_context* ctx = nullptr;
+    std::vector<session*> all;
+    std::unordered_map<std::uint64_t, std::vector<session*>> by_user;
+    std::unordered_map<std::string, std::unordered_set<session*>> by_pair;  // "kind/id"
+    std::uint64_t next_seq = 0;
+  };
+  // Calls fn(s) for every session of `sh` that e targets; returns how many.
+  std::size_t visit(shard& sh, const event& e, const std::function<void(session&)>* fn);
+  template <class Fn>
+  std::size_t visit_matching(shard& sh, const event& e, Fn&& fn);
+
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::size_t max_per_user_;
+};
+
+}  // namespace herald::cm

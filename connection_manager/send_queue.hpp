@@ -1,0 +1,53 @@
+// A session's outgoing frames with a byte cap. Entries share their large part (an immutable
+// frame or notification prefix) and carry a small per-session tail (the unread count), so a
+// broadcast costs no allocation per recipient. Not thread-safe: one session's thread only.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace herald::cm {
+
+struct outgoing {
+  std::shared_ptr<const std::string> body;
+  std::array<char, 32> tail{};
+  std::uint8_t tail_len = 0;
+  bool is_count = false;  // a `count` frame: a newer one replaces a queued one
+
+  std::size_t size() const { return body->size() + tail_len; }
+  std::string_view tail_view() const { return {tail.data(), tail_len}; }
+};
+
+class send_queue {
+ public:
+  explicit send_queue(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  // Appends a frame. Returns false when the queue now holds more than max_bytes (the caller
+  // closes the session: it resyncs on reconnect).
+  bool push(outgoing o);
+  // Appends a count frame, or rewrites the tail of a queued one that is not being written.
+  bool push_count(outgoing o);
+
+  bool empty() const { return head_ == items_.size(); }
+  std::size_t size() const { return items_.size() - head_; }
+  std::size_t bytes() const { return bytes_; }
+  // The frame being written stays at the front until pop_front().
+  outgoing& front() { return items_[head_]; }
+  void set_in_flight(bool v) { in_flight_ = v; }
+  bool in_flight() const { return in_flight_; }
+  void pop_front();
+  void clear();
+
+ private:
+  std::vector<outgoing> items_;
+  std::size_t head_ = 0;
+  std::size_t bytes_ = 0;
+  std::size_t max_bytes_;
+  bool in_flight_ = false;
+};
+
+}  // namespace herald::cm

@@ -1,0 +1,292 @@
+#include "gateway/config.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <openssl/rand.h>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "persistence/store.hpp"
+
+namespace herald::gateway {
+namespace {
+
+using setter = std::function<void(config&, const std::string&)>;
+
+std::uint64_t parse_uint(const std::string& v, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out < min || out > max) {
+    throw std::invalid_argument("must be an integer from " + std::to_string(min) + " to " +
+                                std::to_string(max) + ", got '" + v + "'");
+  }
+  return out;
+}
+
+endpoint parse_endpoint(const std::string& v) {
+  const auto colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throw std::invalid_argument("must be HOST:PORT, got '" + v + "'");
+  }
+  endpoint e;
+  e.host = v.substr(0, colon);
+  if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') {
+    e.host = e.host.substr(1, e.host.size() - 2);
+  }
+  try {
+    e.port = static_cast<std::uint16_t>(parse_uint(v.substr(colon + 1), 1, 65535));
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument("must be HOST:PORT with a port from 1 to 65535, got '" + v + "'");
+  }
+  return e;
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+std::string check_bus(const std::string& v) {
+  if (v.empty()) return v;
+  const std::string prefix = "redis://";
+  if (v.rfind(prefix, 0) != 0) throw std::invalid_argument("must be redis://HOST:PORT, got '" + v + "'");
+  parse_endpoint(v.substr(prefix.size()));
+  return v;
+}
+
+const std::map<std::string, setter>& settings() {
+  static const std::map<std::string, setter> table = {
+      {"public_addr", [](config& c, const std::string& v) { c.public_addr = parse_endpoint(v); }},
+      {"internal_addr", [](config& c, const std::string& v) { c.internal_addr = parse_endpoint(v); }},
+      {"jwt_secret",
+       [](config& c, const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         c.jwt_secret = v;
+       }},
+      {"api_key",
+       [](config& c, const std::string& v) {
+         auto keys = split_list(v);
+         if (keys.empty()) throw std::invalid_argument("must hold at least one key");
+         c.api_keys = std::move(keys);
+       }},
+      {"store",
+       [](config& c, const std::string& v) {
+         if (auto why = persistence::check_store_url(v); !why.empty()) throw std::invalid_argument(why);
+         c.store = v;
+       }},
+      {"bus", [](config& c, const std::string& v) { c.bus = check_bus(v); }},
+      {"node_id",
+       [](config& c, const std::string& v) {
+         if (v.empty() || v.size() > 128) throw std::invalid_argument("must be 1 to 128 characters");
+         c.node_id = v;
+       }},
+      {"allowed_origins", [](config& c, const std::string& v) { c.allowed_origins = split_list(v); }},
+      {"retention_days",
+       [](config& c, const std::string& v) {
+         c.retention_days = static_cast<std::int64_t>(parse_uint(v, 1, 36500));
+       }},
+      {"log_level",
+       [](config& c, const std::string& v) {
+         static const char* levels[] = {"trace", "debug", "info", "warn", "error"};
+         for (const char* l : levels) {
+           if (v == l) {
+             c.log_level = v;
+             return;
+           }
+         }
+         throw std::invalid_argument("must be one of trace, debug, info, warn, error; got '" + v + "'");
+       }},
+      {"max_frame_bytes",
+       [](config& c, const std::string& v) { c.max_frame_bytes = parse_uint(v, 64, 16 << 20); }},
+      {"max_queue_bytes",
+       [](config& c, const std::string& v) { c.max_queue_bytes = parse_uint(v, 1024, 1ull << 32); }},
+      {"max_body_bytes",
+       [](config& c, const std::string& v) { c.max_body_bytes = parse_uint(v, 1024, 1ull << 30); }},
+      {"max_batch_bytes",
+       [](config& c, const std::string& v) { c.max_batch_bytes = parse_uint(v, 1024, 1ull << 31); }},
+      {"threads", [](config& c, const std::string& v) { c.threads = static_cast<unsigned>(parse_uint(v, 0, 256)); }},
+      {"store_threads",
+       [](config& c, const std::string& v) { c.store_threads = static_cast<unsigned>(parse_uint(v, 1, 256)); }},
+      {"web_root", [](config& c, const std::string& v) { c.web_root = v; }},
+      {"max_connections_per_user",
+       [](config& c, const std::string& v) { c.max_connections_per_user = parse_uint(v, 1, 100000); }},
+      {"ping_interval_s",
+       [](config& c, const std::string& v) { c.ping_interval_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
+      {"pong_timeout_s",
+       [](config& c, const std::string& v) { c.pong_timeout_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
+  };
+  return table;
+}
+
+std::string env_name(const std::string& key) {
+  std::string out = "HERALD_";
+  for (char ch : key) out += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+std::string flag_name(const std::string& key) {
+  std::string out = "--";
+  for (char ch : key) out += ch == '_' ? '-' : ch;
+  return out;
+}
+
+void apply(config& c, const std::string& key, const std::string& value, const std::string& shown) {
+  const auto& table = settings();
+  auto it = table.find(key);
+  if (it == table.end()) throw config_error(shown + ": unknown setting");
+  try {
+    it->second(c, value);
+  } catch (const std::invalid_argument& e) {
+    throw config_error(shown + ": " + e.what());
+  }
+}
+
+std::string toml_value_text(const toml::node& n, const std::string& shown) {
+  if (auto s = n.value_exact<std::string>()) return *s;
+  if (auto i = n.value_exact<std::int64_t>()) {
+    if (*i < 0) throw config_error(shown + ": must not be negative");
+    return std::to_string(*i);
+  }
+  if (const auto* arr = n.as_array()) {
+    std::string out;
+    for (const auto& el : *arr) {
+      auto s = el.value_exact<std::string>();
+      if (!s) throw config_error(shown + ": must be an array of strings");
+      if (!out.empty()) out += ",";
+      out += *s;
+    }
+    return out;
+  }
+  throw config_error(shown + ": must be a string or an integer");
+}
+
+void load_toml(config& c, const std::string& path, bool& dev) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "--config " << path << ": " << e.description() << " (line " << e.source().begin.line << ")";
+    throw config_error(msg.str());
+  }
+  for (const auto& [k, v] : tbl) {
+    const std::string key(k.str());
+    const std::string shown = key + " (in " + path + ")";
+    if (key == "dev") {
+      auto b = v.value_exact<bool>();
+      if (!b) throw config_error(shown + ": must be true or false");
+      dev = *b;
+      continue;
+    }
+    apply(c, key, toml_value_text(v, shown), shown);
+  }
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw config_error("no randomness");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : buf) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string usage() {
+  std::ostringstream o;
+  o << "usage: herald [serve|migrate] [--config FILE] [--dev] [--SETTING VALUE]...\n"
+       "Settings (flag, environment variable, TOML key):\n";
+  for (const auto& [key, _] : settings()) o << "  " << flag_name(key) << "  " << env_name(key) << "  " << key << "\n";
+  return o.str();
+}
+
+command_line load_config(int argc, char** argv, char** envp) {
+  command_line out;
+  std::string config_path;
+  bool dev = false;
+  std::vector<std::pair<std::string, std::string>> flags;  // key, value
+
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i == 1 && (a == "serve" || a == "migrate")) {
+      out.command = a;
+      continue;
+    }
+    if (a == "--help" || a == "-h") {
+      out.command = "help";
+      return out;
+    }
+    if (a == "--version") {
+      out.command = "version";
+      return out;
+    }
+    if (a == "--dev") {
+      dev = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0) throw config_error(a + ": unexpected argument (see --help)");
+    std::string name = a.substr(2), value;
+    const auto eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else {
+      if (i + 1 >= argc) throw config_error(a + ": needs a value");
+      value = argv[++i];
+    }
+    std::string key;
+    for (char ch : name) key += ch == '-' ? '_' : ch;
+    if (key == "config") {
+      config_path = value;
+      continue;
+    }
+    if (!settings().count(key)) throw config_error("--" + name + ": unknown setting (see --help)");
+    flags.emplace_back(key, value);
+  }
+
+  config& c = out.cfg;
+  if (config_path.empty()) {
+    if (const char* p = std::getenv("HERALD_CONFIG"); p && *p) config_path = p;
+  }
+  if (!config_path.empty()) load_toml(c, config_path, dev);
+  for (char** e = envp; e && *e; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (!eq) continue;
+    const std::string name(*e, static_cast<std::size_t>(eq - *e));
+    if (name.rfind("HERALD_", 0) != 0) continue;
+    for (const auto& [key, _] : settings()) {
+      if (env_name(key) == name) apply(c, key, eq + 1, name);
+    }
+    if (name == "HERALD_DEV") dev = std::string(eq + 1) == "1" || std::string(eq + 1) == "true";
+  }
+  for (const auto& [key, value] : flags) apply(c, key, value, flag_name(key));
+  c.dev = dev;
+
+  if (c.jwt_secret.empty()) {
+    if (!dev) throw config_error("HERALD_JWT_SECRET: required (or start with --dev)");
+    c.jwt_secret = random_hex(32);
+    out.notes.push_back("dev mode: generated JWT secret " + c.jwt_secret);
+  }
+  if (c.api_keys.empty()) {
+    if (!dev) throw config_error("HERALD_API_KEY: required (or start with --dev)");
+    c.api_keys.push_back("dev-" + random_hex(16));
+    out.notes.push_back("dev mode: generated API key " + c.api_keys.front());
+  }
+  return out;
+}
+
+}  // namespace herald::gateway

@@ -1,0 +1,250 @@
+// The inbox API on the public listener (Authorization: Bearer JWT): list, count, get, read,
+// read-all, delete. Every change that moves a count tells the user's sessions to recount.
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "gateway/http_session.hpp"
+#include "gateway/routes.hpp"
+#include "gateway/server.hpp"
+#include "proto/notify_request.hpp"
+
+namespace herald::gateway {
+
+namespace {
+
+std::optional<std::uint64_t> parse_id(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 || v > proto::max_safe_id) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::string unread_body(std::int64_t n) { return "{\"unread\":" + std::to_string(n) + "}"; }
+
+void count_changed(server& srv, std::uint64_t user) {
+  cm::event e;
+  e.type = cm::event_type::count_changed;
+  e.target = cm::event_target::users;
+  e.users = {user};
+  srv.publish(e);
+}
+
+template <class T>
+bool store_failed(const std::shared_ptr<http_session>& s, const persistence::outcome<T>& out) {
+  if (out.ok()) return false;
+  s->respond(error_response(proto::unavailable("the store cannot be reached; retry later")));
+  return true;
+}
+
+std::optional<persistence::inbox_query> parse_inbox_query(const target& t, proto::api_error& err) {
+  persistence::inbox_query q;
+  if (auto v = t.param("limit")) {
+    int n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (v->empty() || ec != std::errc() || p != v->data() + v->size() || n < 1 || n > 100) {
+      err = proto::invalid_argument("limit", "limit must be an integer from 1 to 100");
+      return std::nullopt;
+    }
+    q.limit = n;
+  }
+  if (auto v = t.param("before")) {
+    auto id = parse_id(*v);
+    if (!id) {
+      err = proto::invalid_argument("before", "before must be a positive notification id");
+      return std::nullopt;
+    }
+    q.before = id;
+  }
+  if (auto v = t.param("status")) {
+    if (*v == "unread") {
+      q.unread_only = true;
+    } else if (*v != "all") {
+      err = proto::invalid_argument("status", "status must be all or unread");
+      return std::nullopt;
+    }
+  }
+  if (auto v = t.param("kind")) {
+    if (*v == "personal") {
+      q.kind = proto::item_kind::personal;
+    } else if (*v == "broadcast") {
+      q.kind = proto::item_kind::broadcast;
+    } else if (*v == "group") {
+      q.kind = proto::item_kind::group;
+    } else if (*v != "all") {
+      err = proto::invalid_argument("kind", "kind must be all, personal, broadcast or group");
+      return std::nullopt;
+    }
+  }
+  return q;
+}
+
+std::string encode_page(const persistence::inbox_page& page) {
+  std::string out = "{\"notifications\":[";
+  for (std::size_t i = 0; i < page.items.size(); ++i) {
+    if (i) out += ',';
+    proto::encode_item(page.items[i], out);
+  }
+  out += "],\"next_before\":";
+  out += page.next_before ? std::to_string(*page.next_before) : "null";
+  out += ",\"unread\":" + std::to_string(page.unread) + "}";
+  return out;
+}
+
+}  // namespace
+
+bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const target& t) {
+  server& srv = s->srv();
+  // Resolve the route first: unknown paths are 404, wrong methods 405, then the token.
+  enum class op { list, count, read_all, get, read, remove } which;
+  std::uint64_t id = 0;
+  const auto m = req.method();
+  const std::string& p = t.path;
+  auto method_is = [&](http::verb v) { return m == v || (v == http::verb::get && m == http::verb::head); };
+  http::verb want;
+  if (p == "/v1/inbox") {
+    which = op::list;
+    want = http::verb::get;
+  } else if (p == "/v1/inbox/unread_count") {
+    which = op::count;
+    want = http::verb::get;
+  } else if (p == "/v1/inbox/read_all") {
+    which = op::read_all;
+    want = http::verb::post;
+  } else if (p.rfind("/v1/inbox/", 0) == 0) {
+    std::string_view rest = std::string_view(p).substr(10);
+    const bool read = rest.size() > 5 && rest.substr(rest.size() - 5) == "/read";
+    if (read) rest.remove_suffix(5);
+    auto parsed = parse_id(rest);
+    if (!parsed) {
+      s->respond(error_response(proto::not_found("no such notification")));
+      return true;
+    }
+    id = *parsed;
+    if (read) {
+      which = op::read;
+      want = http::verb::post;
+    } else if (m == http::verb::delete_) {
+      which = op::remove;
+      want = http::verb::delete_;
+    } else {
+      which = op::get;
+      want = http::verb::get;
+    }
+  } else {
+    return false;
+  }
+  if (!method_is(want)) {
+    s->respond(error_response(proto::method_not_allowed()));
+    return true;
+  }
+  std::string why;
+  auto who = srv.tokens().verify(bearer_token(req), server::now_ms() / 1000, &why);
+  if (!who) {
+    s->respond(error_response(proto::unauthenticated(why)));
+    return true;
+  }
+  persistence::viewer v{who->user_id, std::move(who->groups)};
+  const auto uid = v.user_id;
+  auto& pool = srv.pool();
+  auto ex = s->executor();
+
+  switch (which) {
+    case op::list: {
+      proto::api_error err;
+      auto q = parse_inbox_query(t, err);
+      if (!q) {
+        s->respond(error_response(err));
+        return true;
+      }
+      pool.submit(
+          ex, [v, q = *q](persistence::store& st) { return st.list_inbox(v, q, server::now_ms()); },
+          [s](persistence::outcome<persistence::inbox_page> out) {
+            if (store_failed(s, out)) return;
+            s->respond(json_response(http::status::ok, encode_page(*out.value)));
+          });
+      return true;
+    }
+    case op::count:
+      pool.submit(
+          ex, [v](persistence::store& st) { return st.unread_count(v, server::now_ms()).unread; },
+          [s](persistence::outcome<std::int64_t> out) {
+            if (store_failed(s, out)) return;
+            s->respond(json_response(http::status::ok, unread_body(*out.value)));
+          });
+      return true;
+    case op::read_all:
+      pool.submit(
+          ex,
+          [v](persistence::store& st) {
+            const auto now = server::now_ms();
+            const auto changed = st.mark_all_read(v, now);
+            return std::make_pair(changed, st.unread_count(v, now).unread);
+          },
+          [s, uid](persistence::outcome<std::pair<std::int64_t, std::int64_t>> out) {
+            if (store_failed(s, out)) return;
+            if (out.value->first > 0) count_changed(s->srv(), uid);
+            s->respond(json_response(http::status::ok, unread_body(out.value->second)));
+          });
+      return true;
+    case op::get: {
+      bool mark = true;
+      if (auto mr = t.param("mark_read")) {
+        if (*mr == "false" || *mr == "0") {
+          mark = false;
+        } else if (*mr != "true" && *mr != "1") {
+          s->respond(error_response(proto::invalid_argument("mark_read", "mark_read must be true or false")));
+          return true;
+        }
+      }
+      pool.submit(
+          ex, [v, id, mark](persistence::store& st) { return st.get(v, id, mark, server::now_ms()); },
+          [s, uid](persistence::outcome<persistence::mark_result> out) {
+            if (store_failed(s, out)) return;
+            if (!out.value->found || !out.value->item) {
+              s->respond(error_response(proto::not_found("no such notification")));
+              return;
+            }
+            if (out.value->changed) count_changed(s->srv(), uid);
+            s->respond(json_response(http::status::ok, proto::encode_item(*out.value->item)));
+          });
+      return true;
+    }
+    case op::read:
+      pool.submit(
+          ex,
+          [v, id](persistence::store& st) {
+            const auto now = server::now_ms();
+            auto r = st.mark_read(v, id, now);
+            std::int64_t unread = r.found ? st.unread_count(v, now).unread : 0;
+            return std::make_pair(r, unread);
+          },
+          [s, uid](persistence::outcome<std::pair<persistence::mark_result, std::int64_t>> out) {
+            if (store_failed(s, out)) return;
+            if (!out.value->first.found) {
+              s->respond(error_response(proto::not_found("no such notification")));
+              return;
+            }
+            if (out.value->first.changed) count_changed(s->srv(), uid);
+            s->respond(json_response(http::status::ok, unread_body(out.value->second)));
+          });
+      return true;
+    case op::remove:
+      pool.submit(
+          ex, [v, id](persistence::store& st) { return st.remove_for_user(v, id, server::now_ms()); },
+          [s, uid](persistence::outcome<persistence::mark_result> out) {
+            if (store_failed(s, out)) return;
+            if (!out.value->found) {
+              s->respond(error_response(proto::not_found("no such notification")));
+              return;
+            }
+            count_changed(s->srv(), uid);
+            s->respond(no_content());
+          });
+      return true;
+  }
+  return true;
+}
+
+}  // namespace herald::gateway

@@ -1,0 +1,52 @@
+// herald: the daemon. Parses the settings, then serves (or migrates) until drained.
+#include <cstdio>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "gateway/config.hpp"
+#include "gateway/server.hpp"
+#include "persistence/store.hpp"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  using namespace herald;
+  gateway::command_line cl;
+  try {
+    cl = gateway::load_config(argc, argv, environ);
+  } catch (const gateway::config_error& e) {
+    std::cerr << "herald: " << e.what() << "\n";
+    return 2;
+  }
+  if (cl.command == "help") {
+    std::cout << gateway::usage();
+    return 0;
+  }
+  if (cl.command == "version") {
+    std::cout << "herald " << HERALD_VERSION << "\n";
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(cl.cfg.log_level));
+  if (cl.cfg.web_root.empty()) cl.cfg.web_root = HERALD_DEFAULT_WEB_ROOT;
+  for (const auto& note : cl.notes) std::cerr << "herald: " << note << "\n";
+  if (cl.command == "migrate") {
+    try {
+      persistence::open_store(cl.cfg.store)->migrate();
+      std::cerr << "herald: schema is current\n";
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "herald: migrate failed: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  try {
+    gateway::server srv(std::move(cl.cfg));
+    return srv.run();
+  } catch (const gateway::config_error& e) {
+    std::cerr << "herald: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "herald: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,170 @@
+// POST /v1/notify and /v1/notify/batch: validate (proto), count the connections it will reach,
+// store it durably (group commit) when it is persisted or keyed, then publish and answer.
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "gateway/http_session.hpp"
+#include "gateway/routes.hpp"
+#include "gateway/server.hpp"
+#include "proto/notify_request.hpp"
+#include "proto/server_frames.hpp"
+
+namespace herald::gateway {
+
+namespace {
+
+struct notify_result {
+  int status = 200;
+  std::string body;  // the answer JSON, or an error body
+};
+using notify_done = std::function<void(notify_result)>;
+
+cm::event target_event(const proto::notify_request& r) {
+  cm::event e;
+  switch (r.target) {
+    case proto::target_kind::user:
+      e.target = cm::event_target::users;
+      e.users = {r.user_id};
+      break;
+    case proto::target_kind::users:
+      e.target = cm::event_target::users;
+      e.users = r.user_ids;
+      break;
+    case proto::target_kind::everyone:
+      e.target = cm::event_target::everyone;
+      break;
+    case proto::target_kind::group:
+      e.target = cm::event_target::group;
+      e.group = r.group->canonical();
+      break;
+  }
+  return e;
+}
+
+void publish_items(server& srv, const std::vector<proto::notification>& items) {
+  for (const auto& n : items) {
+    cm::event e;
+    e.type = cm::event_type::notification;
+    e.id = n.id;
+    e.payload = std::make_shared<const std::string>(proto::encode_notification_prefix(n));
+    switch (n.kind) {
+      case proto::item_kind::personal:
+        e.target = cm::event_target::users;
+        e.users = {n.user_id};
+        break;
+      case proto::item_kind::broadcast:
+        e.target = cm::event_target::everyone;
+        break;
+      case proto::item_kind::group:
+        e.target = cm::event_target::group;
+        e.group = n.audience;
+        break;
+    }
+    srv.publish(e);
+  }
+}
+
+void publish_desktop(server& srv, const proto::notify_request& r) {
+  cm::event e = target_event(r);
+  e.type = cm::event_type::desktop;
+  e.payload = std::make_shared<const std::string>(proto::encode_desktop(r.title, r.content, r.data_json));
+  srv.publish(e);
+}
+
+// Runs one validated request to its answer; `done` runs on `ex`.
+void process(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done) {
+  auto counted = std::make_shared<const cm::event>(target_event(r));
+  srv.registry().count(counted, [&srv, r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
+    const bool stored = r.persist || r.idempotency_key.has_value();
+    if (!stored) {
+      publish_desktop(srv, r);
+      auto answer = proto::encode_notify_answer(r, {}, static_cast<std::int64_t>(online));
+      boost::asio::post(ex, [done = std::move(done), answer = std::move(answer)] { done({200, answer}); });
+      return;
+    }
+    persistence::insert_request ir;
+    ir.request = r;
+    ir.now_ms = server::now_ms();
+    ir.default_ttl_s = srv.default_ttl_s();
+    ir.online = static_cast<std::int64_t>(online);
+    srv.writer().submit(std::move(ir), ex,
+                        [&srv, r = std::move(r), done = std::move(done)](
+                            persistence::outcome<persistence::insert_result> out) {
+                          if (!out.ok()) {
+                            server::log()->warn("notify not stored: {}", out.error);
+                            done({503, proto::encode_error(proto::unavailable(
+                                           "the store cannot be reached; nothing was stored, retrying with "
+                                           "the same idempotency key is safe"))});
+                            return;
+                          }
+                          auto& res = *out.value;
+                          if (res.duplicate) {
+                            done({200, res.previous_answer});
+                            return;
+                          }
+                          if (r.persist) {
+                            publish_items(srv, res.items);
+                          } else {
+                            publish_desktop(srv, r);
+                          }
+                          done({200, res.answer});
+                        });
+  });
+}
+
+}  // namespace
+
+void handle_notify(const std::shared_ptr<http_session>& s, request req, bool batch) {
+  server& srv = s->srv();
+  if (!batch) {
+    auto parsed = proto::parse_notify(req.body());
+    if (auto* err = std::get_if<proto::api_error>(&parsed)) {
+      srv.stats().count_notify(err->status);
+      s->respond(error_response(*err));
+      return;
+    }
+    process(srv, std::move(std::get<proto::notify_request>(parsed)), s->executor(), [s](notify_result r) {
+      s->srv().stats().count_notify(r.status);
+      s->respond(json_response(static_cast<http::status>(r.status), std::move(r.body)));
+    });
+    return;
+  }
+  auto parsed = proto::parse_notify_batch(req.body());
+  if (auto* err = std::get_if<proto::api_error>(&parsed)) {
+    srv.stats().count_notify(err->status);
+    s->respond(error_response(*err));
+    return;
+  }
+  auto& entries = std::get<std::vector<proto::notify_parse_result>>(parsed);
+  struct gather {
+    std::vector<std::string> results;
+    std::size_t remaining = 0;
+  };
+  auto g = std::make_shared<gather>();
+  g->results.resize(entries.size());
+  g->remaining = entries.size();
+  // Runs on the session's executor: the gather needs no lock.
+  auto finish_one = [s, g](std::size_t i, std::string body) {
+    g->results[i] = std::move(body);
+    if (--g->remaining > 0) return;
+    std::string out = "{\"results\":[";
+    for (std::size_t k = 0; k < g->results.size(); ++k) {
+      if (k) out += ',';
+      out += g->results[k];
+    }
+    out += "]}";
+    s->srv().stats().count_notify(200);
+    s->respond(json_response(http::status::ok, std::move(out)));
+  };
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (auto* err = std::get_if<proto::api_error>(&entries[i])) {
+      auto body = proto::encode_error(*err);
+      boost::asio::post(s->executor(), [finish_one, i, body = std::move(body)]() mutable { finish_one(i, std::move(body)); });
+      continue;
+    }
+    process(srv, std::move(std::get<proto::notify_request>(entries[i])), s->executor(),
+            [finish_one, i](notify_result r) { finish_one(i, std::move(r.body)); });
+  }
+}
+
+}  // namespace herald::gateway

@@ -1,0 +1,236 @@
+#include "gateway/server.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+#include "connection_manager/local_bus.hpp"
+#include "gateway/listener.hpp"
+
+namespace herald::gateway {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr auto drain_limit = std::chrono::milliseconds(9500);
+std::mutex done_mu;
+std::condition_variable done_cv;
+bool done_flag = false;
+}  // namespace
+
+std::shared_ptr<spdlog::logger> server::log() {
+  static auto logger = [] {
+    auto l = spdlog::get("gateway");
+    if (!l) l = spdlog::stderr_color_mt("gateway");
+    return l;
+  }();
+  return logger;
+}
+
+std::int64_t server::now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+cm::event server::count_event_for(const persistence::item_ref& item) {
+  cm::event e;
+  e.type = cm::event_type::count_changed;
+  switch (item.kind) {
+    case proto::item_kind::personal:
+      e.target = cm::event_target::users;
+      e.users = {item.user_id};
+      break;
+    case proto::item_kind::broadcast:
+      e.target = cm::event_target::everyone;
+      break;
+    case proto::item_kind::group:
+      e.target = cm::event_target::group;
+      e.group = item.audience;
+      break;
+  }
+  return e;
+}
+
+server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
+  if (cfg_.node_id.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    cfg_.node_id = std::string(host) + "-" + std::to_string(::getpid());
+  }
+  unsigned n = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<asio::io_context*> raw;
+  for (unsigned i = 0; i < n; ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    raw.push_back(contexts_.back().get());
+  }
+  registry_ = std::make_unique<cm::registry>(raw, cfg_.max_connections_per_user);
+  bus_ = std::make_unique<cm::local_bus>();
+  pool_ = std::make_unique<persistence::store_pool>(cfg_.store, cfg_.store_threads);
+  writer_ = std::make_unique<persistence::notify_writer>(cfg_.store);
+  public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr, listener::kind::public_api);
+  internal_listener_ =
+      std::make_shared<listener>(*this, *contexts_[0], cfg_.internal_addr, listener::kind::internal_api);
+}
+
+server::~server() {
+  writer_.reset();
+  pool_.reset();
+}
+
+void server::publish(const cm::event& e) { bus_->publish(e); }
+
+void server::on_bus_event(const cm::event& e) {
+  const auto start = std::chrono::steady_clock::now();
+  auto shared = std::make_shared<const cm::event>(e);
+  registry_->deliver(shared, [this, start](std::size_t n) {
+    metrics_.bus_events += n;
+    metrics_.observe_fanout(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  });
+}
+
+int server::run() {
+  bus_->start([this](const cm::event& e) { on_bus_event(e); });
+  public_listener_->start();
+  internal_listener_->start();
+
+  asio::signal_set signals(*contexts_[0], SIGTERM, SIGINT);
+  signals.async_wait([this](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    log()->info("signal {}: draining", sig);
+    begin_drain();
+  });
+
+  store_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
+  expiry_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
+  expiry_checked_ms_ = now_ms();
+  watch_store();
+  watch_expiry();
+
+  log()->info("herald node {} listening: public {}, internal {}, store {}", cfg_.node_id, cfg_.public_addr.str(),
+              cfg_.internal_addr.str(), cfg_.store.rfind("mysql", 0) == 0 ? "mysql" : cfg_.store);
+  start_threads();
+  {
+    std::unique_lock lock(done_mu);
+    done_cv.wait(lock, [] { return done_flag; });
+  }
+  for (auto& c : contexts_) c->stop();
+  for (auto& t : threads_) t.join();
+  bus_->stop();
+  log()->info("drained, exiting");
+  return 0;
+}
+
+void server::start_threads() {
+  for (auto& c : contexts_) {
+    threads_.emplace_back([ctx = c.get()] {
+      auto guard = asio::make_work_guard(*ctx);
+      for (;;) {
+        try {
+          ctx->run();
+          return;
+        } catch (const std::exception& e) {
+          log()->error("I/O thread: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+void server::watch_store() {
+  // Migrate until it works once, then ping; a change of state is logged, and a store that
+  // comes back gets every session recounted.
+  static bool migrated = false;
+  pool_->submit(
+      contexts_[0]->get_executor(),
+      [](persistence::store& st) {
+        if (!migrated) {
+          st.migrate();
+          migrated = true;
+        } else {
+          st.ping();
+        }
+        return true;
+      },
+      [this](persistence::outcome<bool> out) {
+        const bool was = store_ready_.exchange(out.ok());
+        if (out.ok() && !was) {
+          log()->info("store ready");
+          registry_->for_each([](cm::session& s) { s.on_count_changed(); });
+        } else if (!out.ok() && (was || !migrated)) {
+          log()->warn("store unavailable: {}", out.error);
+        }
+        if (draining_) return;
+        store_timer_->expires_after(std::chrono::seconds(out.ok() ? 2 : 1));
+        store_timer_->async_wait([this](boost::system::error_code ec) {
+          if (!ec) watch_store();
+        });
+      });
+}
+
+void server::watch_expiry() {
+  // Every second: items that expired since the last look make their readers recount; now and
+  // then a small purge deletes expired rows.
+  const std::int64_t now = now_ms();
+  const std::int64_t from = expiry_checked_ms_;
+  const bool purge = now - last_purge_ms_ > 10000;
+  if (purge) last_purge_ms_ = now;
+  if (!store_ready_) {
+    expiry_timer_->expires_after(std::chrono::seconds(1));
+    expiry_timer_->async_wait([this](boost::system::error_code ec) {
+      if (!ec) watch_expiry();
+    });
+    return;
+  }
+  pool_->submit(
+      contexts_[0]->get_executor(),
+      [from, now, purge](persistence::store& st) {
+        auto items = st.expired_between(from, now);
+        if (purge) st.purge_expired(now, 500);
+        return items;
+      },
+      [this, now](persistence::outcome<std::vector<persistence::item_ref>> out) {
+        if (out.ok()) {
+          expiry_checked_ms_ = now;
+          // Expiry is seen by every node from the shared store: deliver locally only.
+          for (const auto& item : *out.value) on_bus_event(count_event_for(item));
+        }
+        if (draining_) return;
+        expiry_timer_->expires_after(std::chrono::seconds(1));
+        expiry_timer_->async_wait([this](boost::system::error_code ec) {
+          if (!ec) watch_expiry();
+        });
+      });
+}
+
+void server::begin_drain() {
+  if (draining_.exchange(true)) return;
+  store_timer_->cancel();
+  expiry_timer_->cancel();
+  registry_->for_each([](cm::session& s) { s.close_with(1001, "server shutting down"); });
+  const auto deadline = std::chrono::steady_clock::now() + drain_limit;
+  auto poll = std::make_shared<asio::steady_timer>(*contexts_[0]);
+  auto check = std::make_shared<std::function<void()>>();
+  *check = [this, poll, check, deadline] {
+    if ((in_flight_ == 0 && sessions_ == 0) || std::chrono::steady_clock::now() >= deadline) {
+      public_listener_->stop();
+      internal_listener_->stop();
+      std::lock_guard lock(done_mu);
+      done_flag = true;
+      done_cv.notify_all();
+      *check = nullptr;  // break the cycle
+      return;
+    }
+    poll->expires_after(std::chrono::milliseconds(20));
+    poll->async_wait([check](boost::system::error_code) {
+      if (*check) (*check)();
+    });
+  };
+  (*check)();
+}
+
+}  // namespace herald::gateway

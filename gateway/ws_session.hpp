@@ -1,0 +1,72 @@
+// One browser WebSocket. Lives on its user's shard thread; the registry calls its on_*()
+// there, and every other thread reaches it by posting to that shard. Keeps the connection's
+// unread count (from the store at connect, then from events), one write in flight, and a send
+// queue with a byte cap (past it: close 1013).
+#pragma once
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "connection_manager/send_queue.hpp"
+#include "connection_manager/session.hpp"
+#include "gateway/http_types.hpp"
+#include "gateway/token_verifier.hpp"
+#include "persistence/store.hpp"
+
+namespace herald::gateway {
+
+class server;
+
+class ws_session final : public cm::session, public std::enable_shared_from_this<ws_session> {
+ public:
+  // Moves the socket to the user's shard and completes the upgrade there.
+  static void launch(server& srv, boost::asio::ip::tcp::socket socket, request req, identity who,
+                     std::optional<std::uint64_t> since);
+
+  ws_session(server& srv, boost::asio::ip::tcp::socket socket, identity who);
+  ~ws_session() override;
+
+  void on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) override;
+  void on_frame(const std::shared_ptr<const std::string>& frame) override;
+  void on_count_changed() override;
+  void close_with(std::uint16_t code, const char* reason) override;
+
+ private:
+  void accept(request req, std::optional<std::uint64_t> since);
+  void on_accept(boost::beast::error_code ec, std::optional<std::uint64_t> since);
+  void load_initial(std::optional<std::uint64_t> since);
+  void read();
+  void on_read(boost::beast::error_code ec);
+  void handle_frame(std::string_view text);
+  void send_error(std::string_view code, std::string_view message);
+  void send_count();
+  void recount();
+  void enqueue(cm::outgoing o, bool is_count);
+  void write_next();
+  void finish();
+  persistence::viewer viewer() const;
+
+  server& srv_;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  boost::beast::flat_buffer rd_;
+  cm::send_queue queue_;
+  std::unique_ptr<boost::asio::steady_timer> close_timer_;
+  // Notifications that arrived before the initial count (or during a recount): their ids.
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> early_;
+  std::vector<std::uint64_t> during_recount_;
+  std::int64_t unread_ = 0;
+  std::int64_t last_sent_unread_ = -1;
+  std::uint64_t watermark_ = 0;  // highest id the count includes
+  bool ready_ = false;           // initial sync and count sent
+  bool registered_ = false;
+  bool recounting_ = false;
+  bool recount_again_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace herald::gateway
