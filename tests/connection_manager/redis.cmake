@@ -3,6 +3,7 @@
 add_executable(redis_tests
   ${CMAKE_CURRENT_LIST_DIR}/redis_event_codec_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/redis_bus_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/redis_presence_test.cpp
 )
 get_filename_component(HERALD_REDIS_TEST_ROOT "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
 target_compile_definitions(redis_tests PRIVATE HERALD_SOURCE_DIR="${HERALD_REDIS_TEST_ROOT}")
