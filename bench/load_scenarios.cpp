@@ -1,0 +1,197 @@
+#include "bench/load_scenarios.hpp"
+
+#include "bench/latency_histogram.hpp"
+#include "bench/process_probe.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <memory>
+
+namespace herald::bench {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using nlohmann::json;
+
+load_scenarios::load_scenarios(bench_context& ctx) : ctx_(ctx) {}
+
+asio::awaitable<void> load_scenarios::run_load(const host_port& server, int total, int concurrency,
+                                               std::function<http_job(int)> make,
+                                               std::function<void(int, const http_result&)> on_result) {
+  struct shared_state {
+    int next = 0;
+    int running = 0;
+    asio::steady_timer done;
+    explicit shared_state(asio::any_io_executor ex) : done(ex, asio::steady_timer::time_point::max()) {}
+  };
+  auto state = std::make_shared<shared_state>(ctx_.ex);
+  state->running = concurrency;
+  for (int c = 0; c < concurrency; ++c) {
+    asio::co_spawn(
+        ctx_.ex,
+        [state, server, total, make, on_result, ex = ctx_.ex]() -> asio::awaitable<void> {
+          http_client client(ex, server);
+          while (state->next < total) {
+            const int k = state->next++;
+            http_job job = make(k);
+            const auto result = co_await client.request(job.method, job.target, std::move(job.body), job.bearer);
+            on_result(k, result);
+          }
+          client.close();
+          if (--state->running == 0) state->done.cancel();
+        },
+        asio::detached);
+  }
+  while (state->running > 0) {
+    boost::system::error_code ec;
+    co_await state->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<json> load_scenarios::personal(const bench_target& target, bool persist) {
+  const auto& o = ctx_.options;
+  const auto phase = co_await ctx_.start_phase("personal", persist ? "notification" : "desktop", o.personal);
+  const int live = phase["live"];
+  latency_histogram http_latency;
+  int http_errors = 0;
+  std::string first_error;
+  const std::int64_t t_start = monotonic_ns();
+  co_await run_load(
+      target.internal_addr, o.personal, o.concurrency,
+      [&](int k) {
+        const json body = {{"user_id", o.user_base + static_cast<std::uint64_t>(k % o.users)},
+                           {"title", "bench personal"},
+                           {"content", ""},
+                           {"persist", persist},
+                           {"desktop", !persist},
+                           {"data", {{"bench_kind", 2}, {"bench_seq", k + 1}, {"bench_t0", monotonic_ns()}}}};
+        return http_job{http::verb::post, "/v1/notify", body.dump(), o.api_key};
+      },
+      [&](int, const http_result& r) {
+        if (r.status == 200) {
+          http_latency.record(r.latency_ns);
+          return;
+        }
+        if (http_errors++ == 0) first_error = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+      });
+  const std::int64_t t_sent = monotonic_ns();
+  const auto done = co_await ctx_.pool.gather("personal_done", ctx_.deadline());
+  std::int64_t t_last = t_sent;
+  int missing = 0;
+  for (const auto& d : done) d.is_null() ? ++missing : (t_last = std::max(t_last, d["t_last"].get<std::int64_t>()), 0);
+  const auto checks = co_await ctx_.collect_phase();
+  const std::int64_t delivered = checks["delivered"];
+  json out = {{"sent", o.personal},
+              {"persist", persist},
+              {"concurrency", o.concurrency},
+              {"http_errors", http_errors},
+              {"sent_per_s", o.personal / ((t_sent - t_start) / 1e9)},
+              {"expected_deliveries", phase["expected"]},
+              {"delivered", delivered},
+              {"delivered_per_s", delivered / ((t_last - t_start) / 1e9)},
+              {"latency_ms", checks["latency_ms"]},
+              {"http_ms", http_latency.summary_ms()},
+              {"clients", live},
+              {"complete_clients", checks["complete"]},
+              {"unexpected_frames", checks["unexpected"]}};
+  if (http_errors) ctx_.fail(target.name + " personal: " + std::to_string(http_errors) + " requests failed, first: " + first_error);
+  if (missing || delivered != phase["expected"].get<std::int64_t>())
+    ctx_.fail(target.name + " personal: delivered " + std::to_string(delivered) + " of " + phase["expected"].dump());
+  if (checks["complete"].get<int>() != live)
+    ctx_.fail(target.name + " personal: " + checks["incomplete"].dump() + " clients got the wrong notifications");
+  co_return out;
+}
+
+asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
+  const auto& o = ctx_.options;
+  // Fresh users for every run, far from the connected ones (ids stay below 2^53).
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::uint64_t base = 900'000'000'000ULL + static_cast<std::uint64_t>(now_s % 1'000'000) * 1000;
+  std::vector<std::string> tokens;
+  for (int u = 0; u <= o.inbox_users; ++u) tokens.push_back(ctx_.minter.mint(base + u));
+
+  http_client probe(ctx_.ex, target.public_addr);
+  // A user with no personal items sees exactly the stored broadcasts: the baseline count.
+  auto baseline_answer = co_await probe.request(http::verb::get, "/v1/inbox/unread_count", "", tokens.back());
+  const auto baseline_body = json::parse(baseline_answer.body, nullptr, false);
+  if (baseline_answer.status != 200 || !baseline_body.is_object() || !baseline_body.contains("unread")) {
+    ctx_.fail(target.name + " inbox: unread_count answered " + std::to_string(baseline_answer.status) + " " +
+              baseline_answer.body.substr(0, 200));
+    co_return json{{"error", "no baseline"}};
+  }
+  const std::int64_t baseline = baseline_body["unread"];
+
+  // Seed: inbox_items notifications, each to every inbox user, through /v1/notify/batch.
+  json user_ids = json::array();
+  for (int u = 0; u < o.inbox_users; ++u) user_ids.push_back(base + u);
+  const int per_batch = 50;
+  const int batches = (o.inbox_items + per_batch - 1) / per_batch;
+  int seed_errors = 0;
+  std::string first_error;
+  const std::int64_t seed_t0 = monotonic_ns();
+  co_await run_load(
+      target.internal_addr, batches, 4,
+      [&](int b) {
+        json list = json::array();
+        for (int i = b * per_batch; i < std::min(o.inbox_items, (b + 1) * per_batch); ++i)
+          list.push_back({{"user_ids", user_ids}, {"title", "bench inbox " + std::to_string(i)},
+                          {"content", "stored for the inbox scenario"}, {"desktop", false}});
+        return http_job{http::verb::post, "/v1/notify/batch", json{{"notifications", list}}.dump(), o.api_key};
+      },
+      [&](int, const http_result& r) {
+        const auto body = json::parse(r.body, nullptr, false);
+        bool ok = r.status == 200 && body.is_object() && body.contains("results");
+        if (ok)
+          for (const auto& entry : body["results"]) ok = ok && entry.is_object() && entry.contains("ids");
+        if (!ok && seed_errors++ == 0) first_error = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+      });
+  const double seed_s = (monotonic_ns() - seed_t0) / 1e9;
+  if (seed_errors) ctx_.fail(target.name + " inbox seed: " + std::to_string(seed_errors) + " batches failed, first: " + first_error);
+
+  const std::int64_t expected_unread = baseline + o.inbox_items;
+  const std::size_t expected_page = static_cast<std::size_t>(std::min<std::int64_t>(20, expected_unread));
+  latency_histogram count_latency, page_latency;
+  int wrong = 0, errors = 0;
+  std::string first_wrong;
+  const std::int64_t t0 = monotonic_ns();
+  co_await run_load(
+      target.public_addr, o.inbox_requests, o.inbox_concurrency,
+      [&](int k) {
+        const std::string& token = tokens[static_cast<std::size_t>((k / 2) % o.inbox_users)];
+        return http_job{http::verb::get, k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count", "", token};
+      },
+      [&](int k, const http_result& r) {
+        if (r.status != 200) {
+          if (errors++ == 0 && first_wrong.empty()) first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+          return;
+        }
+        (k % 2 ? page_latency : count_latency).record(r.latency_ns);
+        const auto body = json::parse(r.body, nullptr, false);
+        bool ok = body.is_object() && body.value("unread", std::int64_t{-1}) == expected_unread;
+        if (k % 2) ok = ok && body.contains("notifications") && body["notifications"].size() == expected_page;
+        if (!ok && wrong++ == 0) first_wrong = r.body.substr(0, 300);
+      });
+  const double seconds = (monotonic_ns() - t0) / 1e9;
+  json out = {{"users", o.inbox_users},
+              {"items_per_user", o.inbox_items},
+              {"seeded_items", static_cast<std::int64_t>(o.inbox_users) * o.inbox_items},
+              {"seed_items_per_s", o.inbox_users * static_cast<double>(o.inbox_items) / seed_s},
+              {"requests", o.inbox_requests},
+              {"concurrency", o.inbox_concurrency},
+              {"requests_per_s", o.inbox_requests / seconds},
+              {"unread_count_ms", count_latency.summary_ms()},
+              {"inbox_page_ms", page_latency.summary_ms()},
+              {"http_errors", errors},
+              {"wrong_answers", wrong}};
+  if (errors || wrong)
+    ctx_.fail(target.name + " inbox: " + std::to_string(errors) + " errors, " + std::to_string(wrong) +
+              " wrong answers (expected unread " + std::to_string(expected_unread) + "), first: " + first_wrong);
+  co_return out;
+}
+
+} // namespace herald::bench
