@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Herald's test command: installs what is missing, starts MariaDB and Redis on loopback, builds
+# (warnings as errors) and runs every test: unit, store conformance on SQLite and MariaDB, Redis
+# bus, black-box integration, headless Chromium, a bench smoke run, and the sanitizer build.
+# Usage: deploy/test.sh            (everything)
+#        HERALD_SKIP_ASAN=1 deploy/test.sh   (skip the sanitizer build, for quick local runs)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
+
+step "packages"
+. deploy/packages.sh
+install_packages test
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/herald-test.XXXXXX")
+. deploy/lib/mariadb.sh
+. deploy/lib/redis.sh
+cleanup() {
+  set +e
+  herald_mariadb_stop "$work/mariadb" >/dev/null 2>&1
+  herald_redis_stop >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "start MariaDB and Redis on loopback"
+mkdir -p "$work/mariadb"
+herald_mariadb_start "$work/mariadb" >/dev/null
+herald_redis_start >/dev/null
+export HERALD_REQUIRE_MYSQL=1 HERALD_REQUIRE_REDIS=1
+echo "MariaDB on port $HERALD_MARIADB_PORT, Redis at $HERALD_TEST_REDIS_URL"
+
+step "build (RelWithDebInfo, -Werror)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+
+step "unit, store and bus tests"
+(cd build && ctest --output-on-failure -j1)
+
+export HERALD_BIN="$root/build/gateway/herald"
+export HERALD_ARTIFACTS="$root/build/artifacts"
+mkdir -p "$HERALD_ARTIFACTS"
+
+step "integration tests (SQLite and MariaDB)"
+tests/integration/run.sh
+
+step "browser tests (headless Chromium)"
+tests/browser/run.sh
+
+step "bench smoke run"
+bench/smoke.sh
+
+if [ "${HERALD_SKIP_ASAN:-0}" != "1" ]; then
+  step "sanitizer build (address,undefined) and its tests"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHERALD_SANITIZE=address,undefined \
+    -DHERALD_BUILD_BENCH=OFF -DHERALD_WERROR=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  (cd build-asan && ctest --output-on-failure -j1)
+  HERALD_BIN="$root/build-asan/gateway/herald" HERALD_INTEGRATION_QUICK=1 tests/integration/run.sh
+fi
+
+step "all tests passed"
