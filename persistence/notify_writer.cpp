@@ -1,6 +1,7 @@
 #include "persistence/notify_writer.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <boost/asio/post.hpp>
 
 namespace herald::persistence {
@@ -19,6 +20,7 @@ struct notify_writer::impl {
   std::deque<pending> queue;
   bool stopping = false;
   std::unique_ptr<store> db;  // used by the writer thread only
+  std::chrono::steady_clock::time_point last_used;
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> rows{0};
   std::thread thread;
@@ -103,7 +105,18 @@ void notify_writer::write(std::deque<pending>& batch) {
   std::string error;
   bool isolate = false;
   try {
+    // A connection idle for a while may have died with a database restart: check it first,
+    // rather than fail a batch whose commit state would then be unknown.
+    const auto now = std::chrono::steady_clock::now();
+    if (impl_->db && now - impl_->last_used > std::chrono::seconds(1)) {
+      try {
+        impl_->db->ping();
+      } catch (const std::exception&) {
+        impl_->db.reset();
+      }
+    }
     if (!impl_->db) impl_->db = open_store(impl_->url);
+    impl_->last_used = now;
     results = impl_->db->insert_batch(requests);
   } catch (const store_unavailable& e) {
     impl_->db.reset();

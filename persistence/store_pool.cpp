@@ -26,4 +26,9 @@ store& store_pool::connection() {
 
 void store_pool::drop_connection() { connections.erase(this); }
 
+bool store_pool::has_connection() const {
+  auto it = connections.find(this);
+  return it != connections.end() && it->second;
+}
+
 }  // namespace herald::persistence

@@ -50,24 +50,36 @@ class store_pool {
   void stop();
 
  private:
+  // A connection that died while idle (a database restart) fails its next call: that call is
+  // retried once on a fresh connection, so callers see 503 only while the database is down.
   template <class R, class Fn>
   outcome<R> run_on_thread(Fn& fn) {
     outcome<R> out;
-    try {
-      out.value.emplace(fn(connection()));
-    } catch (const store_unavailable& e) {
-      drop_connection();
-      out.error = e.what();
-      out.unavailable = true;
-    } catch (const std::exception& e) {
-      drop_connection();
-      out.error = e.what();
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool fresh = !has_connection();
+      try {
+        out.value.emplace(fn(connection()));
+        out.error.clear();
+        out.unavailable = false;
+        return out;
+      } catch (const store_unavailable& e) {
+        drop_connection();
+        out.error = e.what();
+        out.unavailable = true;
+        if (fresh) break;
+      } catch (const std::exception& e) {
+        drop_connection();
+        out.error = e.what();
+        out.unavailable = false;
+        break;
+      }
     }
     return out;
   }
   // This pool thread's connection, opened on first use (throws store_unavailable).
   store& connection();
   void drop_connection();
+  bool has_connection() const;
 
   std::string url_;
   boost::asio::thread_pool pool_;
