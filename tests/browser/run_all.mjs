@@ -8,10 +8,11 @@ import * as twoTabs from './two_tabs_test.mjs';
 import * as desktopOnce from './desktop_once_test.mjs';
 import * as restartResume from './restart_resume_test.mjs';
 import * as adminBroadcast from './admin_broadcast_test.mjs';
+import * as inboxUi from './inbox_ui_test.mjs';
 import * as screenshots from './screenshots_test.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const suites = [twoTabs, desktopOnce, restartResume, adminBroadcast, screenshots];
+const suites = [twoTabs, desktopOnce, restartResume, adminBroadcast, inboxUi, screenshots];
 const filter = process.argv[2] ?? '';
 
 const bin = process.env.HERALD_BIN;
