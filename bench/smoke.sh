@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Bench smoke run (a few seconds, small N): starts a Herald on SQLite, runs herald-bench's
-# connect, broadcast, personal, reconnect and inbox scenarios at 200 connections (100 users, two
-# connections each) and fails when any delivery check fails. Called by deploy/test.sh; the
-# full runs are bench/run.sh.
+# connect, broadcast, personal, reconnect (105 missed items: two sync pages) and inbox scenarios
+# at 200 connections (100 users, two connections each) and fails when any delivery check fails.
+# Called by deploy/test.sh; the full runs are bench/run.sh.
 #   HERALD_BIN        the daemon (default build/gateway/herald)
 #   HERALD_BENCH_BIN  the bench (default: bench/herald-bench beside the daemon's build)
 #   SMOKE_N           connections (default 200)
@@ -43,7 +43,7 @@ rc=0
 HERALD_JWT_SECRET=$BENCH_JWT_SECRET HERALD_API_KEY=$BENCH_API_KEY timeout 300 "$BENCH_BIN" \
   --public "$HERALD_PUBLIC" --internal "$HERALD_INTERNAL" --pid "$HERALD_PID" \
   --scenarios "$scenarios" -n "$N" -u $(( (N + 1) / 2 )) --broadcasts 5 --personal 1000 \
-  --concurrency 16 --reconnect-items 5 --inbox-users 5 --inbox-items 30 --inbox-requests 400 \
+  --concurrency 16 --reconnect-items 105 --inbox-users 5 --inbox-items 30 --inbox-requests 400 \
   --inbox-concurrency 8 --timeout 30 --label smoke "${peer_args[@]}" >"$work/bench.out" || rc=$?
 # The human summary, without the JSON line.
 grep -v '^{' "$work/bench.out" || true

@@ -147,7 +147,8 @@ void worker::on_frame(bench_client& c, std::string_view text) {
   if (*type == "count") {
     if (!c.ready) {
       c.ready = true;
-      finish_connect(c, true);
+      // With `since`, the count frame follows the first sync page; later pages come on request.
+      if (!connect_.since || c.sync_done) finish_connect(c, true);
     }
   } else if (*type == "desktop" || *type == "notification") {
     on_delivery(c, *type, text);
@@ -169,6 +170,7 @@ void worker::on_sync(bench_client& c, std::string_view text) {
     c.send_text(json{{"type", "sync"}, {"since", c.synced_ids.back()}}.dump());
   } else {
     c.sync_done = true;
+    if (c.ready) finish_connect(c, true);
   }
 }
 
