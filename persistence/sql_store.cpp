@@ -165,7 +165,11 @@ void sql_store::add_to_counter(std::uint64_t user_id, std::int64_t delta) {
 
 bool sql_store::set_shared_state(std::uint64_t user_id, std::uint64_t id, action a) {
   const char* sql = a == action::read ? dialect_.shared_read_upsert : dialect_.shared_delete_upsert;
-  return exec(sql, {id_param(user_id), id_param(id)}) > 0;
+  try {
+    return exec(sql, {id_param(user_id), id_param(id)}) > 0;
+  } catch (const sql_missing_parent&) {
+    return false;  // purged since this transaction's snapshot: nothing left to mark
+  }
 }
 
 std::unordered_map<std::uint64_t, sql_row> sql_store::fetch_items(
@@ -297,6 +301,7 @@ std::vector<proto::notification> sql_store::list_since(const viewer& v, std::uin
 mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int64_t now_ms) {
   return in_tx(a != action::look, [&] {
     mark_result res;
+    // A snapshot read: the conditional UPDATEs below decide what really changes.
     auto rows = query(select_items + " WHERE id = ?", {id_param(id)});
     if (rows.empty()) return res;
     const sql_row& r = rows[0];

@@ -36,6 +36,11 @@ struct sql_param {
   sql_param(std::int64_t v) : kind(type::integer), integer(v) {}
   sql_param(std::string v) : kind(type::text), text(std::move(v)) {}
 };
+// A row referenced an item that no longer exists (purged or deleted meanwhile).
+struct sql_missing_parent : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 using sql_params = std::vector<sql_param>;
 
 // One result row; every cell as text (NULL as nullopt), converted by the caller.

@@ -94,6 +94,7 @@ void mysql_store::fail(const sql::SQLException& e, const std::string& what) {
   const int code = e.getErrorCode();
   std::string msg = "mysql: " + what + ": " + e.what() + " (" + std::to_string(code) + ")";
   if (retry_error(code)) throw sql_retry(msg);
+  if (code == 1452) throw sql_missing_parent(msg);  // only the statement was rolled back
   if (connection_error(code) || e.getSQLState().rfind("08", 0) == 0) {
     broken_ = true;
     throw store_unavailable(msg);

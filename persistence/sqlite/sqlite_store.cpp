@@ -29,6 +29,7 @@ sqlite_store::sqlite_store(const std::string& path) : sql_store(sqlite_dialect()
     throw store_unavailable("sqlite: cannot open " + path + ": " + why);
   }
   sqlite3_busy_timeout(db_, busy_timeout_ms);
+  sqlite3_extended_result_codes(db_, 1);
   try {
     run("PRAGMA journal_mode = WAL");
     // FULL: a notify answered 200 survives power loss too; group commit keeps fsyncs rare.
@@ -50,6 +51,7 @@ void sqlite_store::fail(int rc, const std::string& what) {
   const int primary = rc & 0xff;
   std::string msg = "sqlite: " + what + ": " + sqlite3_errmsg(db_);
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) throw sql_retry(msg);
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) throw sql_missing_parent(msg);
   if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN || primary == SQLITE_FULL ||
       primary == SQLITE_READONLY || primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
     throw store_unavailable(msg);
