@@ -13,7 +13,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LOG = os.path.join(HERE, "results.jsonl")
+LOG = os.environ.get("HERALD_BENCH_RESULTS", os.path.join(HERE, "results.jsonl"))
 
 
 def load():
@@ -31,7 +31,7 @@ def add(args):
     run = json.loads(sys.stdin.read().strip().splitlines()[-1])
     run["store"] = args.store
     run["commit"] = args.commit
-    run["command"] = args.command
+    run["command"] = " ".join(args.command.split())
     run["variant"] = args.variant
     with open("/proc/loadavg") as f:
         run["loadavg_after"] = f.read().split()[:3]
@@ -61,8 +61,11 @@ def verdict(ok):
     return "-" if ok is None else ("meets" if ok else "**misses**")
 
 
-def rows_for(run):
+def rows_for(run, companion=None):
     h, p, fl = run.get("herald", {}), run.get("peer", {}), run.get("floor", {})
+    if companion:  # the variant run borrows the floor and peer of the main run just before it
+        p = p or companion.get("peer", {})
+        fl = fl or companion.get("floor", {})
     rows = []
 
     def row(name, value, budget, ok, beside=""):
@@ -83,6 +86,8 @@ def rows_for(run):
     if b:
         kind = "persisted" if b.get("persist") else "desktop"
         ratio = b.get("cpu_ratio_to_floor")
+        if ratio is None and b.get("cpu_per_recipient_ns") and fl.get("cpu_per_send_ns"):
+            ratio = b["cpu_per_recipient_ns"] / fl["cpu_per_send_ns"]
         row(f"broadcast ({kind}) CPU per recipient", fmt(g(b, "cpu_per_recipient_ns", default=0) / 1000, " us", 2) +
             f" = {fmt(ratio, 'x', 2)} floor", "<= 1.3x floor", None if ratio is None else ratio <= 1.3,
             f"floor {fmt(g(fl, 'cpu_per_send_ns', default=0) / 1000, ' us', 2)}/send; peer "
@@ -156,7 +161,12 @@ def render(args):
                 f"- command: `{run.get('command')}`",
                 f"- checks: {'all passed' if run.get('ok') else 'FAILED: ' + '; '.join(run.get('checks_failed', []))}",
                 "", "| figure | Herald | budget | verdict | beside it (same run) |", "|---|---|---|---|---|"]
-        out += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows_for(run)]
+        companion = None
+        if key[2] != "main":
+            companion = latest.get((key[0], key[1], "main"))
+            if companion:
+                out.insert(len(out) - 3, f"- floor and peer figures: from the `main` run of {g(companion, 'machine', 'date')}")
+        out += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows_for(run, companion)]
         out.append("")
     if runs:
         out += ["## History (before / after each change)", "",
@@ -194,7 +204,7 @@ def main():
     a.add_argument("--command", required=True)
     a.add_argument("--variant", required=True)
     r = sub.add_parser("render")
-    r.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    r.add_argument("--out", default=os.environ.get("HERALD_BENCH_RESULTS_MD", os.path.join(HERE, "RESULTS.md")))
     args = ap.parse_args()
     add(args) if args.cmd == "add" else render(args)
 

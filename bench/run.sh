@@ -8,7 +8,9 @@
 #
 # Usage: bench/run.sh [--stores sqlite,mysql] [--sizes 10000,19000] [--no-build]
 #                     [--quick] [-- extra herald-bench flags]
-# Env:   BUILD_DIR (default build-release), PIN_DAEMON / PIN_WORKERS (CPU lists, e.g. 1 / 0)
+# Env:   BUILD_DIR (default build-release), PIN_DAEMON / PIN_WORKERS (CPU lists, e.g. 1 / 0),
+#        HERALD_BENCH_RESULTS / HERALD_BENCH_RESULTS_MD (other files than bench/results.jsonl
+#        and bench/RESULTS.md, for trial runs)
 # Needs: the test packages (deploy/packages.sh), npm for the Bun peer (skipped without it).
 # Run it on a quiet box: one heavy run at a time; it takes about 10 minutes.
 set -euo pipefail
