@@ -11,6 +11,9 @@ struct sql_dialect {
   // Appended to a SELECT that must lock the rows it reads (MySQL); empty where the whole
   // write transaction already holds the database's write lock (SQLite).
   const char* for_update;
+  // The live shared items' table reference: SQLite's planner, without statistics on how few
+  // rows are broadcast/group, would otherwise scan the whole table.
+  const char* shared_items_from;
   // Completes "INSERT INTO unread_counters (user_id, personal_unread) VALUES ..." so that an
   // existing row is incremented by the new value.
   const char* counter_upsert_tail;

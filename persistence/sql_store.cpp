@@ -123,12 +123,12 @@ bool sql_store::audience_matches(const std::string& audience, const proto::group
 // Live broadcast/group items the viewer is in and has not deleted, oldest first. Bounded by the
 // number of live shared items, never by the viewer's history.
 std::vector<sql_store::shared_ref> sql_store::live_shared(const viewer& v, std::int64_t now_ms) {
-  auto rows = query(
-      "SELECT n.id, n.kind, n.audience, s.is_read, s.deleted FROM notifications n"
-      " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
-      " WHERE n.kind IN (1, 2) AND n.retracted = 0"
-      " AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?) ORDER BY n.id",
-      {id_param(v.user_id), now_ms});
+  auto rows = query(std::string("SELECT n.id, n.kind, n.audience, s.is_read, s.deleted FROM ") +
+                        dialect_.shared_items_from +
+                        " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
+                        " WHERE n.kind IN (1, 2) AND n.retracted = 0"
+                        " AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)",
+                    {id_param(v.user_id), now_ms});
   std::vector<shared_ref> out;
   out.reserve(rows.size());
   for (const auto& r : rows) {
@@ -137,6 +137,8 @@ std::vector<sql_store::shared_ref> sql_store::live_shared(const viewer& v, std::
     if (kind == proto::item_kind::group && !audience_matches(r.str(2), v.groups)) continue;
     out.push_back({static_cast<std::uint64_t>(r.i64(0)), kind, r.i64(3) != 0});
   }
+  // The index yields broadcasts then groups, each by id; callers want one id order.
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
 }
 
