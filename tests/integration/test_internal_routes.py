@@ -151,6 +151,12 @@ def test_batch_bodies_may_exceed_the_single_body_limit(herald, new_user):
     assert herald.unread(herald.token(uid)) == 10
 
 
+def test_a_batch_over_the_default_8_mib_limit_is_413(shared_herald):
+    entries = [{"user_id": 5, "title": "t", "content": "c" * 15000} for _ in range(600)]
+    assert_error(shared_herald.internal("POST", "/v1/notify/batch", {"notifications": entries}),
+                 413, "too_large")
+
+
 def test_a_batch_over_its_limit_is_413(launch, new_user):
     d = launch(env={"HERALD_MAX_BATCH_BYTES": "100000"})
     entries = [{"user_id": new_user(), "title": "t", "content": "c" * 15000} for _ in range(8)]

@@ -43,26 +43,19 @@ def test_a_client_that_never_reads_is_closed_while_others_keep_receiving(launch,
     d.wait_presence(slow_user, 1)
     d.wait_presence(good_user, 1)
     content = "z" * 16000
-    pushed, slow_gone_at = 0, None
-    deadline = time.monotonic() + 60
-    while pushed < 1500 and time.monotonic() < deadline:
-        r = d.notify_ok(user_ids=[slow_user, good_user], title="bulk", content=content,
-                        persist=False, data={"seq": pushed})
+    # Kernel buffers hold a few MB (tcp_wmem max is 4 MB here); 600 frames of 16 KB (9.6 MB) is
+    # far past them plus the 1 MiB queue cap.
+    pushed = 0
+    while pushed < 600:
+        d.notify_ok(user_ids=[slow_user, good_user], title="bulk", content=content,
+                    persist=False, data={"seq": pushed})
         frame = good.expect("desktop", 5)
         assert frame["data"] == {"seq": pushed}, "the good client missed frames"
         pushed += 1
-        if r["online"] == 1 and slow_gone_at is None:
-            slow_gone_at = pushed
+        if pushed % 50 == 0 and d.presence(slow_user)["connections"] == 0:
             break
-        if pushed % 25 == 0 and d.presence(slow_user)["connections"] == 0:
-            slow_gone_at = pushed
-            break
-    assert slow_gone_at is not None, \
-        "the slow socket was never closed after %d frames of 16 KB (%d MB)" % (
-            pushed, pushed * 16 // 1000)
-    # It was over 1 MiB queued at least, so fewer frames than that cannot have closed it...
-    assert pushed * 16000 > 1024 * 1024
-    d.wait_presence(slow_user, 0, timeout=3)
+    # The close follows within a second of passing the cap; allow a few.
+    d.wait_presence(slow_user, 0, timeout=5)
     # ...and the good client keeps receiving afterwards.
     d.notify_ok(user_id=good_user, title="after", persist=False)
     assert good.expect("desktop")["title"] == "after"
