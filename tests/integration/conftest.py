@@ -75,11 +75,11 @@ class _Launcher:
         self.new_store = new_store
         self.daemons = []
 
-    def __call__(self, env=None, args=None, store=None, start=True):
+    def __call__(self, env=None, args=None, store=None, wait=True):
         d = herald_daemon.Herald(self.binary, str(self.workdir),
                                  store or self.new_store(self.workdir), env, args)
         self.daemons.append(d)
-        return d.start() if start else d
+        return d.start(wait=wait)
 
     def finish(self, node):
         failed = any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed

@@ -91,7 +91,7 @@ class Herald:
         self.api_key = API_KEY
 
     # ---- lifecycle -----------------------------------------------------------------------
-    def start(self, ready_timeout=20.0):
+    def start(self, ready_timeout=20.0, wait=True):
         self.public_port = free_port()
         self.internal_port = free_port()
         settings = {
@@ -109,7 +109,8 @@ class Herald:
         self.proc = subprocess.Popen([self.binary] + self.args, cwd=self.workdir,
                                      env=clean_env(settings), stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        self.wait_ready(ready_timeout)
+        if wait:
+            self.wait_ready(ready_timeout)
         return self
 
     def wait_ready(self, timeout=20.0):

@@ -33,7 +33,9 @@ def request(host, port, method, path, body=None, headers=None, timeout=10):
         try:
             conn.request(method, path, body=body, headers=hdrs)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the server may answer (413) before reading a large body; read what it said
+            # The server may answer (413) before reading a large body; read what it said.
+            if conn.sock is None:
+                raise
         r = conn.getresponse()
         data = r.read()
         return Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
@@ -48,6 +50,8 @@ def assert_error(resp, status, code, field=None):
     assert isinstance(body, dict) and isinstance(body.get("error"), dict), \
         "error body must be {\"error\":{...}}, got %r" % (body,)
     err = body["error"]
+    assert "json" in resp.headers.get("content-type", ""), \
+        "error answer without a JSON content type: %r" % resp.headers
     assert err.get("code") == code, "expected code %s, got %r" % (code, body)
     assert isinstance(err.get("message"), str) and err["message"], "message missing: %r" % (body,)
     if field is not None:

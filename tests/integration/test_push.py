@@ -14,8 +14,8 @@ def test_a_transient_push_reaches_both_tabs_of_the_user_and_nobody_else(herald, 
     assert r == {"id": None, "online": 2}
     for tab in (tab1, tab2):
         frame = tab.expect("desktop")
-        assert frame["title"] == "Hello" and frame["content"] == "two tabs"
-        assert frame["data"] == {"k": [1, 2]}
+        assert frame == {"type": "desktop", "title": "Hello", "content": "two tabs",
+                         "data": {"k": [1, 2]}}
     other.assert_silent(0.5)
     # Nothing was stored and the count did not change.
     token = herald.token(alice)
@@ -130,6 +130,7 @@ def test_a_persisted_notification_frame_carries_the_item_and_the_new_count(heral
     second = herald.notify_ok(user_id=uid, title="two", desktop=False)
     for tab in (tab1, tab2):
         f1 = tab.expect("notification")
+        assert set(f1) == {"type", "notification", "unread"}
         assert f1["notification"]["id"] == first["id"] and f1["unread"] == 1
         assert f1["notification"]["desktop"] is True
         f2 = tab.expect("notification")
@@ -138,3 +139,18 @@ def test_a_persisted_notification_frame_carries_the_item_and_the_new_count(heral
     token = herald.token(uid)
     stored = herald.public("GET", "/v1/inbox/%d?mark_read=false" % first["id"], token=token).json
     assert stored == f1["notification"]
+
+
+def test_pushes_follow_each_connection_token_groups(herald, new_user):
+    uid = new_user()
+    member = herald.ws(token=herald.token(uid, ["org/1"]))
+    plain = herald.ws(token=herald.token(uid))
+    herald.wait_presence(uid, 2)
+    r = herald.notify_ok(audience="org/1", title="members only")
+    assert r["online"] == 1
+    frame = member.expect("notification")
+    assert frame["notification"]["title"] == "members only" and frame["unread"] == 1
+    plain.assert_silent(0.5)
+    assert herald.notify_ok(user_id=uid, title="personal", persist=False)["online"] == 2
+    member.expect("desktop")
+    plain.expect("desktop")
