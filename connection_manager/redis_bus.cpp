@@ -67,7 +67,10 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
 
   void begin() {
     std::weak_ptr<core> weak = shared_from_this();
-    pub_->start([](bool) {}, [] {});
+    // The subscriber cannot PING; when the publisher finds Redis unresponsive, both go.
+    pub_->start([](bool) {}, [weak] {
+      if (auto c = weak.lock(); c && !c->stopped_) c->sub_->reset();
+    });
     sub_->set_push_handler([weak](const redisReply& r) {
       if (auto c = weak.lock()) c->on_push(r);
     });

@@ -67,6 +67,7 @@ redis_bus::options node(const redis_test_server& redis, const char* id) {
   o.unsubscribe_after = 100ms;
   o.backoff_min = 20ms;
   o.backoff_max = 200ms;
+  o.ping_interval = 200ms;
   return o;
 }
 
@@ -197,6 +198,29 @@ TEST_CASE("with Redis stopped local delivery goes on, and a restart resumes the 
   b.bus.publish(everyone_event(3));
   REQUIRE(wait_until([&] { return a.seen->count(3) == 1; }));
   CHECK(b.seen->count(1) == 0);  // what was published during the outage is not replayed
+}
+
+TEST_CASE("a Redis that stops answering without closing is noticed and reconnected",
+          "[redis][bus]") {
+  redis_test_server redis;
+  test_node a(node(redis, "a"));
+  test_node b(node(redis, "b"));
+  b.bus.user_connected(42);
+  REQUIRE(wait_until([&] {
+    return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2;
+  }));
+
+  redis.pause();
+  REQUIRE(wait_until([&] { return !a.bus.healthy() && !b.bus.healthy(); }));
+  redis.resume();
+  REQUIRE(wait_until([&] {
+    return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2;
+  }));
+  CHECK(b.reconnects->load() >= 1);
+  a.bus.publish(users_event({42}, 1));
+  REQUIRE(wait_until([&] { return b.seen->count(1) == 1; }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(b.seen->count(1) == 1);
 }
 
 TEST_CASE("a bus started before Redis is up connects once it is and asks for a resync",

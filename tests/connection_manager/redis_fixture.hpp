@@ -55,10 +55,17 @@ class redis_test_server {
     }
   }
   void stop() { run("stop " + dir_); }
+  // Freezes and thaws the server process: it keeps its connections but answers nothing.
+  void pause() { signal("STOP"); }
+  void resume() { signal("CONT"); }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
 
  private:
+  void signal(const char* sig) {
+    std::string cmd = std::string("kill -") + sig + " $(cat " + dir_ + "/redis.pid)";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("cannot signal redis-server");
+  }
   static int run(const std::string& args) {
     std::string cmd = std::string("bash ") + HERALD_SOURCE_DIR + "/deploy/lib/redis.sh " + args;
     return std::system(cmd.c_str());
