@@ -53,6 +53,7 @@ void registry::add(session& s) {
   sh.all.push_back(&s);
   auto& mine = sh.by_user[s.user_id()];
   mine.push_back(&s);
+  if (mine.size() == 1 && on_first_) on_first_(s.user_id());
   for (const auto& p : s.groups().pairs()) sh.by_pair[p.str()].insert(&s);
   // Past the cap, the oldest go: they are the ones a user least likely still looks at.
   if (mine.size() > max_per_user_) {
@@ -76,7 +77,10 @@ void registry::remove(session& s) {
   if (it != sh.by_user.end()) {
     auto& v = it->second;
     v.erase(std::remove(v.begin(), v.end(), &s), v.end());
-    if (v.empty()) sh.by_user.erase(it);
+    if (v.empty()) {
+      sh.by_user.erase(it);
+      if (on_last_) on_last_(s.user_id());
+    }
   }
   for (const auto& p : s.groups().pairs()) {
     auto g = sh.by_pair.find(p.str());

@@ -33,6 +33,13 @@ class registry {
   std::size_t shard_for(std::uint64_t user_id) const;
   boost::asio::io_context& context(std::size_t shard) { return *shards_[shard]->ctx; }
 
+  // Called on a shard thread when a user's first local session arrives / last one leaves (the
+  // Redis bus subscribes to the user's channel meanwhile). Set before any session is added.
+  void set_user_hooks(std::function<void(std::uint64_t)> first, std::function<void(std::uint64_t)> last) {
+    on_first_ = std::move(first);
+    on_last_ = std::move(last);
+  }
+
   // On the user's shard thread. Past the per-user cap the oldest sessions get close_with(1008).
   void add(session& s);
   void remove(session& s);
@@ -64,6 +71,7 @@ class registry {
 
   std::vector<std::unique_ptr<shard>> shards_;
   std::size_t max_per_user_;
+  std::function<void(std::uint64_t)> on_first_, on_last_;
 };
 
 }  // namespace herald::cm

@@ -144,13 +144,12 @@ void server::start_threads() {
 void server::watch_store() {
   // Migrate until it works once, then ping; a change of state is logged, and a store that
   // comes back gets every session recounted.
-  static bool migrated = false;
   pool_->submit(
       contexts_[0]->get_executor(),
-      [](persistence::store& st) {
-        if (!migrated) {
+      [this](persistence::store& st) {
+        if (!migrated_) {
           st.migrate();
-          migrated = true;
+          migrated_ = true;
         } else {
           st.ping();
         }
@@ -161,7 +160,7 @@ void server::watch_store() {
         if (out.ok() && !was) {
           log()->info("store ready");
           registry_->for_each([](cm::session& s) { s.on_count_changed(); });
-        } else if (!out.ok() && (was || !migrated)) {
+        } else if (!out.ok() && (was || !migrated_)) {
           log()->warn("store unavailable: {}", out.error);
         }
         if (draining_) return;

@@ -80,6 +80,7 @@ class server {
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> store_ready_{false};
+  std::atomic<bool> migrated_{false};
   std::atomic<int> in_flight_{0};
   std::atomic<int> sessions_{0};
   std::int64_t expiry_checked_ms_ = 0;
