@@ -35,16 +35,26 @@ def herald_bin():
     return os.path.abspath(path)
 
 
+_mysql = {}
+
+
+def _mysql_databases(config):
+    """One MysqlDatabases per session when the store is mysql, else None."""
+    if config.getoption("--store") != "mysql":
+        return None
+    if "dbs" not in _mysql:
+        url = os.environ.get("HERALD_TEST_MYSQL_URL")
+        assert url, "--store mysql needs HERALD_TEST_MYSQL_URL"
+        _mysql["dbs"] = herald_daemon.MysqlDatabases(url)
+    return _mysql["dbs"]
+
+
 @pytest.fixture(scope="session")
 def mysql_dbs(request):
-    if request.config.getoption("--store") != "mysql":
-        yield None
-        return
-    url = os.environ.get("HERALD_TEST_MYSQL_URL")
-    assert url, "--store mysql needs HERALD_TEST_MYSQL_URL"
-    dbs = herald_daemon.MysqlDatabases(url)
+    dbs = _mysql_databases(request.config)
     yield dbs
-    dbs.drop_all()
+    if dbs is not None:
+        dbs.drop_all()
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +119,13 @@ def herald(launch):
     return launch()
 
 
-@pytest.fixture(scope="module")
+def _shared_scope(fixture_name, config):
+    # When every daemon must share one wiped MySQL database, daemons cannot overlap.
+    dbs = _mysql_databases(config)
+    return "function" if dbs is not None and not dbs.can_create else "module"
+
+
+@pytest.fixture(scope=_shared_scope)
 def shared_herald(herald_bin, tmp_path_factory, new_store, request):
     """One daemon for a module of tests that do not depend on global state."""
     launcher = _Launcher(herald_bin, tmp_path_factory.mktemp("shared"), new_store)

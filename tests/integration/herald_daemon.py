@@ -33,29 +33,66 @@ def clean_env(extra=None):
 
 
 class MysqlDatabases:
-    """Creates a fresh database per daemon on the server named by HERALD_TEST_MYSQL_URL."""
+    """Gives each daemon an empty database on the server named by HERALD_TEST_MYSQL_URL: a new
+    database when the URL's user may create one (or, with deploy/lib/mariadb.sh's server, through
+    its admin socket in HERALD_MARIADB_DIR), else the URL's own database with its tables dropped."""
 
     def __init__(self, url):
         self.url = urllib.parse.urlsplit(url)
         self.base = self.url.path.lstrip("/") or "herald"
+        self.user = urllib.parse.unquote(self.url.username or "root")
         self.created = []
         self.client = shutil.which("mariadb") or shutil.which("mysql")
         assert self.client, "HERALD_TEST_MYSQL_URL is set but no mariadb/mysql client is installed"
+        sock = os.path.join(os.environ.get("HERALD_MARIADB_DIR", ""), "mysqld.sock")
+        self.admin_socket = sock if os.environ.get("HERALD_MARIADB_DIR") and os.path.exists(sock) else None
+        self.can_create = self._probe()
 
-    def _sql(self, statement, database=None):
-        cmd = [self.client, "--protocol=tcp", "-h", self.url.hostname or HOST,
-               "-P", str(self.url.port or 3306), "-u", urllib.parse.unquote(self.url.username or "root"),
-               "-N", "-B", "-e", statement]
-        if self.url.password:
-            cmd.insert(1, "-p" + urllib.parse.unquote(self.url.password))
-        if database:
-            cmd.append(database)
+    def _run(self, cmd, statement, database=None):
+        cmd = cmd + ["-N", "-B", "-e", statement] + ([database] if database else [])
         return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
 
+    def _sql(self, statement, database=None):
+        cmd = [self.client, "--no-defaults", "--protocol=tcp", "-h", self.url.hostname or HOST,
+               "-P", str(self.url.port or 3306), "-u", self.user]
+        if self.url.password:
+            cmd.append("-p" + urllib.parse.unquote(self.url.password))
+        return self._run(cmd, statement, database)
+
+    def _admin(self, statement):
+        import getpass
+        cmd = [self.client, "--no-defaults", "--protocol=socket", "--socket=" + self.admin_socket,
+               "-u", getpass.getuser()]
+        return self._run(cmd, statement)
+
+    def _create(self, name):
+        if self._sql("CREATE DATABASE `%s`" % name).returncode == 0:
+            return True
+        if self.admin_socket:
+            grants = "".join("GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%s'; " % (name, self.user, h)
+                             for h in ("127.0.0.1", "localhost"))
+            r = self._admin("CREATE DATABASE `%s`; %s" % (name, grants))
+            return r.returncode == 0
+        return False
+
+    def _drop(self, name):
+        r = self._sql("DROP DATABASE IF EXISTS `%s`" % name)
+        if r.returncode != 0 and self.admin_socket:
+            self._admin("DROP DATABASE IF EXISTS `%s`" % name)
+
+    def _probe(self):
+        name = "%s_it_probe_%s" % (self.base, uuid.uuid4().hex[:6])
+        ok = self._create(name)
+        if ok:
+            self._drop(name)
+        return ok
+
     def fresh(self):
-        name = "%s_it_%s" % (self.base, uuid.uuid4().hex[:10])
-        r = self._sql("CREATE DATABASE `%s`" % name)
-        if r.returncode != 0:
+        if self.can_create:
+            name = "%s_it_%s" % (self.base, uuid.uuid4().hex[:10])
+            assert self._create(name), "cannot create database %s" % name
+            self.created.append(name)
+        else:
             # No right to create databases: wipe the configured one instead.
             name = self.base
             tables = self._sql("SHOW TABLES", name)
@@ -64,14 +101,11 @@ class MysqlDatabases:
             if drops:
                 r = self._sql("SET FOREIGN_KEY_CHECKS=0; " + "; ".join(drops), name)
                 assert r.returncode == 0, r.stderr
-        else:
-            self.created.append(name)
-        netloc = self.url.netloc
-        return "mysql://%s/%s" % (netloc, name)
+        return "mysql://%s/%s" % (self.url.netloc, name)
 
     def drop_all(self):
         for name in self.created:
-            self._sql("DROP DATABASE IF EXISTS `%s`" % name)
+            self._drop(name)
         self.created = []
 
 
