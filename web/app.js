@@ -97,6 +97,10 @@ async function signIn(session) {
   client.on('count', ({ unread }) => onCount(unread));
   client.on('notification', ({ notification, live }) => onNotification(notification, live));
   client.on('click', ({ notification }) => { if (notification) openItem(notification.id); });
+  client.on('error', ({ code, message }) => {
+    if (code === 'unauthenticated') showSigninError(`The server refused this token: ${message}`);
+  });
+  client.on('open', () => { ui.signinError.hidden = true; });
   setConn('connecting', 'Connecting…');
   resetList();
 }

@@ -31,6 +31,7 @@ export const tests = [
         // Both waits poll while the clock runs, so the slower tab sets the elapsed time.
         await Promise.all([shown(tabA, answer.id), shown(tabB, answer.id)]);
         const elapsed = Date.now() - started;
+        console.log(`     both tabs showed it ${elapsed} ms after the notify was sent`);
         assert.ok(elapsed <= 1000, `both tabs updated after ${elapsed} ms, want <= 1000`);
 
         for (const tab of [tabA, tabB]) {
