@@ -28,6 +28,8 @@ struct notify_writer::impl {
 
 namespace {
 
+constexpr std::size_t max_batch_rows = 8192;
+
 void complete(boost::asio::any_io_executor& ex, notify_writer::done_fn& done,
               outcome<insert_result> out) {
   boost::asio::post(ex, [done = std::move(done), out = std::move(out)]() mutable {
@@ -84,8 +86,11 @@ void notify_writer::run() {
       std::unique_lock lock(impl_->mutex);
       impl_->wake.wait(lock, [this] { return impl_->stopping || !impl_->queue.empty(); });
       if (impl_->queue.empty()) return;  // stopping, and everything queued is answered
-      const auto n = std::min(impl_->max_batch, impl_->queue.size());
-      for (std::size_t i = 0; i < n; ++i) {
+      // Up to max_batch requests, and about max_batch_rows rows (user_ids fan out).
+      std::size_t rows = 0;
+      while (!impl_->queue.empty() && batch.size() < impl_->max_batch && rows < max_batch_rows) {
+        const auto& r = impl_->queue.front().request.request;
+        rows += r.target == proto::target_kind::users ? r.user_ids.size() : 1;
         batch.push_back(std::move(impl_->queue.front()));
         impl_->queue.pop_front();
       }
