@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::size_t insert_chunk = 32;   // rows per multi-row INSERT
 constexpr std::size_t counter_chunk = 64;  // users per counter upsert
+constexpr std::size_t key_chunk = 64;      // idempotency keys per lookup / insert
 
 sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
@@ -134,6 +135,26 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
   const std::int64_t first_id = seq[0].i64(0);
   std::int64_t next_id = first_id;
 
+  // Keys already stored, looked up in chunks (one round trip per chunk, not per request).
+  std::unordered_map<std::string, std::string> stored_keys;
+  {
+    std::vector<std::string> keys;
+    for (const auto& ir : batch) {
+      if (ir.request.idempotency_key) keys.push_back(*ir.request.idempotency_key);
+    }
+    for (std::size_t at = 0; at < keys.size(); at += key_chunk) {
+      const std::size_t n = std::min(key_chunk, keys.size() - at);
+      sql_params params(keys.begin() + static_cast<std::ptrdiff_t>(at),
+                        keys.begin() + static_cast<std::ptrdiff_t>(at + n));
+      auto rows = query(repeat_values("SELECT idem_key, answer FROM idempotency WHERE idem_key IN (",
+                                      "?", n, ")") +
+                            dialect_.for_update,
+                        params);
+      for (const auto& r : rows) stored_keys.emplace(r.str(0), r.str(1));
+    }
+  }
+  sql_params key_rows;  // 4 values per new key
+
   std::vector<insert_result> out(batch.size());
   std::unordered_map<std::string, std::size_t> keys_seen;  // key -> first request in batch
   std::vector<const proto::notification*> rows;
@@ -152,12 +173,9 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
         continue;
       }
       keys_seen.emplace(*key, i);
-      auto found = query(std::string("SELECT answer FROM idempotency WHERE idem_key = ?") +
-                             dialect_.for_update,
-                         {*key});
-      if (!found.empty()) {
+      if (auto found = stored_keys.find(*key); found != stored_keys.end()) {
         res.duplicate = true;
-        res.previous_answer = found[0].str(0);
+        res.previous_answer = found->second;
         res.answer = res.previous_answer;
         continue;
       }
@@ -174,9 +192,10 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
     res.answer = proto::encode_notify_answer(ir.request, ids, ir.online);
     if (key) {
       const auto expiry = key_expiry(ir);
-      exec("INSERT INTO idempotency (idem_key, answer, created_at_ms, expires_at_ms)"
-           " VALUES (?, ?, ?, ?)",
-           {*key, res.answer, ir.now_ms, expiry ? sql_param{*expiry} : sql_param{nullptr}});
+      key_rows.push_back(*key);
+      key_rows.push_back(res.answer);
+      key_rows.push_back(ir.now_ms);
+      key_rows.push_back(expiry ? sql_param{*expiry} : sql_param{nullptr});
     }
   }
   for (const auto& res : out) {
@@ -192,6 +211,14 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
                        " sender, data, created_at_ms, expires_at_ms, retention, desktop) VALUES ",
                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n, ""),
          params);
+  }
+  for (std::size_t at = 0; at < key_rows.size(); at += 4 * key_chunk) {
+    const std::size_t n = std::min(4 * key_chunk, key_rows.size() - at);
+    exec(repeat_values("INSERT INTO idempotency (idem_key, answer, created_at_ms, expires_at_ms)"
+                       " VALUES ",
+                       "(?, ?, ?, ?)", n / 4, ""),
+         sql_params(key_rows.begin() + static_cast<std::ptrdiff_t>(at),
+                    key_rows.begin() + static_cast<std::ptrdiff_t>(at + n)));
   }
   if (next_id != first_id) {
     exec("UPDATE id_sequence SET next_id = ? WHERE name = 'notifications'", {next_id});
