@@ -354,6 +354,22 @@ TEST_CASE("a group delivery reaches exactly the sessions holding every pair", "[
   }
 }
 
+TEST_CASE("a group delivery skips holders of only some pairs on the same shard", "[registry]") {
+  shards s(1);  // everyone on one shard: each pair's index holds sessions missing the other pair
+  fake_session org_a(1, {"org/1"}), org_b(2, {"org/1"}), both(3, {"org/1", "role/3"});
+  fake_session role_a(4, {"role/3"}), role_b(5, {"role/3"}), role_c(6, {"role/3"});
+  fake_session three(7, {"org/1", "role/3", "team/x"});
+  std::vector<fake_session*> all{&org_a, &org_b, &both, &role_a, &role_b, &role_c, &three};
+  for (auto* x : all) s.add(*x);
+
+  CHECK(s.count(to_group(event_type::notification, "org/1/role/3")) == 2);
+  CHECK(s.deliver(to_group(event_type::count_changed, "role/3/org/1")) == 2);
+  for (auto* x : all) CHECK(x->count_changes() == (x == &both || x == &three ? 1 : 0));
+  CHECK(s.deliver(to_group(event_type::count_changed, "team/x/org/1/role/3")) == 1);
+  CHECK(three.count_changes() == 2);
+  CHECK(both.count_changes() == 1);
+}
+
 TEST_CASE("past the per-user cap the oldest sessions are closed with 1008", "[registry]") {
   shards s(2, 2);
   fake_session first(9), second(9), third(9), bystander(10);
