@@ -98,3 +98,16 @@ def test_audience_pairs_compare_as_sets(herald, new_user):
     assert herald.notify_ok(audience="role/3/org/1", title="b")["online"] == 1
     assert c.expect("notification")["notification"]["audience"] == "org/1/role/3"
     assert c.expect("notification")["notification"]["audience"] == "org/1/role/3"
+
+
+def test_a_transient_group_push_reaches_only_online_members(herald, new_user):
+    a, b = new_user(), new_user()
+    ca = herald.ws(a, groups=["org/1", "role/3"])
+    cb = herald.ws(b, groups=["role/3"])
+    herald.wait_presence(a, 1)
+    herald.wait_presence(b, 1)
+    r = herald.notify_ok(audience="org/1/role/3", title="pop", persist=False)
+    assert r == {"id": None, "online": 1}
+    assert ca.expect("desktop")["title"] == "pop"
+    cb.assert_silent(0.4)
+    assert herald.inbox(herald.token(a, ["org/1", "role/3"]))["notifications"] == []

@@ -216,3 +216,10 @@ def test_dev_mode_mints_tokens_and_reveals_the_key_internally(launch, new_user):
     d.notify_ok(audience="org/1", title="dev group")
     box = d.inbox(token)
     assert [n["title"] for n in box["notifications"]] == ["dev group"]
+
+
+def test_the_body_limit_applies_on_the_public_listener_too(shared_herald, new_user):
+    r = shared_herald.public("POST", "/v1/inbox/read_all", "{" + " " * 100000 + "}",
+                             token=shared_herald.token(new_user()),
+                             headers={"Content-Type": "application/json"})
+    assert_error(r, 413, "too_large")
