@@ -63,6 +63,8 @@ BENCH_JWT_SECRET=$(bench_random_hex)
 BENCH_API_KEY=$(bench_random_hex)
 export HERALD_JWT_SECRET=$BENCH_JWT_SECRET HERALD_API_KEY=$BENCH_API_KEY
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# With --no-build the binaries may predate HEAD: say so beside the commit.
+[ "$build" = 1 ] || commit="$commit (HEAD at run time, binaries built earlier)"
 pin_args=()
 [ -n "${PIN_DAEMON:-}" ] && pin_args+=(--pin-daemon "$PIN_DAEMON")
 [ -n "${PIN_WORKERS:-}" ] && pin_args+=(--pin-workers "$PIN_WORKERS")
