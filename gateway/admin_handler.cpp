@@ -118,20 +118,32 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
   if (p == "/v1/stats") {
     if (!get) return respond_method(s), true;
     srv.registry().totals([s](cm::node_totals n) {
-      s->srv().pool().submit(
-          s->executor(), [](persistence::store& st) { return st.stats(server::now_ms()); },
-          [s, n](persistence::outcome<persistence::store_stats> out) {
-            nlohmann::json j = {{"connections", n.connections},
-                                {"users_online", n.users},
-                                {"nodes", 1},
-                                {"node_id", s->srv().cfg().node_id}};
-            if (out.ok()) {
-              j["notifications_stored"] = out.value->notifications_stored;
-            } else {
-              j["notifications_stored"] = nullptr;
-            }
-            s->respond(json_response(http::status::ok, j.dump()));
-          });
+      auto answer = [s](std::uint64_t connections, std::uint64_t users, std::uint64_t nodes) {
+        s->srv().pool().submit(
+            s->executor(), [](persistence::store& st) { return st.stats(server::now_ms()); },
+            [s, connections, users, nodes](persistence::outcome<persistence::store_stats> out) {
+              nlohmann::json j = {{"connections", connections},
+                                  {"users_online", users},
+                                  {"nodes", nodes},
+                                  {"node_id", s->srv().cfg().node_id}};
+              if (out.ok()) {
+                j["notifications_stored"] = out.value->notifications_stored;
+              } else {
+                j["notifications_stored"] = nullptr;
+              }
+              s->respond(json_response(http::status::ok, j.dump()));
+            });
+      };
+      auto* presence = s->srv().presence();
+      if (!presence || !presence->healthy()) {
+        answer(n.connections, n.users, 1);
+        return;
+      }
+      presence->totals([n, answer](std::optional<cm::presence_totals> t) {
+        if (!t) return answer(n.connections, n.users, 1);
+        answer(std::max<std::uint64_t>(t->connections, n.connections),
+               std::max<std::uint64_t>(t->users_online, n.users), std::max<std::uint64_t>(t->nodes, 1));
+      });
     });
     return true;
   }
@@ -143,9 +155,16 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
       s->respond(error_response(proto::invalid_argument("user_id", "the user id must be a positive integer")));
       return true;
     }
-    srv.registry().presence(*id, [s](std::size_t n) {
-      nlohmann::json j = {{"online", n > 0}, {"connections", n}};
-      s->respond(json_response(http::status::ok, j.dump()));
+    srv.registry().presence(*id, [s, id = *id](std::size_t local) {
+      auto answer = [s](std::uint64_t n) {
+        nlohmann::json j = {{"online", n > 0}, {"connections", n}};
+        s->respond(json_response(http::status::ok, j.dump()));
+      };
+      auto* presence = s->srv().presence();
+      if (!presence || !presence->healthy()) return answer(local);
+      presence->user_connections(id, [local, answer](std::optional<std::uint64_t> c) {
+        answer(c ? std::max<std::uint64_t>(*c, local) : local);
+      });
     });
     return true;
   }

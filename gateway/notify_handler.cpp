@@ -74,7 +74,7 @@ void publish_desktop(server& srv, const proto::notify_request& r) {
 // Runs one validated request to its answer; `done` runs on `ex`.
 void process(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done) {
   auto counted = std::make_shared<const cm::event>(target_event(r));
-  srv.registry().count(counted, [&srv, r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
+  srv.online_count(counted, [&srv, r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
     const bool stored = r.persist || r.idempotency_key.has_value();
     if (!stored) {
       publish_desktop(srv, r);

@@ -10,6 +10,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include "connection_manager/local_bus.hpp"
+#include "connection_manager/redis_bus.hpp"
 #include "gateway/listener.hpp"
 
 namespace herald::gateway {
@@ -69,7 +70,38 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
     raw.push_back(contexts_.back().get());
   }
   registry_ = std::make_unique<cm::registry>(raw, cfg_.max_connections_per_user);
-  bus_ = std::make_unique<cm::local_bus>();
+  if (cfg_.bus.empty()) {
+    bus_ = std::make_unique<cm::local_bus>();
+  } else {
+    try {
+      cm::redis_bus::options bo;
+      bo.url = cfg_.bus;
+      bo.node_id = cfg_.node_id;
+      auto rb = std::make_unique<cm::redis_bus>(*contexts_[0], bo);
+      // Events may have been missed while Redis was away: every session recounts.
+      rb->set_on_reconnect([this] { registry_->for_each([](cm::session& s) { s.on_count_changed(); }); });
+      cm::redis_presence::options po;
+      po.url = cfg_.bus;
+      po.node_id = cfg_.node_id;
+      presence_ = std::make_unique<cm::redis_presence>(
+          *contexts_[0], po, [this](std::function<void(cm::redis_presence::user_counts)> done) {
+            registry_->snapshot(std::move(done));
+          });
+      auto* rbp = rb.get();
+      registry_->set_user_hooks(
+          [this, rbp](std::uint64_t u) {
+            rbp->user_connected(u);
+            presence_->refresh_soon();
+          },
+          [this, rbp](std::uint64_t u) {
+            rbp->user_disconnected(u);
+            presence_->refresh_soon();
+          });
+      bus_ = std::move(rb);
+    } catch (const std::invalid_argument& e) {
+      throw config_error(std::string("HERALD_BUS: ") + e.what());
+    }
+  }
   pool_ = std::make_unique<persistence::store_pool>(cfg_.store, cfg_.store_threads);
   writer_ = std::make_unique<persistence::notify_writer>(cfg_.store);
   public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr, listener::kind::public_api);
@@ -80,9 +112,34 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
 server::~server() {
   writer_.reset();
   pool_.reset();
+  presence_.reset();
+  bus_.reset();
 }
 
 void server::publish(const cm::event& e) { bus_->publish(e); }
+
+void server::online_count(std::shared_ptr<const cm::event> e, std::function<void(std::size_t)> done) {
+  registry_->count(e, [this, e, done = std::move(done)](std::size_t local) mutable {
+    if (!presence_ || !presence_->healthy() || e->target == cm::event_target::group) {
+      done(local);
+      return;
+    }
+    if (e->target == cm::event_target::everyone) {
+      presence_->totals([local, done = std::move(done)](std::optional<cm::presence_totals> t) {
+        done(t ? std::max<std::size_t>(local, t->connections) : local);
+      });
+      return;
+    }
+    presence_->users_connections(e->users, [local, done = std::move(done)](
+                                               std::optional<std::vector<std::uint64_t>> counts) {
+      std::size_t cluster = 0;
+      if (counts) {
+        for (auto c : *counts) cluster += c;
+      }
+      done(std::max(local, cluster));
+    });
+  });
+}
 
 void server::on_bus_event(const cm::event& e) {
   const auto start = std::chrono::steady_clock::now();
@@ -95,6 +152,7 @@ void server::on_bus_event(const cm::event& e) {
 
 int server::run() {
   bus_->start([this](const cm::event& e) { on_bus_event(e); });
+  if (presence_) presence_->start();
   public_listener_->start();
   internal_listener_->start();
 
@@ -118,9 +176,13 @@ int server::run() {
     std::unique_lock lock(done_mu);
     done_cv.wait(lock, [] { return done_flag; });
   }
+  if (presence_) {
+    presence_->stop();  // removes this node's entries; needs the loop a moment longer
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  bus_->stop();
   for (auto& c : contexts_) c->stop();
   for (auto& t : threads_) t.join();
-  bus_->stop();
   log()->info("drained, exiting");
   return 0;
 }
@@ -189,7 +251,9 @@ void server::watch_expiry() {
       contexts_[0]->get_executor(),
       [from, now, purge](persistence::store& st) {
         auto items = st.expired_between(from, now);
-        if (purge) st.purge_expired(now, 500);
+        // Small batches keep each transaction short; keep going while there is a backlog.
+        for (int i = 0; purge && i < 50 && st.purge_expired(now, 500) == 500; ++i) {
+        }
         return items;
       },
       [this, now](persistence::outcome<std::vector<persistence::item_ref>> out) {

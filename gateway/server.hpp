@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "connection_manager/bus.hpp"
+#include "connection_manager/redis_presence.hpp"
 #include "connection_manager/registry.hpp"
 #include "gateway/config.hpp"
 #include "gateway/metrics.hpp"
@@ -44,6 +45,12 @@ class server {
   bool draining() const { return draining_.load(); }
   bool store_ready() const { return store_ready_.load(); }
   bool bus_ready() const { return bus_->healthy(); }
+  // Connections an event would reach: this node's exact count, or with a bus the cluster's
+  // from the presence registry (which may lag a few seconds; never below the local count).
+  // Group audiences are counted on this node only. `done` runs on an unspecified thread.
+  void online_count(std::shared_ptr<const cm::event> e, std::function<void(std::size_t)> done);
+  // Cluster-wide presence when running with a bus (nullptr for a single node).
+  cm::redis_presence* presence() { return presence_.get(); }
   std::int64_t default_ttl_s() const { return cfg_.retention_days * 86400; }
 
   // Requests in flight (answers not yet written), for the drain.
@@ -71,6 +78,7 @@ class server {
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::unique_ptr<cm::registry> registry_;
   std::unique_ptr<cm::bus> bus_;
+  std::unique_ptr<cm::redis_presence> presence_;
   std::unique_ptr<persistence::store_pool> pool_;
   std::unique_ptr<persistence::notify_writer> writer_;
   std::shared_ptr<listener> public_listener_;
