@@ -130,8 +130,8 @@ boost::asio::awaitable<json> scenario_runner::connect(const bench_target& target
     sync_ok += r.value("sync_ok", 0);
     sync_bad += r.value("sync_bad", 0);
     last = std::max(last, r["t_last"].get<std::int64_t>());
-    for (auto& [what, n] : r.value("errors", json::object()).items())
-      errors[what] = errors.value(what, 0) + n.get<int>();
+    const json worker_errors = r.value("errors", json::object()); // items() must not outlive it
+    for (auto& [what, n] : worker_errors.items()) errors[what] = errors.value(what, 0) + n.get<int>();
   }
   live_ = ok;
   const double seconds = (last - t0) / 1e9;
