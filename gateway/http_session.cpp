@@ -42,6 +42,10 @@ void http_session::read_header() {
 }
 
 void http_session::on_header(beast::error_code ec) {
+  if (ec == http::error::body_limit) {
+    on_body(ec);  // a Content-Length past every limit
+    return;
+  }
   if (ec) {
     if (ec == http::error::header_limit) {
       version_ = 11;
