@@ -38,7 +38,7 @@ struct config {
   std::size_t max_body_bytes = 65536;
   std::size_t max_batch_bytes = 8 << 20;
   unsigned threads = 0;  // 0: one per core
-  unsigned store_threads = 4;
+  unsigned store_threads = 0;  // 0: 4 on SQLite, 16 on MySQL (round trips wait on the network)
   std::string web_root;  // empty: the source tree's web/
   std::size_t max_connections_per_user = 32;
   unsigned ping_interval_s = 25;

@@ -102,7 +102,8 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
       throw config_error(std::string("HERALD_BUS: ") + e.what());
     }
   }
-  pool_ = std::make_unique<persistence::store_pool>(cfg_.store, cfg_.store_threads);
+  const unsigned store_threads = cfg_.store_threads ? cfg_.store_threads : (cfg_.store.rfind("mysql", 0) == 0 ? 16 : 4);
+  pool_ = std::make_unique<persistence::store_pool>(cfg_.store, store_threads);
   writer_ = std::make_unique<persistence::notify_writer>(cfg_.store);
   public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr, listener::kind::public_api);
   internal_listener_ =

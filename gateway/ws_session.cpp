@@ -22,6 +22,7 @@ namespace {
 
 constexpr std::size_t max_early = 256;
 constexpr int sync_page = 100;
+constexpr std::size_t read_step = 128;  // bytes reserved for a pending read
 
 const std::shared_ptr<const std::string>& count_prefix() {
   static const auto p = std::make_shared<const std::string>("{\"type\":\"count\"");
@@ -89,6 +90,7 @@ void ws_session::accept(request req, std::optional<std::uint64_t> since) {
   ws_.set_option(t);
   ws_.read_message_max(cfg.max_frame_bytes);
   ws_.auto_fragment(false);
+  ws_.write_buffer_bytes(256);  // unused by an uncompressed server stream: keep it small
   ws_.text(true);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "herald"); }));
@@ -149,7 +151,10 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
 }
 
 void ws_session::read() {
-  ws_.async_read(rd_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  // Read in small steps: a whole-message read would reserve a frame-sized buffer (1.5 KB) for
+  // every idle connection. Messages still end at read_message_max (1009 past it).
+  ws_.async_read_some(rd_, read_step,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
 }
 
 void ws_session::on_read(beast::error_code ec) {
@@ -157,12 +162,16 @@ void ws_session::on_read(beast::error_code ec) {
     finish();
     return;
   }
+  if (!ws_.is_message_done()) {
+    read();
+    return;
+  }
   if (!closing_) {
     const auto data = rd_.cdata();
     handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
   }
   rd_.consume(rd_.size());
-  if (rd_.capacity() > 1024) rd_.shrink_to_fit();  // idle connections keep no big buffer
+  rd_.shrink_to_fit();  // idle connections keep no buffer
   read();
 }
 
