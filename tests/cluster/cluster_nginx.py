@@ -38,7 +38,8 @@ def _replace_listen(conf, marker, addr):
     return pattern.sub(lambda m: "listen %s;%s" % (addr, m.group(1)), conf, count=1)
 
 
-def render(workdir, public_addrs, internal_addrs, public_port, internal_port):
+def render(workdir, public_addrs, internal_addrs, public_port, internal_port, workers=1,
+           worker_connections=4096, access_log=True):
     """A complete nginx.conf around the shipped http-level file."""
     with open(SHIPPED_CONF) as f:
         conf = f.read()
@@ -49,15 +50,17 @@ def render(workdir, public_addrs, internal_addrs, public_port, internal_port):
     temp = "".join("    %s_temp_path %s;\n" % (k, os.path.join(workdir, k))
                    for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     user = "user root;\n" if os.geteuid() == 0 else ""
-    return ("%sworker_processes 1;\nerror_log %s info;\npid %s;\n"
-            "events { worker_connections 4096; }\n"
+    return ("%sworker_processes %d;\nworker_rlimit_nofile %d;\nerror_log %s warn;\npid %s;\n"
+            "events { worker_connections %d; }\n"
             "http {\n    access_log %s;\n%s\n%s\n}\n"
-            % (user, os.path.join(workdir, "error.log"), os.path.join(workdir, "nginx.pid"),
-               os.path.join(workdir, "access.log"), temp, conf))
+            % (user, workers, min(19000, 2 * worker_connections + 100),
+               os.path.join(workdir, "error.log"), os.path.join(workdir, "nginx.pid"),
+               worker_connections, os.path.join(workdir, "access.log") if access_log else "off",
+               temp, conf))
 
 
 class ClusterNginx:
-    def __init__(self, workdir, nodes):
+    def __init__(self, workdir, nodes, workers=1, worker_connections=4096, access_log=True):
         self.dir = os.path.join(str(workdir), "nginx")
         os.makedirs(self.dir, exist_ok=True)
         self.public_port = free_port()
@@ -66,7 +69,8 @@ class ClusterNginx:
         with open(self.conf_path, "w") as f:
             f.write(render(self.dir, ["%s:%d" % (HOST, n.public_port) for n in nodes],
                            ["%s:%d" % (HOST, n.internal_port) for n in nodes],
-                           self.public_port, self.internal_port))
+                           self.public_port, self.internal_port, workers,
+                           worker_connections, access_log))
         self.proc = None
 
     def start(self, timeout=10.0):
