@@ -229,6 +229,14 @@ void registry::snapshot(
   }
 }
 
+void registry::tick(std::int64_t now_s) {
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    boost::asio::post(*shards_[i]->ctx, [this, i, now_s] {
+      for (session* s : shards_[i]->all) s->on_tick(now_s);
+    });
+  }
+}
+
 void registry::for_each(std::function<void(session&)> fn, std::function<void()> done) {
   auto g = std::make_shared<gather>(
       shards_.size(), [done = std::move(done)](std::size_t) {

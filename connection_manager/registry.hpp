@@ -53,6 +53,8 @@ class registry {
   void totals(std::function<void(node_totals)> done);
   // This node's user -> connection count, gathered over the shards.
   void snapshot(std::function<void(std::unordered_map<std::uint64_t, std::uint32_t>)> done);
+  // Calls on_tick(now_s) on every session, each on its shard thread, without copying lists.
+  void tick(std::int64_t now_s);
   // Every session, on its shard thread (shutdown, resync).
   void for_each(std::function<void(session&)> fn, std::function<void()> done = {});
 

@@ -17,6 +17,7 @@ struct outgoing {
   std::array<char, 32> tail{};
   std::uint8_t tail_len = 0;
   bool is_count = false;  // a `count` frame: a newer one replaces a queued one
+  bool is_ping = false;   // a WebSocket ping (control frame) rather than a text frame
 
   std::size_t size() const { return body->size() + tail_len; }
   std::string_view tail_view() const { return {tail.data(), tail_len}; }
@@ -37,6 +38,7 @@ class send_queue {
   std::size_t bytes() const { return bytes_; }
   // The frame being written stays at the front until pop_front().
   outgoing& front() { return items_[head_]; }
+  const outgoing& at(std::size_t i) const { return items_[head_ + i]; }
   void set_in_flight(bool v) { in_flight_ = v; }
   bool in_flight() const { return in_flight_; }
   void pop_front();

@@ -29,6 +29,8 @@ class session {
   virtual void on_count_changed() = 0;
   // Close with a WebSocket close code (evicted past the per-user cap, shutdown).
   virtual void close_with(std::uint16_t code, const char* reason) = 0;
+  // Once a second (keep-alive pings).
+  virtual void on_tick(std::int64_t /*now_s*/) {}
   // Must not be called from inside a delivery: deliveries never unregister synchronously.
 
  private:

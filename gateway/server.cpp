@@ -166,9 +166,11 @@ int server::run() {
 
   store_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
   expiry_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
+  tick_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
   expiry_checked_ms_ = now_ms();
   watch_store();
   watch_expiry();
+  tick();
 
   log()->info("herald node {} listening: public {}, internal {}, store {}", cfg_.node_id, cfg_.public_addr.str(),
               cfg_.internal_addr.str(), cfg_.store.rfind("mysql", 0) == 0 ? "mysql" : cfg_.store);
@@ -271,10 +273,19 @@ void server::watch_expiry() {
       });
 }
 
+void server::tick() {
+  registry_->tick(now_ms() / 1000);
+  tick_timer_->expires_after(std::chrono::seconds(1));
+  tick_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec && !draining_) tick();
+  });
+}
+
 void server::begin_drain() {
   if (draining_.exchange(true)) return;
   store_timer_->cancel();
   expiry_timer_->cancel();
+  tick_timer_->cancel();
   registry_->for_each([](cm::session& s) { s.close_with(1001, "server shutting down"); });
   const auto deadline = std::chrono::steady_clock::now() + drain_limit;
   auto poll = std::make_shared<asio::steady_timer>(*contexts_[0]);

@@ -70,6 +70,7 @@ class server {
   void begin_drain();
   void watch_store();
   void watch_expiry();
+  void tick();
   void on_bus_event(const cm::event& e);
 
   config cfg_;
@@ -85,6 +86,7 @@ class server {
   std::shared_ptr<listener> internal_listener_;
   std::unique_ptr<boost::asio::steady_timer> store_timer_;
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;
+  std::unique_ptr<boost::asio::steady_timer> tick_timer_;
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> store_ready_{false};

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/websocket.hpp>
 #include <charconv>
+#include <span>
 
 #include "gateway/server.hpp"
 #include "proto/client_frame.hpp"
@@ -23,6 +24,8 @@ namespace {
 constexpr std::size_t max_early = 256;
 constexpr int sync_page = 100;
 constexpr std::size_t read_step = 128;  // bytes reserved for a pending read
+
+std::size_t frame_header_size(std::size_t len) { return len < 126 ? 2 : len <= 0xFFFF ? 4 : 10; }
 
 const std::shared_ptr<const std::string>& count_prefix() {
   static const auto p = std::make_shared<const std::string>("{\"type\":\"count\"");
@@ -84,13 +87,18 @@ void ws_session::accept(request req, std::optional<std::uint64_t> since) {
   const auto& cfg = srv_.cfg();
   websocket::stream_base::timeout t{};
   t.handshake_timeout = std::chrono::seconds(10);
-  // After ping_interval of silence a ping goes out; no answer by pong_timeout more: closed.
-  t.idle_timeout = std::chrono::seconds(cfg.ping_interval_s + cfg.pong_timeout_s);
-  t.keep_alive_pings = true;
+  // Keep-alive is on_tick()'s: Beast's own pings would write around the session's writes.
+  t.idle_timeout = websocket::stream_base::none();
+  t.keep_alive_pings = false;
   ws_.set_option(t);
   ws_.read_message_max(cfg.max_frame_bytes);
   ws_.auto_fragment(false);
   ws_.write_buffer_bytes(256);  // unused by an uncompressed server stream: keep it small
+  // Any frame from the client (a pong included) counts as life.
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+    last_rx_s_ = server::now_ms() / 1000;
+    ping_outstanding_ = false;
+  });
   ws_.text(true);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "herald"); }));
@@ -104,6 +112,9 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
     read();
     return;
   }
+  beast::error_code nb;
+  beast::get_lowest_layer(ws_).non_blocking(true, nb);  // flush() writes without blocking
+  last_rx_s_ = server::now_ms() / 1000;
   srv_.registry().add(*this);
   registered_ = true;
   ++srv_.stats().connections;
@@ -162,6 +173,8 @@ void ws_session::on_read(beast::error_code ec) {
     finish();
     return;
   }
+  last_rx_s_ = server::now_ms() / 1000;
+  ping_outstanding_ = false;
   if (!ws_.is_message_done()) {
     read();
     return;
@@ -330,31 +343,133 @@ void ws_session::enqueue(cm::outgoing o, bool is_count) {
     close_with(1013, "client too slow");
     return;
   }
-  if (!queue_.in_flight()) write_next();
+  if (!waiting_writable_) flush();
 }
 
-void ws_session::write_next() {
-  if (queue_.empty()) return;
-  cm::outgoing& f = queue_.front();
-  queue_.set_in_flight(true);
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(*f.body), asio::buffer(f.tail.data(), f.tail_len)};
-  ws_.async_write(bufs, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-    if (ec) {
-      self->queue_.clear();
-      return;  // the read side sees the failure and finishes the session
+namespace {
+
+// A server-to-client frame header (FIN set, no mask); returns its length.
+std::size_t frame_header(std::uint8_t opcode, std::size_t len, std::uint8_t* h) {
+  h[0] = static_cast<std::uint8_t>(0x80 | opcode);
+  if (len < 126) {
+    h[1] = static_cast<std::uint8_t>(len);
+    return 2;
+  }
+  if (len <= 0xFFFF) {
+    h[1] = 126;
+    h[2] = static_cast<std::uint8_t>(len >> 8);
+    h[3] = static_cast<std::uint8_t>(len);
+    return 4;
+  }
+  h[1] = 127;
+  for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(len) >> (56 - 8 * i));
+  return 10;
+}
+
+constexpr std::size_t max_batch_frames = 64;
+
+}  // namespace
+
+void ws_session::flush() {
+  // Data frames are framed here and written straight to the socket: everything queued goes
+  // out in one non-blocking gather write, with no operation allocated per frame. Only when the
+  // kernel buffer is full does the session wait for the socket to become writable.
+  auto& sock = beast::get_lowest_layer(ws_);
+  while (!queue_.empty()) {
+    std::array<std::array<std::uint8_t, 10>, max_batch_frames> headers;
+    std::array<asio::const_buffer, max_batch_frames * 3> bufs;
+    std::size_t nb = 0, frames = 0, total = 0, skip = partial_;
+    for (std::size_t i = 0; i < queue_.size() && frames < max_batch_frames; ++i, ++frames) {
+      const cm::outgoing& f = queue_.at(i);
+      const std::uint8_t opcode = f.is_ping ? 0x9 : 0x1;
+      const std::size_t hl = frame_header(opcode, f.size(), headers[frames].data());
+      const asio::const_buffer parts[3] = {asio::buffer(headers[frames].data(), hl), asio::buffer(*f.body),
+                                           asio::buffer(f.tail.data(), f.tail_len)};
+      for (const auto& part : parts) {
+        if (part.size() <= skip) {  // already on the wire (the front frame's written part)
+          skip -= part.size();
+          continue;
+        }
+        bufs[nb++] = part + skip;
+        total += part.size() - skip;
+        skip = 0;
+      }
     }
-    ++self->srv_.stats().frames_sent;
-    self->srv_.stats().bytes_sent += n;
-    self->queue_.pop_front();
-    if (!self->closing_) self->write_next();
-  });
+    beast::error_code ec;
+    const std::size_t n = sock.write_some(std::span<const asio::const_buffer>(bufs.data(), nb), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      wait_writable();
+      return;
+    }
+    if (ec) {
+      // The peer is gone: the read side sees it and finishes the session.
+      queue_.clear();
+      partial_ = 0;
+      closing_ = true;
+      sock.shutdown(tcp::socket::shutdown_both, ec);
+      return;
+    }
+    srv_.stats().bytes_sent += n;
+    std::size_t left = n + partial_;
+    partial_ = 0;
+    while (!queue_.empty()) {
+      const std::size_t fs = queue_.front().size() + frame_header_size(queue_.front().size());
+      if (left < fs) {
+        partial_ = left;
+        break;
+      }
+      left -= fs;
+      queue_.pop_front();
+      ++srv_.stats().frames_sent;
+    }
+    queue_.set_in_flight(partial_ > 0);
+    if (n < total) {
+      wait_writable();
+      return;
+    }
+  }
+  if (close_pending_) start_close();
+}
+
+void ws_session::wait_writable() {
+  waiting_writable_ = true;
+  beast::get_lowest_layer(ws_).async_wait(tcp::socket::wait_write,
+                                          [self = shared_from_this()](beast::error_code ec) {
+                                            self->waiting_writable_ = false;
+                                            if (ec || self->finished_) return;
+                                            self->flush();
+                                          });
+}
+
+void ws_session::on_tick(std::int64_t now_s) {
+  // Keep-alive: after ping_interval of silence a ping goes out; when nothing (not even the
+  // pong) arrives within pong_timeout after it, the connection is dead: cut it.
+  if (closing_) return;
+  if (ping_outstanding_) {
+    if (now_s - ping_sent_s_ >= static_cast<std::int64_t>(srv_.cfg().pong_timeout_s)) {
+      beast::error_code ignored;
+      closing_ = true;
+      beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(ws_).close(ignored);
+    }
+    return;
+  }
+  if (now_s - last_rx_s_ < static_cast<std::int64_t>(srv_.cfg().ping_interval_s)) return;
+  ping_outstanding_ = true;
+  ping_sent_s_ = now_s;
+  static const auto empty = std::make_shared<const std::string>();
+  cm::outgoing o;
+  o.body = empty;
+  o.is_ping = true;
+  enqueue(std::move(o), false);
 }
 
 void ws_session::close_with(std::uint16_t code, const char* reason) {
   if (closing_) return;
   closing_ = true;
-  // Frames not yet on the wire are dropped; the one being written must stay alive.
-  if (queue_.in_flight()) {
+  // Frames not yet on the wire are dropped; a frame partly written is finished first, so that
+  // the close frame does not land inside it.
+  if (partial_ > 0) {
     cm::outgoing keep = std::move(queue_.front());
     queue_.clear();
     queue_.push(std::move(keep));
@@ -364,7 +479,10 @@ void ws_session::close_with(std::uint16_t code, const char* reason) {
   }
   early_.clear();
   early_.shrink_to_fit();
-  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason), [self = shared_from_this()](beast::error_code) {});
+  close_code_ = code;
+  close_reason_ = reason;
+  close_pending_ = true;
+  if (queue_.empty()) start_close();
   // A client that reads nothing never lets the close frame out: cut the connection.
   close_timer_ = std::make_unique<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(1));
   close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -373,6 +491,12 @@ void ws_session::close_with(std::uint16_t code, const char* reason) {
     beast::get_lowest_layer(self->ws_).shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(self->ws_).close(ignored);
   });
+}
+
+void ws_session::start_close() {
+  close_pending_ = false;
+  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+                  [self = shared_from_this()](beast::error_code) {});
 }
 
 void ws_session::finish() {

@@ -34,6 +34,7 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   void on_frame(const std::shared_ptr<const std::string>& frame) override;
   void on_count_changed() override;
   void close_with(std::uint16_t code, const char* reason) override;
+  void on_tick(std::int64_t now_s) override;
 
  private:
   void accept(request req, std::optional<std::uint64_t> since);
@@ -46,7 +47,9 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   void send_count();
   void recount();
   void enqueue(cm::outgoing o, bool is_count);
-  void write_next();
+  void flush();
+  void wait_writable();
+  void start_close();
   void finish();
   persistence::viewer viewer() const;
 
@@ -58,6 +61,11 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   // Notifications that arrived before the initial count (or during a recount): their ids.
   std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> early_;
   std::vector<std::uint64_t> during_recount_;
+  std::size_t partial_ = 0;        // bytes of the front frame already written
+  std::int64_t last_rx_s_ = 0;
+  std::int64_t ping_sent_s_ = 0;     // when the client last sent anything (epoch seconds)
+  const char* close_reason_ = "";
+  std::uint16_t close_code_ = 1000;
   std::int64_t unread_ = 0;
   std::int64_t last_sent_unread_ = -1;
   std::uint64_t watermark_ = 0;  // highest id the count includes
@@ -67,6 +75,9 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   bool recount_again_ = false;
   bool closing_ = false;
   bool finished_ = false;
+  bool waiting_writable_ = false;
+  bool close_pending_ = false;
+  bool ping_outstanding_ = false;
 };
 
 }  // namespace herald::gateway
