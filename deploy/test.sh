@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Herald's test command: installs what is missing, starts MariaDB and Redis on loopback, builds
 # (warnings as errors) and runs every test: unit, store conformance on SQLite and MariaDB, Redis
-# bus, black-box integration, headless Chromium, a bench smoke run, and the sanitizer build.
+# bus, black-box integration, a cluster behind nginx, headless Chromium, a bench smoke run, and the sanitizer build.
 # Usage: deploy/test.sh            (everything)
 #        HERALD_SKIP_ASAN=1 deploy/test.sh   (skip the sanitizer build, for quick local runs)
 set -euo pipefail
@@ -46,6 +46,9 @@ mkdir -p "$HERALD_ARTIFACTS"
 
 step "integration tests (SQLite and MariaDB)"
 tests/integration/run.sh
+
+step "cluster tests (three nodes, Redis, nginx, MariaDB)"
+tests/cluster/run.sh
 
 step "browser tests (headless Chromium)"
 tests/browser/run.sh
