@@ -17,7 +17,7 @@ struct outgoing {
   std::array<char, 32> tail{};
   std::uint8_t tail_len = 0;
   bool is_count = false;  // a `count` frame: a newer one replaces a queued one
-  bool is_ping = false;   // a WebSocket ping (control frame) rather than a text frame
+  std::uint8_t opcode = 0x1;  // WebSocket opcode: text, or a control frame (ping, pong, close)
 
   std::size_t size() const { return body->size() + tail_len; }
   std::string_view tail_view() const { return {tail.data(), tail_len}; }

@@ -10,6 +10,7 @@
 
 #include "gateway/routes.hpp"
 #include "gateway/server.hpp"
+#include "gateway/ws_framing.hpp"
 #include "gateway/ws_session.hpp"
 
 namespace herald::gateway {
@@ -160,6 +161,18 @@ void http_session::upgrade(request req) {
     ++srv_.stats().upgrades_refused;
     keep_alive_ = false;
     write(error_response(proto::unauthenticated(why)));
+    return;
+  }
+  if (req[http::field::sec_websocket_version] != "13") {
+    keep_alive_ = false;
+    auto res = error_response(proto::invalid_argument("Sec-WebSocket-Version", "WebSocket version 13 is required"));
+    res.set(http::field::sec_websocket_version, "13");
+    write(std::move(res));
+    return;
+  }
+  if (!ws::valid_client_key(req[http::field::sec_websocket_key])) {
+    keep_alive_ = false;
+    write(error_response(proto::invalid_argument("Sec-WebSocket-Key", "a valid Sec-WebSocket-Key is required")));
     return;
   }
   std::optional<std::uint64_t> since;

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
 #include <charconv>
 #include <span>
 
 #include "gateway/server.hpp"
+#include "gateway/ws_framing.hpp"
 #include "proto/client_frame.hpp"
 #include "proto/server_frames.hpp"
 
@@ -16,16 +18,14 @@ namespace herald::gateway {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
 
 constexpr std::size_t max_early = 256;
 constexpr int sync_page = 100;
-constexpr std::size_t read_step = 128;  // bytes reserved for a pending read
-
-std::size_t frame_header_size(std::size_t len) { return len < 126 ? 2 : len <= 0xFFFF ? 4 : 10; }
+constexpr std::size_t read_chunk = 1024;  // bytes read at a time
+constexpr int reads_per_turn = 16;         // then let other sessions of the shard run
 
 const std::shared_ptr<const std::string>& count_prefix() {
   static const auto p = std::make_shared<const std::string>("{\"type\":\"count\"");
@@ -74,7 +74,7 @@ void ws_session::launch(server& srv, tcp::socket socket, request req, identity w
 ws_session::ws_session(server& srv, tcp::socket socket, identity who)
     : cm::session(who.user_id, std::move(who.groups)),
       srv_(srv),
-      ws_(std::move(socket)),
+      sock_(std::move(socket)),
       queue_(srv.cfg().max_queue_bytes) {
   srv_.session_opened();
 }
@@ -84,37 +84,27 @@ ws_session::~ws_session() { srv_.session_closed(); }
 persistence::viewer ws_session::viewer() const { return persistence::viewer{user_id(), groups()}; }
 
 void ws_session::accept(request req, std::optional<std::uint64_t> since) {
-  const auto& cfg = srv_.cfg();
-  websocket::stream_base::timeout t{};
-  t.handshake_timeout = std::chrono::seconds(10);
-  // Keep-alive is on_tick()'s: Beast's own pings would write around the session's writes.
-  t.idle_timeout = websocket::stream_base::none();
-  t.keep_alive_pings = false;
-  ws_.set_option(t);
-  ws_.read_message_max(cfg.max_frame_bytes);
-  ws_.auto_fragment(false);
-  ws_.write_buffer_bytes(256);  // unused by an uncompressed server stream: keep it small
-  // Any frame from the client (a pong included) counts as life.
-  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
-    last_rx_s_ = server::now_ms() / 1000;
-    ping_outstanding_ = false;
+  // The request was checked by the HTTP session (method, upgrade, key, version, token).
+  auto res = std::make_shared<std::string>(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Server: herald\r\nSec-WebSocket-Accept: ");
+  *res += ws::accept_key(req[http::field::sec_websocket_key]);
+  *res += "\r\n\r\n";
+  asio::async_write(sock_, asio::buffer(*res), [self = shared_from_this(), res, since](beast::error_code ec, std::size_t) {
+    self->on_accept(ec, since);
   });
-  ws_.text(true);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "herald"); }));
-  ws_.async_accept(req, [self = shared_from_this(), since](beast::error_code ec) { self->on_accept(ec, since); });
 }
 
 void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> since) {
   if (ec) return;  // the client went away during the handshake
+  beast::error_code nb;
+  sock_.non_blocking(true, nb);  // reads and writes never block the shard
+  last_rx_s_ = server::now_ms() / 1000;
   if (srv_.draining()) {
     close_with(1001, "server shutting down");
     read();
     return;
   }
-  beast::error_code nb;
-  beast::get_lowest_layer(ws_).non_blocking(true, nb);  // flush() writes without blocking
-  last_rx_s_ = server::now_ms() / 1000;
   srv_.registry().add(*this);
   registered_ = true;
   ++srv_.stats().connections;
@@ -126,7 +116,7 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
 void ws_session::load_initial(std::optional<std::uint64_t> since) {
   auto v = viewer();
   srv_.pool().submit(
-      ws_.get_executor(),
+      sock_.get_executor(),
       [v, since](persistence::store& st) {
         const auto now = server::now_ms();
         std::pair<persistence::unread_result, std::vector<proto::notification>> out;
@@ -162,37 +152,146 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
 }
 
 void ws_session::read() {
-  // Read in small steps: a whole-message read would reserve a frame-sized buffer (1.5 KB) for
-  // every idle connection. Messages still end at read_message_max (1009 past it).
-  ws_.async_read_some(rd_, read_step,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  // An idle connection holds no read buffer and no read operation: only a wait for data.
+  reading_ = true;
+  sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+    self->reading_ = false;
+    if (ec) {
+      self->finish();
+      return;
+    }
+    self->on_readable();
+  });
 }
 
-void ws_session::on_read(beast::error_code ec) {
-  if (ec) {
-    finish();
-    return;
+void ws_session::on_readable() {
+  const std::size_t limit = srv_.cfg().max_frame_bytes + 14 + read_chunk;
+  for (int turn = 0; turn < reads_per_turn; ++turn) {
+    if (rbuf_.size() < rlen_ + read_chunk) rbuf_.resize(std::min(limit, rlen_ + read_chunk));
+    if (rlen_ == rbuf_.size()) {
+      protocol_error(1009, "frame too large");  // unreachable: parsing refuses it first
+      return;
+    }
+    beast::error_code ec;
+    const std::size_t n = sock_.read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec) {
+      shutdown_now();
+      return;
+    }
+    rlen_ += n;
+    last_rx_s_ = server::now_ms() / 1000;
+    ping_outstanding_ = false;
+    if (!parse_frames()) return;
+    if (turn + 1 == reads_per_turn) {
+      asio::post(sock_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
+      return;
+    }
   }
-  last_rx_s_ = server::now_ms() / 1000;
-  ping_outstanding_ = false;
-  if (!ws_.is_message_done()) {
-    read();
-    return;
+  if (rlen_ == 0) {
+    rbuf_.clear();
+    rbuf_.shrink_to_fit();  // idle connections keep no buffer
   }
-  if (!closing_) {
-    const auto data = rd_.cdata();
-    handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
-  }
-  rd_.consume(rd_.size());
-  rd_.shrink_to_fit();  // idle connections keep no buffer
   read();
 }
 
-void ws_session::handle_frame(std::string_view text) {
-  if (!ws_.got_text()) {
+bool ws_session::parse_frames() {
+  std::size_t off = 0;
+  bool go_on = true;
+  while (go_on && off < rlen_) {
+    ws::client_frame f;
+    std::size_t used = 0;
+    const std::size_t room = srv_.cfg().max_frame_bytes - std::min(msg_.size(), srv_.cfg().max_frame_bytes);
+    const auto st = ws::parse_client_frame(rbuf_.data() + off, rlen_ - off, room, f, used);
+    if (st == ws::parse_status::incomplete) break;
+    if (st == ws::parse_status::too_big) {
+      protocol_error(1009, "frame too large");
+      return false;
+    }
+    if (st == ws::parse_status::protocol_error) {
+      protocol_error(1002, "protocol error");
+      return false;
+    }
+    off += used;
+    go_on = on_client_frame(f);
+  }
+  if (!go_on) return false;
+  if (off > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + off, rlen_ - off);
+    rlen_ -= off;
+  }
+  return true;
+}
+
+bool ws_session::on_client_frame(const ws::client_frame& f) {
+  const std::string_view payload(reinterpret_cast<const char*>(f.payload), f.size);
+  switch (f.op) {
+    case ws::close:
+      peer_closed_ = true;
+      if (close_sent_) {
+        shutdown_now();
+        return false;
+      }
+      if (!closing_) {
+        std::uint16_t code = 1000;
+        if (f.size >= 2) code = static_cast<std::uint16_t>((f.payload[0] << 8) | f.payload[1]);
+        close_with(code == 1005 || code == 1006 || code == 1015 ? 1000 : code, "");
+      }
+      return true;
+    case ws::ping:
+      if (!closing_) {
+        cm::outgoing o;
+        o.body = std::make_shared<const std::string>(payload);
+        o.opcode = ws::pong;
+        enqueue(std::move(o), false);
+      }
+      return true;
+    case ws::pong:
+      return true;
+    case ws::continuation:
+      if (!in_message_) {
+        protocol_error(1002, "continuation without a message");
+        return false;
+      }
+      msg_.append(payload);
+      if (!f.fin) return true;
+      in_message_ = false;
+      if (!closing_) handle_message(msg_op_, msg_);
+      msg_.clear();
+      msg_.shrink_to_fit();
+      return true;
+    default:  // text or binary
+      if (in_message_) {
+        protocol_error(1002, "a new message inside a fragmented one");
+        return false;
+      }
+      if (!f.fin) {
+        in_message_ = true;
+        msg_op_ = f.op;
+        msg_.assign(payload);
+        return true;
+      }
+      if (!closing_) handle_message(f.op, payload);
+      return true;
+  }
+}
+
+void ws_session::handle_message(std::uint8_t op, std::string_view text) {
+  if (op != ws::text) {
     send_error("invalid_frame", "frames must be JSON text");
     return;
   }
+  handle_frame(text);
+}
+
+void ws_session::protocol_error(std::uint16_t code, const char* reason) {
+  close_with(code, reason);
+  // Nothing more is read from a stream that broke the protocol: the close frame goes out, then
+  // the connection is cut by close_with's timer or once the frame is written.
+  stop_reading_ = true;
+}
+
+void ws_session::handle_frame(std::string_view text) {
   auto parsed = proto::parse_client_frame(text);
   if (auto* err = std::get_if<proto::frame_error>(&parsed)) {
     send_error(err->code, err->message);
@@ -202,7 +301,7 @@ void ws_session::handle_frame(std::string_view text) {
   auto self = shared_from_this();
   auto v = viewer();
   auto& pool = srv_.pool();
-  auto ex = ws_.get_executor();
+  auto ex = sock_.get_executor();
   switch (f.type) {
     case proto::client_frame_type::ping:
       enqueue(whole(proto::encode_pong()), false);
@@ -315,7 +414,7 @@ void ws_session::recount() {
   during_recount_.clear();
   auto v = viewer();
   srv_.pool().submit(
-      ws_.get_executor(), [v](persistence::store& st) { return st.unread_count(v, server::now_ms()); },
+      sock_.get_executor(), [v](persistence::store& st) { return st.unread_count(v, server::now_ms()); },
       [self = shared_from_this()](persistence::outcome<persistence::unread_result> out) {
         self->recounting_ = false;
         if (self->closing_) return;
@@ -348,24 +447,6 @@ void ws_session::enqueue(cm::outgoing o, bool is_count) {
 
 namespace {
 
-// A server-to-client frame header (FIN set, no mask); returns its length.
-std::size_t frame_header(std::uint8_t opcode, std::size_t len, std::uint8_t* h) {
-  h[0] = static_cast<std::uint8_t>(0x80 | opcode);
-  if (len < 126) {
-    h[1] = static_cast<std::uint8_t>(len);
-    return 2;
-  }
-  if (len <= 0xFFFF) {
-    h[1] = 126;
-    h[2] = static_cast<std::uint8_t>(len >> 8);
-    h[3] = static_cast<std::uint8_t>(len);
-    return 4;
-  }
-  h[1] = 127;
-  for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(len) >> (56 - 8 * i));
-  return 10;
-}
-
 constexpr std::size_t max_batch_frames = 64;
 
 }  // namespace
@@ -374,15 +455,14 @@ void ws_session::flush() {
   // Data frames are framed here and written straight to the socket: everything queued goes
   // out in one non-blocking gather write, with no operation allocated per frame. Only when the
   // kernel buffer is full does the session wait for the socket to become writable.
-  auto& sock = beast::get_lowest_layer(ws_);
+  auto& sock = sock_;
   while (!queue_.empty()) {
     std::array<std::array<std::uint8_t, 10>, max_batch_frames> headers;
     std::array<asio::const_buffer, max_batch_frames * 3> bufs;
     std::size_t nb = 0, frames = 0, total = 0, skip = partial_;
     for (std::size_t i = 0; i < queue_.size() && frames < max_batch_frames; ++i, ++frames) {
       const cm::outgoing& f = queue_.at(i);
-      const std::uint8_t opcode = f.is_ping ? 0x9 : 0x1;
-      const std::size_t hl = frame_header(opcode, f.size(), headers[frames].data());
+      const std::size_t hl = ws::server_header(f.opcode, f.size(), headers[frames].data());
       const asio::const_buffer parts[3] = {asio::buffer(headers[frames].data(), hl), asio::buffer(*f.body),
                                            asio::buffer(f.tail.data(), f.tail_len)};
       for (const auto& part : parts) {
@@ -413,12 +493,13 @@ void ws_session::flush() {
     std::size_t left = n + partial_;
     partial_ = 0;
     while (!queue_.empty()) {
-      const std::size_t fs = queue_.front().size() + frame_header_size(queue_.front().size());
+      const std::size_t fs = queue_.front().size() + ws::server_header_size(queue_.front().size());
       if (left < fs) {
         partial_ = left;
         break;
       }
       left -= fs;
+      if (queue_.front().opcode == ws::close) close_sent_ = true;
       queue_.pop_front();
       ++srv_.stats().frames_sent;
     }
@@ -428,12 +509,13 @@ void ws_session::flush() {
       return;
     }
   }
-  if (close_pending_) start_close();
+  // The close frame is out: once the client answered (or broke the protocol), we are done.
+  if (close_sent_ && (peer_closed_ || stop_reading_)) shutdown_now();
 }
 
 void ws_session::wait_writable() {
   waiting_writable_ = true;
-  beast::get_lowest_layer(ws_).async_wait(tcp::socket::wait_write,
+  sock_.async_wait(tcp::socket::wait_write,
                                           [self = shared_from_this()](beast::error_code ec) {
                                             self->waiting_writable_ = false;
                                             if (ec || self->finished_) return;
@@ -447,10 +529,7 @@ void ws_session::on_tick(std::int64_t now_s) {
   if (closing_) return;
   if (ping_outstanding_) {
     if (now_s - ping_sent_s_ >= static_cast<std::int64_t>(srv_.cfg().pong_timeout_s)) {
-      beast::error_code ignored;
-      closing_ = true;
-      beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(ws_).close(ignored);
+      shutdown_now();
     }
     return;
   }
@@ -460,7 +539,7 @@ void ws_session::on_tick(std::int64_t now_s) {
   static const auto empty = std::make_shared<const std::string>();
   cm::outgoing o;
   o.body = empty;
-  o.is_ping = true;
+  o.opcode = ws::ping;
   enqueue(std::move(o), false);
 }
 
@@ -479,24 +558,29 @@ void ws_session::close_with(std::uint16_t code, const char* reason) {
   }
   early_.clear();
   early_.shrink_to_fit();
-  close_code_ = code;
-  close_reason_ = reason;
-  close_pending_ = true;
-  if (queue_.empty()) start_close();
-  // A client that reads nothing never lets the close frame out: cut the connection.
-  close_timer_ = std::make_unique<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(1));
+  std::string payload;
+  payload += static_cast<char>(code >> 8);
+  payload += static_cast<char>(code & 0xFF);
+  payload.append(reason, std::min<std::size_t>(std::strlen(reason), 120));
+  cm::outgoing o;
+  o.body = std::make_shared<const std::string>(std::move(payload));
+  o.opcode = ws::close;
+  queue_.push(std::move(o));
+  // A client that reads nothing never lets the close frame out, and one that never answers it
+  // keeps the connection: cut it after a second either way.
+  close_timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), std::chrono::seconds(1));
   close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec) return;
-    beast::error_code ignored;
-    beast::get_lowest_layer(self->ws_).shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(self->ws_).close(ignored);
+    if (!ec) self->shutdown_now();
   });
+  if (!waiting_writable_) flush();
 }
 
-void ws_session::start_close() {
-  close_pending_ = false;
-  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
-                  [self = shared_from_this()](beast::error_code) {});
+void ws_session::shutdown_now() {
+  closing_ = true;
+  beast::error_code ignored;
+  sock_.shutdown(tcp::socket::shutdown_both, ignored);
+  sock_.close(ignored);  // a pending wait fails and runs finish()
+  if (!reading_) finish();
 }
 
 void ws_session::finish() {
@@ -509,6 +593,9 @@ void ws_session::finish() {
     --srv_.stats().connections;
   }
   if (close_timer_) close_timer_->cancel();
+  beast::error_code ignored;
+  sock_.close(ignored);
+  queue_.clear();
 }
 
 }  // namespace herald::gateway

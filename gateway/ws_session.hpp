@@ -5,8 +5,6 @@
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket/stream.hpp>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -15,6 +13,7 @@
 #include "connection_manager/session.hpp"
 #include "gateway/http_types.hpp"
 #include "gateway/token_verifier.hpp"
+#include "gateway/ws_framing.hpp"
 #include "persistence/store.hpp"
 
 namespace herald::gateway {
@@ -41,7 +40,12 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   void on_accept(boost::beast::error_code ec, std::optional<std::uint64_t> since);
   void load_initial(std::optional<std::uint64_t> since);
   void read();
-  void on_read(boost::beast::error_code ec);
+  void on_readable();
+  bool parse_frames();
+  bool on_client_frame(const ws::client_frame& f);
+  void handle_message(std::uint8_t op, std::string_view text);
+  void protocol_error(std::uint16_t code, const char* reason);
+  void shutdown_now();
   void handle_frame(std::string_view text);
   void send_error(std::string_view code, std::string_view message);
   void send_count();
@@ -49,13 +53,14 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   void enqueue(cm::outgoing o, bool is_count);
   void flush();
   void wait_writable();
-  void start_close();
   void finish();
   persistence::viewer viewer() const;
 
   server& srv_;
-  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
-  boost::beast::flat_buffer rd_;
+  boost::asio::ip::tcp::socket sock_;
+  std::vector<std::uint8_t> rbuf_;  // unparsed bytes from the client; empty while idle
+  std::size_t rlen_ = 0;
+  std::string msg_;                 // a fragmented message being assembled
   cm::send_queue queue_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
   // Notifications that arrived before the initial count (or during a recount): their ids.
@@ -64,8 +69,6 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   std::size_t partial_ = 0;        // bytes of the front frame already written
   std::int64_t last_rx_s_ = 0;
   std::int64_t ping_sent_s_ = 0;     // when the client last sent anything (epoch seconds)
-  const char* close_reason_ = "";
-  std::uint16_t close_code_ = 1000;
   std::int64_t unread_ = 0;
   std::int64_t last_sent_unread_ = -1;
   std::uint64_t watermark_ = 0;  // highest id the count includes
@@ -76,7 +79,12 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   bool closing_ = false;
   bool finished_ = false;
   bool waiting_writable_ = false;
-  bool close_pending_ = false;
+  bool reading_ = false;
+  bool in_message_ = false;
+  std::uint8_t msg_op_ = 0;
+  bool close_sent_ = false;
+  bool peer_closed_ = false;
+  bool stop_reading_ = false;
   bool ping_outstanding_ = false;
 };
 
