@@ -23,14 +23,6 @@ std::optional<std::uint64_t> parse_id(std::string_view s) {
 
 std::string unread_body(std::int64_t n) { return "{\"unread\":" + std::to_string(n) + "}"; }
 
-void count_changed(server& srv, std::uint64_t user) {
-  cm::event e;
-  e.type = cm::event_type::count_changed;
-  e.target = cm::event_target::users;
-  e.users = {user};
-  srv.publish(e);
-}
-
 template <class T>
 bool store_failed(const std::shared_ptr<http_session>& s, const persistence::outcome<T>& out) {
   if (out.ok()) return false;
@@ -184,7 +176,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
           },
           [s, uid](persistence::outcome<std::pair<std::int64_t, std::int64_t>> out) {
             if (store_failed(s, out)) return;
-            if (out.value->first > 0) count_changed(s->srv(), uid);
+            if (out.value->first > 0) s->srv().user_count_changed(uid);
             s->respond(json_response(http::status::ok, unread_body(out.value->second)));
           });
       return true;
@@ -206,7 +198,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
               s->respond(error_response(proto::not_found("no such notification")));
               return;
             }
-            if (out.value->changed) count_changed(s->srv(), uid);
+            if (out.value->changed) s->srv().user_count_changed(uid);
             s->respond(json_response(http::status::ok, proto::encode_item(*out.value->item)));
           });
       return true;
@@ -226,7 +218,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
               s->respond(error_response(proto::not_found("no such notification")));
               return;
             }
-            if (out.value->first.changed) count_changed(s->srv(), uid);
+            if (out.value->first.changed) s->srv().user_count_changed(uid);
             s->respond(json_response(http::status::ok, unread_body(out.value->second)));
           });
       return true;
@@ -239,7 +231,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
               s->respond(error_response(proto::not_found("no such notification")));
               return;
             }
-            count_changed(s->srv(), uid);
+            s->srv().user_count_changed(uid);
             s->respond(no_content());
           });
       return true;

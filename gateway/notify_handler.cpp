@@ -43,23 +43,9 @@ cm::event target_event(const proto::notify_request& r) {
 
 void publish_items(server& srv, const std::vector<proto::notification>& items) {
   for (const auto& n : items) {
-    cm::event e;
-    e.type = cm::event_type::notification;
+    cm::event e = server::event_for(cm::event_type::notification, n.kind, n.user_id, n.audience);
     e.id = n.id;
     e.payload = std::make_shared<const std::string>(proto::encode_notification_prefix(n));
-    switch (n.kind) {
-      case proto::item_kind::personal:
-        e.target = cm::event_target::users;
-        e.users = {n.user_id};
-        break;
-      case proto::item_kind::broadcast:
-        e.target = cm::event_target::everyone;
-        break;
-      case proto::item_kind::group:
-        e.target = cm::event_target::group;
-        e.group = n.audience;
-        break;
-    }
     srv.publish(e);
   }
 }

@@ -38,23 +38,32 @@ std::int64_t server::now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-cm::event server::count_event_for(const persistence::item_ref& item) {
+cm::event server::event_for(cm::event_type type, proto::item_kind kind, std::uint64_t user_id,
+                            const std::string& audience) {
   cm::event e;
-  e.type = cm::event_type::count_changed;
-  switch (item.kind) {
+  e.type = type;
+  switch (kind) {
     case proto::item_kind::personal:
       e.target = cm::event_target::users;
-      e.users = {item.user_id};
+      e.users = {user_id};
       break;
     case proto::item_kind::broadcast:
       e.target = cm::event_target::everyone;
       break;
     case proto::item_kind::group:
       e.target = cm::event_target::group;
-      e.group = item.audience;
+      e.group = audience;
       break;
   }
   return e;
+}
+
+void server::user_count_changed(std::uint64_t user_id) {
+  cm::event e;
+  e.type = cm::event_type::count_changed;
+  e.target = cm::event_target::users;
+  e.users = {user_id};
+  publish(e);
 }
 
 server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {

@@ -61,8 +61,15 @@ class server {
   void session_closed() { --sessions_; }
 
   static std::int64_t now_ms();
-  // The count_changed event for the readers of one item.
-  static cm::event count_event_for(const persistence::item_ref& item);
+  // An event aimed at the readers of one item (personal: its user; broadcast: everyone;
+  // group: its audience).
+  static cm::event event_for(cm::event_type type, proto::item_kind kind, std::uint64_t user_id,
+                             const std::string& audience);
+  static cm::event count_event_for(const persistence::item_ref& item) {
+    return event_for(cm::event_type::count_changed, item.kind, item.user_id, item.audience);
+  }
+  // Every connection of the user recounts (after a read, delete or read-all).
+  void user_count_changed(std::uint64_t user_id);
   static std::shared_ptr<spdlog::logger> log();
 
  private:

@@ -323,13 +323,7 @@ void ws_session::handle_frame(std::string_view text) {
               self->send_error("not_found", "no notification " + std::to_string(id));
               return;
             }
-            if (out.value->changed) {
-              cm::event e;
-              e.type = cm::event_type::count_changed;
-              e.target = cm::event_target::users;
-              e.users = {self->user_id()};
-              self->srv_.publish(e);
-            }
+            if (out.value->changed) self->srv_.user_count_changed(self->user_id());
           });
       return;
     }
@@ -341,13 +335,7 @@ void ws_session::handle_frame(std::string_view text) {
               self->send_error("unavailable", "the store cannot be reached; retry later");
               return;
             }
-            if (*out.value > 0) {
-              cm::event e;
-              e.type = cm::event_type::count_changed;
-              e.target = cm::event_target::users;
-              e.users = {self->user_id()};
-              self->srv_.publish(e);
-            }
+            if (*out.value > 0) self->srv_.user_count_changed(self->user_id());
           });
       return;
     case proto::client_frame_type::sync:
