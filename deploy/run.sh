@@ -8,8 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . deploy/packages.sh
 install_packages build
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DHERALD_BUILD_TESTS=OFF -DHERALD_BUILD_BENCH=OFF >/dev/null
-cmake --build build-release --target herald -j"$(nproc 2>/dev/null || echo 2)"
+cmake -S . -B build-run -DCMAKE_BUILD_TYPE=Release -DHERALD_BUILD_TESTS=OFF -DHERALD_BUILD_BENCH=OFF >/dev/null
+cmake --build build-run --target herald -j"$(nproc 2>/dev/null || echo 2)"
 
 export HERALD_JWT_SECRET="${HERALD_JWT_SECRET:-dev-secret-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 export HERALD_API_KEY="${HERALD_API_KEY:-dev-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
@@ -35,4 +35,4 @@ Try it:
   curl -s -H "Authorization: Bearer $key" 127.0.0.1:$iport/v1/stats
 
 TXT
-exec build-release/gateway/herald --dev --public-addr "$public" --internal-addr "$internal"
+exec build-run/gateway/herald --dev --public-addr "$public" --internal-addr "$internal"
