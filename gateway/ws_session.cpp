@@ -285,10 +285,10 @@ void ws_session::handle_message(std::uint8_t op, std::string_view text) {
 }
 
 void ws_session::protocol_error(std::uint16_t code, const char* reason) {
-  close_with(code, reason);
-  // Nothing more is read from a stream that broke the protocol: the close frame goes out, then
-  // the connection is cut by close_with's timer or once the frame is written.
+  // Nothing more is read from a stream that broke the protocol: the close frame goes out, and
+  // the connection ends as soon as it is written (or by close_with's timer).
   stop_reading_ = true;
+  close_with(code, reason);
 }
 
 void ws_session::handle_frame(std::string_view text) {
