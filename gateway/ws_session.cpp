@@ -148,6 +148,17 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
           self->on_count_changed();  // some were dropped: the store knows the truth
         }
         for (auto& [id, prefix] : early) self->on_notification(id, prefix);
+        if (self->srv_.presence()) {
+          // In a cluster, events for a newly seen user reach this node only once its Redis
+          // subscription is confirmed; one recount after that window makes the count true
+          // even if an event fell into it (the item itself is in the inbox and next sync).
+          self->settle_timer_ = std::make_unique<asio::steady_timer>(self->sock_.get_executor(),
+                                                                     std::chrono::seconds(1));
+          self->settle_timer_->async_wait([self](beast::error_code ec) {
+            self->settle_timer_.reset();
+            if (!ec) self->on_count_changed();
+          });
+        }
       });
 }
 
@@ -581,6 +592,7 @@ void ws_session::finish() {
     --srv_.stats().connections;
   }
   if (close_timer_) close_timer_->cancel();
+  if (settle_timer_) settle_timer_->cancel();
   beast::error_code ignored;
   sock_.close(ignored);
   queue_.clear();

@@ -63,6 +63,7 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   std::string msg_;                 // a fragmented message being assembled
   cm::send_queue queue_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
+  std::unique_ptr<boost::asio::steady_timer> settle_timer_;  // cluster: recount after connect
   // Notifications that arrived before the initial count (or during a recount): their ids.
   std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> early_;
   std::vector<std::uint64_t> during_recount_;
