@@ -4,12 +4,16 @@ load) and renders bench/RESULTS.md from it: the newest run of each store, size a
 against the DESIGN.md budget, beside the floor and the Bun peer of the same run, and a history
 table that shows each figure before and after every change that moved it.
 
-  results_md.py add --store S --commit C --command CMD --variant V < json-line
+  results_md.py add --store S --commit C --command CMD --variant V [--load-before "L1 L5 L15"]
+                    [--history-only] < json-line
+Runs added with --history-only (a herald built from an earlier commit) appear in the history
+table but never in the per-store sections, which show the newest other run.
   results_md.py render [--out bench/RESULTS.md]
 """
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +37,10 @@ def add(args):
     run["commit"] = args.commit
     run["command"] = " ".join(args.command.split())
     run["variant"] = args.variant
+    if args.load_before:
+        run["loadavg_before"] = args.load_before.split()[:3]
+    if args.history_only:
+        run["history_only"] = True
     with open("/proc/loadavg") as f:
         run["loadavg_after"] = f.read().split()[:3]
     with open(LOG, "a") as f:
@@ -135,6 +143,20 @@ def rows_for(run, companion=None):
     return rows
 
 
+def commit_depth(commit, cache={}):
+    """How many commits lead to this one (git rev-list --count), to order the history table by
+    commit rather than by run date; None when git does not know it."""
+    sha = (commit or "").split()[0] if commit else ""
+    if sha not in cache:
+        try:
+            out = subprocess.run(["git", "-C", HERE, "rev-list", "--count", sha], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+            cache[sha] = int(out)
+        except (subprocess.CalledProcessError, ValueError, OSError):
+            cache[sha] = None
+    return cache[sha]
+
+
 def render(args):
     runs = load()
     out = ["# herald-bench results", "",
@@ -143,21 +165,23 @@ def render(args):
            "`DESIGN.md`. The floor (plain `send()` of the same frame to the same number of loopback",
            "sockets) and the Bun peer (`bench/peer/`, `Bun.serve` on uWebSockets) are measured in the",
            "same run as Herald's figures beside them.", "",
-           "**Caveat:** the box has 2 cores, shared with the load generator and, while these runs were",
-           "made, with other engineers' compilers; the load average after each run is shown. Figures",
-           "from a loaded box are pessimistic for every side (Herald, peer and floor alike).", ""]
+           "**Caveat:** the box has 2 cores, shared with the load generator and at times with other",
+           "engineers' compilers; the load average before and after each run is shown. Figures from a",
+           "loaded box are pessimistic for every side (Herald, peer and floor alike).", ""]
     if not runs:
         out.append("No runs recorded yet: run `bench/run.sh`.")
     latest = {}
     for run in runs:
-        latest[(run.get("store"), run["n"], run.get("variant"))] = run
+        if not run.get("history_only"):
+            latest[(run.get("store"), run["n"], run.get("variant"))] = run
     for key in sorted(latest, key=lambda k: (k[0] or "", k[1], k[2] or "")):
         run = latest[key]
         m = run.get("machine", {})
         out += [f"## {key[0]}, N = {key[1]:,}, {key[2]}", "",
                 f"- machine: {m.get('cores')} cores, {m.get('model')}, {m.get('kernel')}",
-                f"- date: {m.get('date')}, Herald commit `{run.get('commit')}`, load average after "
-                f"{' '.join(run.get('loadavg_after', []))}",
+                f"- date: {m.get('date')}, Herald commit `{run.get('commit')}`, load average "
+                + (f"before {' '.join(run['loadavg_before'])}, " if run.get("loadavg_before") else "")
+                + f"after {' '.join(run.get('loadavg_after', []))}",
                 f"- command: `{run.get('command')}`",
                 f"- checks: {'all passed' if run.get('ok') else 'FAILED: ' + '; '.join(run.get('checks_failed', []))}",
                 "", "| figure | Herald | budget | verdict | beside it (same run) |", "|---|---|---|---|---|"]
@@ -170,17 +194,22 @@ def render(args):
         out.append("")
     if runs:
         out += ["## History (before / after each change)", "",
-                "Every recorded run, oldest first: a change that moved a figure shows as the line before",
-                "and the line after its commit.", "",
-                "| date | commit | store | N | variant | B/conn | bcast last p50 | CPU/floor | personal/s | reconnect | inbox/s | ok |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for run in runs:
+                "Every recorded run, in commit order (then date): a change that moved a figure shows as the",
+                "line before and the line after its commit. CPU is the daemon's per broadcast recipient;",
+                "load is the 1-minute load average before and after the run.", "",
+                "| date | commit | store | N | variant | load before / after | B/conn | bcast last p50 | CPU/recipient | CPU/floor | personal/s | reconnect | inbox/s | ok |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        order = sorted(range(len(runs)), key=lambda k: (commit_depth(runs[k].get("commit")) or 10**9,
+                                                        g(runs[k], "machine", "date", default=""), k))
+        for run in (runs[k] for k in order):
             h = run.get("herald", {})
             out.append("| " + " | ".join([
                 g(run, "machine", "date", default="-")[:16], f"`{run.get('commit')}`", str(run.get("store")),
                 f"{run['n']:,}", str(run.get("variant")),
+                f"{g(run, 'loadavg_before', default=['-'])[0]} / {g(run, 'loadavg_after', default=['-'])[0]}",
                 fmt(g(h, "connect", "bytes_per_conn"), "", 0),
                 fmt(g(h, "broadcast", "time_to_last_ms", "p50"), " ms"),
+                fmt(g(h, "broadcast", "cpu_per_recipient_ns", default=0) / 1000 or None, " us", 2),
                 fmt(g(h, "broadcast", "cpu_ratio_to_floor"), "x", 2),
                 fmt(g(h, "personal", "sent_per_s"), "", 0),
                 fmt(g(h, "reconnect", "seconds"), " s", 2),
@@ -203,6 +232,8 @@ def main():
     a.add_argument("--commit", required=True)
     a.add_argument("--command", required=True)
     a.add_argument("--variant", required=True)
+    a.add_argument("--load-before")
+    a.add_argument("--history-only", action="store_true")
     r = sub.add_parser("render")
     r.add_argument("--out", default=os.environ.get("HERALD_BENCH_RESULTS_MD", os.path.join(HERE, "RESULTS.md")))
     args = ap.parse_args()

@@ -10,7 +10,10 @@
 #                     [--quick] [-- extra herald-bench flags]
 # Env:   BUILD_DIR (default build-release), PIN_DAEMON / PIN_WORKERS (CPU lists, e.g. 1 / 0),
 #        HERALD_BENCH_RESULTS / HERALD_BENCH_RESULTS_MD (other files than bench/results.jsonl
-#        and bench/RESULTS.md, for trial runs)
+#        and bench/RESULTS.md, for trial runs),
+#        HERALD_BIN + HERALD_COMMIT (a herald built from another commit, e.g. an earlier one
+#        in a git worktree, measured with this herald-bench; implies --no-build and records
+#        the runs for the history table only, so the sections keep showing HEAD)
 # Needs: the test packages (deploy/packages.sh), npm for the Bun peer (skipped without it).
 # Run it on a quiet box: one heavy run at a time; it takes about 10 minutes.
 set -euo pipefail
@@ -34,11 +37,17 @@ while [ $# -gt 0 ]; do
 done
 
 build_dir=${BUILD_DIR:-$root/build-release}
+history_args=()
+if [ -n "${HERALD_BIN:-}" ]; then
+  [ -n "${HERALD_COMMIT:-}" ] || { echo "run.sh: HERALD_BIN needs HERALD_COMMIT" >&2; exit 2; }
+  build=0
+  history_args=(--history-only)
+fi
 if [ "$build" = 1 ]; then
   cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DHERALD_BUILD_TESTS=OFF >/dev/null
   cmake --build "$build_dir" -j2 --target herald herald-bench
 fi
-herald_bin=$build_dir/gateway/herald
+herald_bin=${HERALD_BIN:-$build_dir/gateway/herald}
 bench_bin=$build_dir/bench/herald-bench
 
 peer_dir=$root/bench/peer
@@ -65,6 +74,11 @@ export HERALD_JWT_SECRET=$BENCH_JWT_SECRET HERALD_API_KEY=$BENCH_API_KEY
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 # With --no-build the binaries may predate HEAD: say so beside the commit.
 [ "$build" = 1 ] || commit="$commit (HEAD at run time, binaries built earlier)"
+# Engineers share the working tree: a build may include changes not yet committed.
+if [ "$build" = 1 ] && ! git -C "$root" diff --quiet HEAD -- . ':(exclude)bench' 2>/dev/null; then
+  commit="$commit + uncommitted changes ($(git -C "$root" diff --name-only HEAD -- . ':(exclude)bench' | tr '\n' ' ' | sed 's/ $//'))"
+fi
+[ -z "${HERALD_COMMIT:-}" ] || commit=$HERALD_COMMIT
 pin_args=()
 [ -n "${PIN_DAEMON:-}" ] && pin_args+=(--pin-daemon "$PIN_DAEMON")
 [ -n "${PIN_WORKERS:-}" ] && pin_args+=(--pin-workers "$PIN_WORKERS")
@@ -81,6 +95,8 @@ run_bench() {
   shift 3
   local store_url
   if [ "$store" = sqlite ]; then store_url="sqlite:$work/herald-$n-$variant.db"; else store_url=$HERALD_TEST_MYSQL_URL; fi
+  local load_before
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   bench_start_herald "$herald_bin" "$store_url" "$work/herald.log"
   local peer_args=() scenarios=$1
   shift
@@ -101,7 +117,7 @@ run_bench() {
   if grep -q '^{' "$work/bench.out"; then
     # The command as written into RESULTS.md: ports and pids vary, secrets come from the env.
     grep '^{' "$work/bench.out" | tail -n 1 | python3 "$root/bench/results_md.py" add --store "$store" \
-      --commit "$commit" --variant "$variant" \
+      --commit "$commit" --variant "$variant" --load-before "$load_before" "${history_args[@]}" \
       --command "herald-bench -n $n -u $((n / 2)) --scenarios $scenarios ${load_args[*]} ${pin_args[*]} $* ${extra[*]}"
   fi
   [ "$rc" = 0 ] || failed=1
