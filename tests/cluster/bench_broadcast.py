@@ -50,8 +50,11 @@ def main():
         else:
             cluster = Cluster(os.path.abspath(binary), work, dbs.fresh()).start(args.nodes)
             nodes = cluster.nodes
-            per_worker = args.n * 2 // args.nodes + 1000
-            nginx = ClusterNginx(work, nodes, workers=args.nodes, worker_connections=per_worker,
+            # Each proxied client is two connections in an nginx worker, and workers do not share
+            # accepts evenly: give them twice the room an even spread would need.
+            workers = 2 * args.nodes
+            per_worker = args.n * 2 * 2 // workers + 1000
+            nginx = ClusterNginx(work, nodes, workers=workers, worker_connections=per_worker,
                                  access_log=False).start()
             public, internal = nginx.public_port, nodes[0].internal_port
 
