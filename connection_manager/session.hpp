@@ -31,7 +31,7 @@ class session {
   virtual void close_with(std::uint16_t code, const char* reason) = 0;
   // Once a second (keep-alive pings).
   virtual void on_tick(std::int64_t /*now_s*/) {}
-  // Must not be called from inside a delivery: deliveries never unregister synchronously.
+  // None of these may unregister the session synchronously: the registry may be iterating.
 
  private:
   friend class registry;
