@@ -147,7 +147,15 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
         if (early.size() >= max_early) {
           self->on_count_changed();  // some were dropped: the store knows the truth
         }
-        for (auto& [id, prefix] : early) self->on_notification(id, prefix);
+        for (auto& [id, prefix] : early) {
+          // With `since`, items the count includes are in this sync page or the next ones.
+          if (since && id <= count.watermark) continue;
+          self->on_notification(id, prefix);
+        }
+        if (self->count_dirty_) {
+          self->count_dirty_ = false;
+          self->on_count_changed();
+        }
         if (self->srv_.presence()) {
           // In a cluster, events for a newly seen user reach this node only once its Redis
           // subscription is confirmed; one recount after that window makes the count true
@@ -245,8 +253,18 @@ bool ws_session::on_client_frame(const ws::client_frame& f) {
       }
       if (!closing_) {
         std::uint16_t code = 1000;
+        if (f.size == 1) {
+          protocol_error(1002, "close frame with a one-byte payload");
+          return false;
+        }
         if (f.size >= 2) code = static_cast<std::uint16_t>((f.payload[0] << 8) | f.payload[1]);
-        close_with(code == 1005 || code == 1006 || code == 1015 ? 1000 : code, "");
+        const bool valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+                           (code >= 3000 && code <= 4999);
+        if (!valid) {
+          protocol_error(1002, "invalid close code");
+          return false;
+        }
+        close_with(code, "");
       }
       return true;
     case ws::ping:
@@ -399,7 +417,12 @@ void ws_session::on_frame(const std::shared_ptr<const std::string>& frame) {
 }
 
 void ws_session::on_count_changed() {
-  if (closing_ || !ready_) return;  // not ready: the initial count is still to come
+  if (closing_) return;
+  if (!ready_) {
+    // The initial count is in flight and may predate this change: recount once it is sent.
+    count_dirty_ = true;
+    return;
+  }
   if (recounting_) {
     recount_again_ = true;
     return;
@@ -481,11 +504,10 @@ void ws_session::flush() {
       return;
     }
     if (ec) {
-      // The peer is gone: the read side sees it and finishes the session.
+      // The peer is gone.
       queue_.clear();
       partial_ = 0;
-      closing_ = true;
-      sock.shutdown(tcp::socket::shutdown_both, ec);
+      shutdown_now();
       return;
     }
     srv_.stats().bytes_sent += n;
@@ -579,7 +601,9 @@ void ws_session::shutdown_now() {
   beast::error_code ignored;
   sock_.shutdown(tcp::socket::shutdown_both, ignored);
   sock_.close(ignored);  // a pending wait fails and runs finish()
-  if (!reading_) finish();
+  // Without a pending wait, finish here, but never synchronously: this may run inside a
+  // registry delivery or tick, which must not see the session unregister.
+  if (!reading_ && !finished_) asio::post(sock_.get_executor(), [self = shared_from_this()] { self->finish(); });
 }
 
 void ws_session::finish() {

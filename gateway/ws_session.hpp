@@ -77,6 +77,7 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   bool registered_ = false;
   bool recounting_ = false;
   bool recount_again_ = false;
+  bool count_dirty_ = false;  // a change arrived before the initial count was sent
   bool closing_ = false;
   bool finished_ = false;
   bool waiting_writable_ = false;

@@ -255,6 +255,42 @@ def test_a_close_without_a_code_is_answered_too(shared_herald, new_user):
     assert wait_eof(c.sock)
 
 
+@pytest.mark.parametrize("payload", [b"\x03", struct.pack("!H", 999), struct.pack("!H", 1005),
+                                     struct.pack("!H", 1016), struct.pack("!H", 5000)],
+                         ids=["one_byte", "999", "1005", "1016", "5000"])
+def test_a_close_frame_with_a_bad_payload_is_answered_with_1002(shared_herald, new_user, payload):
+    c = shared_herald.ws(new_user())
+    c.send_frame(CLOSE, payload)
+    fin, op, answer = next_frame(c)
+    assert (fin, op) == (True, CLOSE), (fin, op, answer)
+    assert struct.unpack("!H", answer[:2])[0] == 1002, answer
+    assert wait_eof(c.sock)
+
+
+def test_an_application_close_code_is_echoed(shared_herald, new_user):
+    c = shared_herald.ws(new_user())
+    c.send_frame(CLOSE, struct.pack("!H", 4000) + b"done")
+    fin, op, answer = next_frame(c)
+    assert (fin, op) == (True, CLOSE), (fin, op, answer)
+    assert struct.unpack("!H", answer[:2])[0] == 4000, answer
+    assert wait_eof(c.sock)
+
+
+def test_clients_that_break_the_protocol_and_reset_leave_nothing_behind(shared_herald, new_user):
+    # A ping (whose pong the server tries to write), then a broken frame, then a TCP reset, in
+    # one go: every such session must leave the registry (presence 0) and the daemon stays up.
+    uid = new_user()
+    for _ in range(30):
+        c = shared_herald.ws(uid)
+        c.sock.sendall(masked(PING, b"x") + bytes([0x81, 0x05]) + b"hello")
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.sock.close()
+    shared_herald.wait_presence(uid, 0)
+    ok = shared_herald.ws(uid)
+    ok.send_json({"type": "ping"})
+    ok.expect("pong")
+
+
 # ---- upgrade checks -------------------------------------------------------------------------
 
 FIELDS = {"version": ("Sec-WebSocket-Version", "sec-websocket-version"),
