@@ -117,6 +117,8 @@ const std::map<std::string, setter>& settings() {
       {"threads", [](config& c, const std::string& v) { c.threads = static_cast<unsigned>(parse_uint(v, 0, 256)); }},
       {"store_threads",
        [](config& c, const std::string& v) { c.store_threads = static_cast<unsigned>(parse_uint(v, 1, 256)); }},
+      {"store_readers",
+       [](config& c, const std::string& v) { c.store_readers = static_cast<unsigned>(parse_uint(v, 1, 64)); }},
       {"web_root", [](config& c, const std::string& v) { c.web_root = v; }},
       {"max_connections_per_user",
        [](config& c, const std::string& v) { c.max_connections_per_user = parse_uint(v, 1, 100000); }},

@@ -39,6 +39,7 @@ struct config {
   std::size_t max_batch_bytes = 8 << 20;
   unsigned threads = 0;  // 0: one per core
   unsigned store_threads = 0;  // 0: 4 on SQLite, 16 on MySQL (round trips wait on the network)
+  unsigned store_readers = 2;  // batched counts and inbox pages (persistence/read_batcher.hpp)
   std::string web_root;  // empty: the source tree's web/
   std::size_t max_connections_per_user = 32;
   unsigned ping_interval_s = 25;

@@ -150,21 +150,19 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
         s->respond(error_response(err));
         return true;
       }
-      pool.submit(
-          ex, [v, q = *q](persistence::store& st) { return st.list_inbox(v, q, server::now_ms()); },
-          [s](persistence::outcome<persistence::inbox_page> out) {
-            if (store_failed(s, out)) return;
-            s->respond(json_response(http::status::ok, encode_page(*out.value)));
-          });
+      srv.readers().submit({v, *q}, ex, [s](persistence::outcome<persistence::read_result> out) {
+        if (store_failed(s, out)) return;
+        s->respond(json_response(http::status::ok, encode_page(out.value->page)));
+      });
       return true;
     }
     case op::count:
-      pool.submit(
-          ex, [v](persistence::store& st) { return st.unread_count(v, server::now_ms()).unread; },
-          [s](persistence::outcome<std::int64_t> out) {
-            if (store_failed(s, out)) return;
-            s->respond(json_response(http::status::ok, unread_body(*out.value)));
-          });
+      srv.readers().submit({v, std::nullopt}, ex,
+                           [s](persistence::outcome<persistence::read_result> out) {
+                             if (store_failed(s, out)) return;
+                             s->respond(json_response(http::status::ok,
+                                                      unread_body(out.value->counts.unread)));
+                           });
       return true;
     case op::read_all:
       pool.submit(

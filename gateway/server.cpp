@@ -111,9 +111,13 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
       throw config_error(std::string("HERALD_BUS: ") + e.what());
     }
   }
-  const unsigned store_threads = cfg_.store_threads ? cfg_.store_threads : (cfg_.store.rfind("mysql", 0) == 0 ? 16 : 4);
+  const bool mysql = cfg_.store.rfind("mysql", 0) == 0;
+  const unsigned store_threads = cfg_.store_threads ? cfg_.store_threads : (mysql ? 16 : 4);
   pool_ = std::make_unique<persistence::store_pool>(cfg_.store, store_threads);
   writer_ = std::make_unique<persistence::notify_writer>(cfg_.store);
+  // Counts and inbox pages: a few readers, each answering up to 16 queued reads per statement.
+  readers_ = std::make_unique<persistence::read_batcher>(cfg_.store, cfg_.store_readers, 16,
+                                                         [] { return now_ms(); });
   public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr, listener::kind::public_api);
   internal_listener_ =
       std::make_shared<listener>(*this, *contexts_[0], cfg_.internal_addr, listener::kind::internal_api);
@@ -121,6 +125,7 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
 
 server::~server() {
   writer_.reset();
+  readers_.reset();
   pool_.reset();
   presence_.reset();
   bus_.reset();

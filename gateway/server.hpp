@@ -18,6 +18,7 @@
 #include "gateway/metrics.hpp"
 #include "gateway/token_verifier.hpp"
 #include "persistence/notify_writer.hpp"
+#include "persistence/read_batcher.hpp"
 #include "persistence/store_pool.hpp"
 
 namespace herald::gateway {
@@ -37,6 +38,7 @@ class server {
   cm::registry& registry() { return *registry_; }
   persistence::store_pool& pool() { return *pool_; }
   persistence::notify_writer& writer() { return *writer_; }
+  persistence::read_batcher& readers() { return *readers_; }
   const token_verifier& tokens() const { return tokens_; }
   gateway::metrics& stats() { return metrics_; }
   // Publishes on the bus (this node's sessions get it at once, other nodes through the bus).
@@ -89,6 +91,7 @@ class server {
   std::unique_ptr<cm::redis_presence> presence_;
   std::unique_ptr<persistence::store_pool> pool_;
   std::unique_ptr<persistence::notify_writer> writer_;
+  std::unique_ptr<persistence::read_batcher> readers_;
   std::shared_ptr<listener> public_listener_;
   std::shared_ptr<listener> internal_listener_;
   std::unique_ptr<boost::asio::steady_timer> store_timer_;

@@ -115,59 +115,75 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
 
 void ws_session::load_initial(std::optional<std::uint64_t> since) {
   auto v = viewer();
+  if (!since) {
+    // A count alone goes through the read batcher with the other counts and pages.
+    srv_.readers().submit(
+        {v, std::nullopt}, sock_.get_executor(),
+        [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
+          if (self->closing_) return;
+          if (!out.ok()) return self->store_unavailable();
+          std::vector<proto::notification> none;
+          self->initial_loaded(std::nullopt, out.value->counts, none);
+        });
+    return;
+  }
   srv_.pool().submit(
       sock_.get_executor(),
       [v, since](persistence::store& st) {
         const auto now = server::now_ms();
         std::pair<persistence::unread_result, std::vector<proto::notification>> out;
         out.first = st.unread_count(v, now);
-        if (since) out.second = st.list_since(v, *since, sync_page + 1, now);
+        out.second = st.list_since(v, *since, sync_page + 1, now);
         return out;
       },
       [self = shared_from_this(), since](auto out) {
         if (self->closing_) return;
-        if (!out.ok()) {
-          self->close_with(1013, "store unavailable, try again later");
-          return;
-        }
-        auto& [count, items] = *out.value;
-        if (since) {
-          // Items past the count's snapshot arrive as notification frames instead.
-          std::erase_if(items, [&](const proto::notification& n) { return n.id > count.watermark; });
-          const bool more = items.size() > static_cast<std::size_t>(sync_page);
-          if (more) items.resize(sync_page);
-          self->enqueue(whole(proto::encode_sync(items, more)), false);
-        }
-        self->unread_ = count.unread;
-        self->watermark_ = count.watermark;
-        self->ready_ = true;
-        self->send_count();
-        auto early = std::move(self->early_);
-        std::sort(early.begin(), early.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-        if (early.size() >= max_early) {
-          self->on_count_changed();  // some were dropped: the store knows the truth
-        }
-        for (auto& [id, prefix] : early) {
-          // With `since`, items the count includes are in this sync page or the next ones.
-          if (since && id <= count.watermark) continue;
-          self->on_notification(id, prefix);
-        }
-        if (self->count_dirty_) {
-          self->count_dirty_ = false;
-          self->on_count_changed();
-        }
-        if (self->srv_.presence()) {
-          // In a cluster, events for a newly seen user reach this node only once its Redis
-          // subscription is confirmed; one recount after that window makes the count true
-          // even if an event fell into it (the item itself is in the inbox and next sync).
-          self->settle_timer_ = std::make_unique<asio::steady_timer>(self->sock_.get_executor(),
-                                                                     std::chrono::seconds(1));
-          self->settle_timer_->async_wait([self](beast::error_code ec) {
-            self->settle_timer_.reset();
-            if (!ec) self->on_count_changed();
-          });
-        }
+        if (!out.ok()) return self->store_unavailable();
+        self->initial_loaded(since, out.value->first, out.value->second);
       });
+}
+
+void ws_session::store_unavailable() { close_with(1013, "store unavailable, try again later"); }
+
+void ws_session::initial_loaded(std::optional<std::uint64_t> since,
+                                const persistence::unread_result& count,
+                                std::vector<proto::notification>& items) {
+  if (since) {
+    // Items past the count's snapshot arrive as notification frames instead.
+    std::erase_if(items, [&](const proto::notification& n) { return n.id > count.watermark; });
+    const bool more = items.size() > static_cast<std::size_t>(sync_page);
+    if (more) items.resize(sync_page);
+    enqueue(whole(proto::encode_sync(items, more)), false);
+  }
+  unread_ = count.unread;
+  watermark_ = count.watermark;
+  ready_ = true;
+  send_count();
+  auto early = std::move(early_);
+  std::sort(early.begin(), early.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (early.size() >= max_early) {
+    on_count_changed();  // some were dropped: the store knows the truth
+  }
+  for (auto& [id, prefix] : early) {
+    // With `since`, items the count includes are in this sync page or the next ones.
+    if (since && id <= count.watermark) continue;
+    on_notification(id, prefix);
+  }
+  if (count_dirty_) {
+    count_dirty_ = false;
+    on_count_changed();
+  }
+  if (srv_.presence()) {
+    // In a cluster, events for a newly seen user reach this node only once its Redis
+    // subscription is confirmed; one recount after that window makes the count true
+    // even if an event fell into it (the item itself is in the inbox and next sync).
+    settle_timer_ =
+        std::make_unique<asio::steady_timer>(sock_.get_executor(), std::chrono::seconds(1));
+    settle_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      self->settle_timer_.reset();
+      if (!ec) self->on_count_changed();
+    });
+  }
 }
 
 void ws_session::read() {
@@ -435,9 +451,9 @@ void ws_session::recount() {
   recount_again_ = false;
   during_recount_.clear();
   auto v = viewer();
-  srv_.pool().submit(
-      sock_.get_executor(), [v](persistence::store& st) { return st.unread_count(v, server::now_ms()); },
-      [self = shared_from_this()](persistence::outcome<persistence::unread_result> out) {
+  srv_.readers().submit(
+      {v, std::nullopt}, sock_.get_executor(),
+      [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
         self->recounting_ = false;
         if (self->closing_) return;
         if (!out.ok()) {
@@ -446,11 +462,12 @@ void ws_session::recount() {
           return;
         }
         std::int64_t arrived_after = 0;
-        for (auto id : self->during_recount_) arrived_after += id > out.value->watermark ? 1 : 0;
+        const auto& count = out.value->counts;
+        for (auto id : self->during_recount_) arrived_after += id > count.watermark ? 1 : 0;
         const bool overflow = self->during_recount_.size() >= max_early;
         self->during_recount_.clear();
-        self->unread_ = out.value->unread + arrived_after;
-        self->watermark_ = std::max(self->watermark_, out.value->watermark);
+        self->unread_ = count.unread + arrived_after;
+        self->watermark_ = std::max(self->watermark_, count.watermark);
         if (self->unread_ != self->last_sent_unread_) self->send_count();
         if (self->recount_again_ || overflow) self->recount();
       });

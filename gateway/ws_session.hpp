@@ -39,6 +39,10 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   void accept(request req, std::optional<std::uint64_t> since);
   void on_accept(boost::beast::error_code ec, std::optional<std::uint64_t> since);
   void load_initial(std::optional<std::uint64_t> since);
+  // The count (and with `since` the missed items) arrived: sync, count, then what came early.
+  void initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count,
+                      std::vector<proto::notification>& items);
+  void store_unavailable();  // closes with 1013
   void read();
   void on_readable();
   bool parse_frames();

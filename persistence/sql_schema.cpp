@@ -111,6 +111,10 @@ const sql_dialect& sqlite_dialect() {
       "sqlite",
       "",
       "notifications n INDEXED BY ix_notifications_shared",
+      "notifications",
+      "notifications g",
+      "SELECT * FROM (",
+      ")",
       " ON CONFLICT (user_id) DO UPDATE SET personal_unread = personal_unread + "
       "excluded.personal_unread",
       "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 1, 0) "
@@ -128,7 +132,11 @@ const sql_dialect& mysql_dialect() {
   static const sql_dialect d{
       "mysql",
       " FOR UPDATE",
-      "notifications n",
+      "notifications n FORCE INDEX (ix_notifications_shared)",
+      "notifications FORCE INDEX (ix_notifications_user)",
+      "notifications g FORCE INDEX (ix_notifications_user_unread)",
+      "(",
+      ")",
       " ON DUPLICATE KEY UPDATE personal_unread = personal_unread + VALUES(personal_unread)",
       // 0 rows affected when the flag was already set (the client does not ask for found rows).
       "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 1, 0) "

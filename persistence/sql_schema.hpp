@@ -14,6 +14,14 @@ struct sql_dialect {
   // The live shared items' table reference: SQLite's planner, without statistics on how few
   // rows are broadcast/group, would otherwise scan the whole table.
   const char* shared_items_from;
+  // The table reference of a user's personal page (newest first by id) and of a user's unread
+  // index range (aliased g). MySQL names the index: its optimizer otherwise estimates every candidate index
+  // by diving into it on each execution, which cost more than the query itself.
+  const char* personal_page_from;
+  const char* unread_range_from;
+  // Wraps a UNION ALL branch that has its own ORDER BY and LIMIT.
+  const char* limited_branch_open;
+  const char* limited_branch_close;
   // Completes "INSERT INTO unread_counters (user_id, personal_unread) VALUES ..." so that an
   // existing row is incremented by the new value.
   const char* counter_upsert_tail;

@@ -52,9 +52,6 @@ std::string placeholders(std::size_t n) {
 }
 
 const std::string select_items = std::string("SELECT ") + item_columns + " FROM notifications";
-constexpr const char* visible_personal =
-    " WHERE user_id = ? AND deleted = 0 AND retracted = 0"
-    " AND (expires_at_ms IS NULL OR expires_at_ms > ?)";
 
 }  // namespace
 
@@ -77,9 +74,10 @@ void sql_store::ping() { query("SELECT 1", {}); }
 void sql_store::migrate() {
   lock_schema();
   try {
-    exec("CREATE TABLE IF NOT EXISTS herald_schema_version "
-         "(id INTEGER NOT NULL PRIMARY KEY, version INTEGER NOT NULL)",
-         {});
+    exec(
+        "CREATE TABLE IF NOT EXISTS herald_schema_version "
+        "(id INTEGER NOT NULL PRIMARY KEY, version INTEGER NOT NULL)",
+        {});
     auto rows = query("SELECT version FROM herald_schema_version WHERE id = 1", {});
     std::size_t version = rows.empty() ? 0 : static_cast<std::size_t>(rows[0].i64(0));
     const auto& steps = dialect_.steps;
@@ -108,6 +106,7 @@ void sql_store::migrate() {
 void sql_store::drop_schema() {
   for (const auto& table : schema_tables()) exec("DROP TABLE IF EXISTS " + table, {});
   audience_cache_.clear();
+  shared_rows_.clear();
 }
 
 bool sql_store::audience_matches(const std::string& audience, const proto::group_set& groups) {
@@ -120,44 +119,129 @@ bool sql_store::audience_matches(const std::string& audience, const proto::group
   return it->second && it->second->matches(groups);
 }
 
-// Live broadcast/group items the viewer is in and has not deleted, oldest first. Bounded by the
-// number of live shared items, never by the viewer's history.
-std::vector<sql_store::shared_ref> sql_store::live_shared(const viewer& v, std::int64_t now_ms) {
-  auto rows = query(std::string("SELECT n.id, n.kind, n.audience, s.is_read, s.deleted FROM ") +
-                        dialect_.shared_items_from +
-                        " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
-                        " WHERE n.kind IN (1, 2) AND n.retracted = 0"
-                        " AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)",
-                    {id_param(v.user_id), now_ms});
-  std::vector<shared_ref> out;
-  out.reserve(rows.size());
-  for (const auto& r : rows) {
-    if (r.i64(4) != 0) continue;
-    const auto kind = kind_of(r.i64(1));
-    if (kind == proto::item_kind::group && !audience_matches(r.str(2), v.groups)) continue;
-    out.push_back({static_cast<std::uint64_t>(r.i64(0)), kind, r.i64(3) != 0});
+// Snapshot reads are one statement, a UNION ALL of branches, so that a single read view answers
+// them (InnoDB gives each autocommit statement one; an SQLite statement is atomic) in one round
+// trip without a transaction. Every branch yields the item_columns layout plus a tag column.
+namespace {
+constexpr std::size_t col_tag = col_retracted + 1;
+constexpr std::int64_t tag_counts = 0, tag_shared = 1, tag_personal = 2;  // personal: 2 + branch
+
+}  // namespace
+
+// Live broadcast/group items with the user's read and deleted flags (col_is_read, col_deleted;
+// NULL without state; the user in col_user_id). Bounded by the number of live shared items,
+// never by the user's history.
+sql_statement sql_store::live_shared_read(std::uint64_t user_id, std::int64_t now_ms) const {
+  return {std::string("SELECT n.id, n.kind, s.user_id, n.audience, NULL, NULL, NULL, NULL, NULL,"
+                      " NULL, NULL, NULL, s.is_read, s.deleted, NULL, 1 FROM ") +
+              dialect_.shared_items_from +
+              " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
+              " WHERE n.kind IN (1, 2) AND n.retracted = 0"
+              " AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)",
+          {id_param(user_id), now_ms}};
+}
+
+// One row: the id sequence (col_id: the watermark + 1), the user (col_user_id), the user's
+// personal counter (col_created) and the user's expired-but-unpurged unread items, which the
+// counter still includes (col_expires; an index range). One SELECT block: the sequence and the
+// counter are primary-key lookups the planner reads as constants.
+sql_statement sql_store::counts_read(std::uint64_t user_id, std::int64_t now_ms) const {
+  return {std::string("SELECT MAX(q.next_id), NULL, ?, NULL, NULL, NULL, NULL, NULL,"
+                      " MAX(c.personal_unread), COUNT(g.id), NULL, NULL, NULL, NULL, NULL, 0"
+                      " FROM id_sequence q LEFT JOIN unread_counters c ON c.user_id = ?"
+                      " LEFT JOIN ") +
+              dialect_.unread_range_from +
+              " ON g.user_id = ? AND g.is_read = 0 AND g.deleted = 0 AND g.retracted = 0"
+              " AND g.expires_at_ms <= ? WHERE q.name = 'notifications'",
+          {id_param(user_id), id_param(user_id), id_param(user_id), now_ms}};
+}
+
+// The viewer's visible personal items after `where` (an id range, order and limit), tagged as
+// personal branch `index`.
+sql_statement sql_store::personal_read(const viewer& v, std::int64_t now_ms,
+                                       const std::string& where, sql_params more,
+                                       std::size_t index) const {
+  sql_statement st{std::string(dialect_.limited_branch_open) + "SELECT " + item_columns + ", " +
+                       std::to_string(tag_personal + static_cast<std::int64_t>(index)) + " FROM " +
+                       dialect_.personal_page_from +
+                       " WHERE user_id = ? AND deleted = 0 AND retracted = 0"
+                       " AND (expires_at_ms IS NULL OR expires_at_ms > ?)" +
+                       where + dialect_.limited_branch_close,
+                   {id_param(v.user_id), now_ms}};
+  for (auto& p : more) st.params.push_back(std::move(p));
+  return st;
+}
+
+sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& branches,
+                                             std::size_t personal_branches) {
+  sql_statement all;
+  for (const auto& b : branches) {
+    if (!all.sql.empty()) all.sql += " UNION ALL ";
+    all.sql += b.sql;
+    all.params.insert(all.params.end(), b.params.begin(), b.params.end());
+  }
+  snapshot out;
+  out.personal.resize(personal_branches);
+  std::unordered_map<std::uint64_t, std::size_t> shared_at;
+  for (auto& r : query(all.sql, all.params)) {
+    const auto tag = r.i64(col_tag);
+    if (tag == tag_counts) {
+      if (!r.null(col_id)) out.next_id = r.i64(col_id);
+      out.personal_unread[static_cast<std::uint64_t>(r.i64(col_user_id))] =
+          r.i64(col_created) - r.i64(col_expires);
+    } else if (tag == tag_shared) {
+      const auto id = static_cast<std::uint64_t>(r.i64(col_id));
+      auto [it, added] = shared_at.emplace(id, out.shared.size());
+      if (added) out.shared.push_back({id, kind_of(r.i64(col_kind)), r.str(col_audience), {}});
+      if (!r.null(col_user_id)) {  // the user has state for the item
+        out.shared[it->second].states.push_back({static_cast<std::uint64_t>(r.i64(col_user_id)),
+                                                 r.i64(col_is_read) != 0, r.i64(col_deleted) != 0});
+      }
+    } else if (tag >= tag_personal &&
+               static_cast<std::size_t>(tag - tag_personal) < personal_branches) {
+      out.personal[static_cast<std::size_t>(tag - tag_personal)].push_back(std::move(r));
+    }
   }
   // The index yields broadcasts then groups, each by id; callers want one id order.
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::sort(out.shared.begin(), out.shared.end(),
+            [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
 }
 
-// The counter minus the user's expired-but-unpurged unread items (an index range).
-std::int64_t sql_store::personal_unread(std::uint64_t user_id, std::int64_t now_ms) {
-  auto counter = query("SELECT personal_unread FROM unread_counters WHERE user_id = ?",
-                       {id_param(user_id)});
-  auto gone = query(
-      "SELECT COUNT(*) FROM notifications WHERE user_id = ? AND is_read = 0 AND deleted = 0"
-      " AND retracted = 0 AND expires_at_ms <= ?",
-      {id_param(user_id), now_ms});
-  return (counter.empty() ? 0 : counter[0].i64(0)) - gone[0].i64(0);
+// The live shared items the viewer is in and has not deleted, oldest first, with its read flag.
+std::vector<sql_store::shared_ref> sql_store::visible_shared(const snapshot& snap,
+                                                             const viewer& v) {
+  std::vector<shared_ref> out;
+  out.reserve(snap.shared.size());
+  for (const auto& item : snap.shared) {
+    if (item.kind == proto::item_kind::group && !audience_matches(item.audience, v.groups)) {
+      continue;
+    }
+    bool read = false, deleted = false;
+    for (const auto& st : item.states) {
+      if (st.user_id == v.user_id) {
+        read = st.read;
+        deleted = st.deleted;
+      }
+    }
+    if (!deleted) out.push_back({item.id, item.kind, read});
+  }
+  return out;
 }
 
-std::int64_t sql_store::unread_in_tx(const viewer& v, const std::vector<shared_ref>& shared,
-                                     std::int64_t now_ms) {
-  auto unread = personal_unread(v.user_id, now_ms);
-  for (const auto& s : shared) unread += s.read ? 0 : 1;
-  return unread;
+unread_result sql_store::counts_of(const snapshot& snap, const viewer& v,
+                                   const std::vector<shared_ref>& shared) {
+  unread_result r;
+  r.watermark = snap.next_id > 0 ? static_cast<std::uint64_t>(snap.next_id - 1) : 0;
+  if (auto it = snap.personal_unread.find(v.user_id); it != snap.personal_unread.end()) {
+    r.unread = it->second;
+  }
+  for (const auto& s : shared) r.unread += s.read ? 0 : 1;
+  return r;
+}
+
+std::vector<sql_store::shared_ref> sql_store::live_shared(const viewer& v, std::int64_t now_ms) {
+  return visible_shared(snapshot_read({live_shared_read(v.user_id, now_ms)}, 0), v);
 }
 
 void sql_store::add_to_counter(std::uint64_t user_id, std::int64_t delta) {
@@ -174,130 +258,187 @@ bool sql_store::set_shared_state(std::uint64_t user_id, std::uint64_t id, action
   }
 }
 
-std::unordered_map<std::uint64_t, sql_row> sql_store::fetch_items(
+// The stored columns of a broadcast/group item never change after its insert (retraction and
+// expiry are read from the snapshot by live_shared, per-user state from user_state), so a
+// connection keeps the rows it has fetched. Ids are never reused, except after drop_schema().
+std::unordered_map<std::uint64_t, const sql_row*> sql_store::shared_bodies(
     const std::vector<std::uint64_t>& ids) {
-  std::unordered_map<std::uint64_t, sql_row> out;
-  if (ids.empty()) return out;
-  sql_params params;
-  for (auto id : ids) params.push_back(id_param(id));
-  auto rows = query(select_items + " WHERE id IN (" + placeholders(ids.size()) + ")", params);
-  for (auto& r : rows) {
-    const auto id = static_cast<std::uint64_t>(r.i64(col_id));
-    out.emplace(id, std::move(r));
+  std::unordered_map<std::uint64_t, const sql_row*> out;
+  std::vector<std::uint64_t> missing;
+  for (auto id : ids) {
+    if (shared_rows_.count(id) == 0) missing.push_back(id);
+  }
+  if (!missing.empty()) {
+    if (shared_rows_.size() + missing.size() > max_cached_shared_rows) shared_rows_.clear();
+    sql_params params;
+    for (auto id : missing) params.push_back(id_param(id));
+    auto rows = query(select_items + " WHERE id IN (" + placeholders(missing.size()) + ")", params);
+    for (auto& r : rows) {
+      const auto id = static_cast<std::uint64_t>(r.i64(col_id));
+      shared_rows_.insert_or_assign(id, std::move(r));
+    }
+  }
+  // Purged since the snapshot: left out, like an item retracted a moment earlier.
+  for (auto id : ids) {
+    if (auto it = shared_rows_.find(id); it != shared_rows_.end()) out.emplace(id, &it->second);
+  }
+  return out;
+}
+
+// Every read of the batch from one statement: counts and pages agree with each other and with
+// the watermark (see persistence/README.md). The bodies of shared items on a page come from the
+// connection's cache or one more query.
+std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& reads,
+                                               std::int64_t now_ms) {
+  std::vector<read_result> out(reads.size());
+  if (reads.empty()) return out;
+  std::vector<std::uint64_t> users;
+  for (const auto& r : reads) users.push_back(r.who.user_id);
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+
+  // Per user: its counts and the shared items with its state (each an indexed lookup; one
+  // block over several users could not use the (user_id, notification_id) key). Per page: the
+  // personal rows.
+  std::vector<sql_statement> branches;
+  for (auto u : users) {
+    branches.push_back(counts_read(u, now_ms));
+    branches.push_back(live_shared_read(u, now_ms));
+  }
+  std::vector<std::size_t> branch_of(reads.size(), reads.size());  // personal branch per read
+  std::size_t personal_branches = 0;
+  for (std::size_t i = 0; i < reads.size(); ++i) {
+    const auto& q = reads[i].page;
+    if (!q || (q->kind && *q->kind != proto::item_kind::personal)) continue;
+    const std::int64_t before = q->before ? static_cast<std::int64_t>(*q->before)
+                                          : std::numeric_limits<std::int64_t>::max();
+    branch_of[i] = personal_branches;
+    branches.push_back(personal_read(
+        reads[i].who, now_ms,
+        std::string(" AND id < ?") + (q->unread_only ? " AND is_read = 0" : "") +
+            " ORDER BY id DESC LIMIT ?",
+        {before, static_cast<std::int64_t>(std::max(q->limit, 1)) + 1}, personal_branches));
+    ++personal_branches;
+  }
+  auto snap = snapshot_read(branches, personal_branches);
+  for (std::size_t i = 0; i < reads.size(); ++i) {
+    const auto shared = visible_shared(snap, reads[i].who);
+    out[i].counts = counts_of(snap, reads[i].who, shared);
+    if (!reads[i].page) continue;
+    std::vector<sql_row> none;
+    auto& personal = branch_of[i] < personal_branches ? snap.personal[branch_of[i]] : none;
+    out[i].page = page_of(*reads[i].page, shared, personal);
+    out[i].page.unread = out[i].counts.unread;
   }
   return out;
 }
 
 unread_result sql_store::unread_count(const viewer& v, std::int64_t now_ms) {
-  return in_tx(false, [&] {
-    unread_result r;
-    auto seq = query("SELECT next_id FROM id_sequence WHERE name = 'notifications'", {});
-    r.watermark = seq.empty() ? 0 : static_cast<std::uint64_t>(seq[0].i64(0) - 1);
-    r.unread = unread_in_tx(v, live_shared(v, now_ms), now_ms);
-    return r;
-  });
+  return read_batch({{v, std::nullopt}}, now_ms)[0].counts;
 }
 
 inbox_page sql_store::list_inbox(const viewer& v, const inbox_query& q, std::int64_t now_ms) {
-  return in_tx(false, [&] {
-    inbox_page page;
-    const auto shared = live_shared(v, now_ms);
-    page.unread = unread_in_tx(v, shared, now_ms);
-    const std::int64_t before =
-        q.before ? static_cast<std::int64_t>(*q.before) : std::numeric_limits<std::int64_t>::max();
-    const auto want = static_cast<std::size_t>(std::max(q.limit, 1)) + 1;
+  return std::move(read_batch({{v, q}}, now_ms)[0].page);
+}
 
-    std::vector<sql_row> personal;
-    if (!q.kind || *q.kind == proto::item_kind::personal) {
-      personal = query(select_items + visible_personal + " AND id < ?" +
-                           (q.unread_only ? " AND is_read = 0" : "") +
-                           " ORDER BY id DESC LIMIT ?",
-                       {id_param(v.user_id), now_ms, before, static_cast<std::int64_t>(want)});
-    }
-    std::vector<const shared_ref*> others;  // newest first
-    for (auto it = shared.rbegin(); it != shared.rend() && others.size() < want; ++it) {
-      if (static_cast<std::int64_t>(it->id) >= before) continue;
-      if (q.kind && *q.kind != it->kind) continue;
-      if (q.unread_only && it->read) continue;
-      others.push_back(&*it);
-    }
+// One page: the viewer's personal rows (newest first, one more than the limit) merged with the
+// shared items that pass the filters.
+inbox_page sql_store::page_of(const inbox_query& q, const std::vector<shared_ref>& shared,
+                              std::vector<sql_row>& personal) {
+  inbox_page page;
+  const std::int64_t before =
+      q.before ? static_cast<std::int64_t>(*q.before) : std::numeric_limits<std::int64_t>::max();
+  const auto want = static_cast<std::size_t>(std::max(q.limit, 1)) + 1;
+  // A UNION does not promise to keep a branch's order.
+  std::sort(personal.begin(), personal.end(),
+            [](const auto& a, const auto& b) { return a.i64(col_id) > b.i64(col_id); });
+  std::vector<const shared_ref*> others;  // newest first
+  for (auto it = shared.rbegin(); it != shared.rend() && others.size() < want; ++it) {
+    if (static_cast<std::int64_t>(it->id) >= before) continue;
+    if (q.kind && *q.kind != it->kind) continue;
+    if (q.unread_only && it->read) continue;
+    others.push_back(&*it);
+  }
 
-    // Merge both newest-first lists; take one extra to know whether older items exist.
-    struct pick {
-      std::uint64_t id;
-      const sql_row* row;        // personal
-      const shared_ref* shared;  // broadcast/group
-    };
-    std::vector<pick> picks;
-    std::size_t pi = 0, si = 0;
-    while (picks.size() < want && (pi < personal.size() || si < others.size())) {
-      const auto pid = pi < personal.size() ? static_cast<std::uint64_t>(personal[pi].i64(col_id)) : 0;
-      const auto sid = si < others.size() ? others[si]->id : 0;
-      if (pid > sid) {
-        picks.push_back({pid, &personal[pi++], nullptr});
-      } else {
-        picks.push_back({sid, nullptr, others[si++]});
-      }
+  // Merge both newest-first lists; take one extra to know whether older items exist.
+  struct pick {
+    std::uint64_t id;
+    const sql_row* row;        // personal
+    const shared_ref* shared;  // broadcast/group
+  };
+  std::vector<pick> picks;
+  std::size_t pi = 0, si = 0;
+  while (picks.size() < want && (pi < personal.size() || si < others.size())) {
+    const auto pid =
+        pi < personal.size() ? static_cast<std::uint64_t>(personal[pi].i64(col_id)) : 0;
+    const auto sid = si < others.size() ? others[si]->id : 0;
+    if (pid > sid) {
+      picks.push_back({pid, &personal[pi++], nullptr});
+    } else {
+      picks.push_back({sid, nullptr, others[si++]});
     }
-    const auto limit = want - 1;
-    if (picks.size() > limit) {
-      picks.resize(limit);
-      page.next_before = picks.back().id;
+  }
+  const auto limit = want - 1;
+  if (picks.size() > limit) {
+    picks.resize(limit);
+    page.next_before = picks.back().id;
+  }
+  std::vector<std::uint64_t> shared_ids;
+  for (const auto& p : picks) {
+    if (p.shared) shared_ids.push_back(p.id);
+  }
+  const auto full = shared_bodies(shared_ids);
+  for (const auto& p : picks) {
+    if (p.row) {
+      page.items.push_back(row_to_item(*p.row, p.row->i64(col_is_read) != 0));
+    } else if (auto it = full.find(p.id); it != full.end()) {
+      page.items.push_back(row_to_item(*it->second, p.shared->read));
     }
-    std::vector<std::uint64_t> shared_ids;
-    for (const auto& p : picks) {
-      if (p.shared) shared_ids.push_back(p.id);
-    }
-    const auto full = fetch_items(shared_ids);
-    for (const auto& p : picks) {
-      if (p.row) {
-        page.items.push_back(row_to_item(*p.row, p.row->i64(col_is_read) != 0));
-      } else if (auto it = full.find(p.id); it != full.end()) {
-        page.items.push_back(row_to_item(it->second, p.shared->read));
-      }
-    }
-    return page;
-  });
+  }
+  return page;
 }
 
 std::vector<proto::notification> sql_store::list_since(const viewer& v, std::uint64_t since,
                                                        int limit, std::int64_t now_ms) {
-  return in_tx(false, [&] {
-    const auto want = static_cast<std::size_t>(std::max(limit, 1));
-    const auto shared = live_shared(v, now_ms);
-    auto personal = query(select_items + visible_personal + " AND id > ? ORDER BY id LIMIT ?",
-                          {id_param(v.user_id), now_ms, id_param(since),
-                           static_cast<std::int64_t>(want)});
-    std::vector<const shared_ref*> others;  // oldest first
-    for (const auto& s : shared) {
-      if (s.id > since && others.size() < want) others.push_back(&s);
+  const auto want = static_cast<std::size_t>(std::max(limit, 1));
+  auto snap = snapshot_read({live_shared_read(v.user_id, now_ms),
+                             personal_read(v, now_ms, " AND id > ? ORDER BY id LIMIT ?",
+                                           {id_param(since), static_cast<std::int64_t>(want)}, 0)},
+                            1);
+  const auto shared = visible_shared(snap, v);
+  auto& personal = snap.personal[0];
+  std::sort(personal.begin(), personal.end(),
+            [](const auto& a, const auto& b) { return a.i64(col_id) < b.i64(col_id); });
+  std::vector<const shared_ref*> others;  // oldest first
+  for (const auto& s : shared) {
+    if (s.id > since && others.size() < want) others.push_back(&s);
+  }
+  std::vector<std::uint64_t> shared_ids;
+  std::vector<std::pair<const sql_row*, const shared_ref*>> picks;
+  std::size_t pi = 0, si = 0;
+  const auto inf = std::numeric_limits<std::uint64_t>::max();
+  while (picks.size() < want && (pi < personal.size() || si < others.size())) {
+    const auto pid =
+        pi < personal.size() ? static_cast<std::uint64_t>(personal[pi].i64(col_id)) : inf;
+    const auto sid = si < others.size() ? others[si]->id : inf;
+    if (pid < sid) {
+      picks.emplace_back(&personal[pi++], nullptr);
+    } else {
+      shared_ids.push_back(sid);
+      picks.emplace_back(nullptr, others[si++]);
     }
-    std::vector<std::uint64_t> shared_ids;
-    std::vector<std::pair<const sql_row*, const shared_ref*>> picks;
-    std::size_t pi = 0, si = 0;
-    const auto inf = std::numeric_limits<std::uint64_t>::max();
-    while (picks.size() < want && (pi < personal.size() || si < others.size())) {
-      const auto pid = pi < personal.size() ? static_cast<std::uint64_t>(personal[pi].i64(col_id)) : inf;
-      const auto sid = si < others.size() ? others[si]->id : inf;
-      if (pid < sid) {
-        picks.emplace_back(&personal[pi++], nullptr);
-      } else {
-        shared_ids.push_back(sid);
-        picks.emplace_back(nullptr, others[si++]);
-      }
+  }
+  const auto full = shared_bodies(shared_ids);
+  std::vector<proto::notification> out;
+  out.reserve(picks.size());
+  for (const auto& [row, s] : picks) {
+    if (row) {
+      out.push_back(row_to_item(*row, row->i64(col_is_read) != 0));
+    } else if (auto it = full.find(s->id); it != full.end()) {
+      out.push_back(row_to_item(*it->second, s->read));
     }
-    const auto full = fetch_items(shared_ids);
-    std::vector<proto::notification> out;
-    out.reserve(picks.size());
-    for (const auto& [row, s] : picks) {
-      if (row) {
-        out.push_back(row_to_item(*row, row->i64(col_is_read) != 0));
-      } else if (auto it = full.find(s->id); it != full.end()) {
-        out.push_back(row_to_item(it->second, s->read));
-      }
-    }
-    return out;
-  });
+  }
+  return out;
 }
 
 mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int64_t now_ms) {
@@ -329,18 +470,20 @@ mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int
           res.changed = true;
           add_to_counter(v.user_id, -1);
         } else {
-          res.changed = exec("UPDATE notifications SET deleted = 1 WHERE id = ? AND deleted = 0"
-                             " AND retracted = 0",
-                             {id_param(id)}) == 1;
+          res.changed = exec(
+                            "UPDATE notifications SET deleted = 1 WHERE id = ? AND deleted = 0"
+                            " AND retracted = 0",
+                            {id_param(id)}) == 1;
         }
       }
     } else {
       if (kind == proto::item_kind::group && !audience_matches(r.str(col_audience), v.groups)) {
         return res;
       }
-      auto st = query("SELECT is_read, deleted FROM user_state WHERE user_id = ?"
-                      " AND notification_id = ?",
-                      {id_param(v.user_id), id_param(id)});
+      auto st = query(
+          "SELECT is_read, deleted FROM user_state WHERE user_id = ?"
+          " AND notification_id = ?",
+          {id_param(v.user_id), id_param(id)});
       if (!st.empty() && st[0].i64(1) != 0) return res;
       is_read = !st.empty() && st[0].i64(0) != 0;
       if (a != action::look) {
@@ -354,8 +497,7 @@ mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int
   });
 }
 
-mark_result sql_store::get(const viewer& v, std::uint64_t id, bool mark_read,
-                           std::int64_t now_ms) {
+mark_result sql_store::get(const viewer& v, std::uint64_t id, bool mark_read, std::int64_t now_ms) {
   return act(v, id, mark_read ? action::read : action::look, now_ms);
 }
 
@@ -369,11 +511,11 @@ mark_result sql_store::remove_for_user(const viewer& v, std::uint64_t id, std::i
 
 std::int64_t sql_store::mark_all_read(const viewer& v, std::int64_t now_ms) {
   return in_tx(true, [&] {
-    const auto personal =
-        exec("UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0"
-             " AND deleted = 0 AND retracted = 0"
-             " AND (expires_at_ms IS NULL OR expires_at_ms > ?)",
-             {id_param(v.user_id), now_ms});
+    const auto personal = exec(
+        "UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0"
+        " AND deleted = 0 AND retracted = 0"
+        " AND (expires_at_ms IS NULL OR expires_at_ms > ?)",
+        {id_param(v.user_id), now_ms});
     std::int64_t changed = personal;
     for (const auto& s : live_shared(v, now_ms)) {
       if (!s.read && set_shared_state(v.user_id, s.id, action::read)) ++changed;

@@ -43,11 +43,16 @@ struct sql_missing_parent : std::runtime_error {
 
 using sql_params = std::vector<sql_param>;
 
+struct sql_statement {
+  std::string sql;
+  sql_params params;
+};
+
 // One result row; every cell as text (NULL as nullopt), converted by the caller.
 struct sql_row {
   std::vector<std::optional<std::string>> cells;
   bool null(std::size_t i) const { return !cells[i].has_value(); }
-  std::int64_t i64(std::size_t i) const;  // 0 when NULL
+  std::int64_t i64(std::size_t i) const;        // 0 when NULL
   const std::string& str(std::size_t i) const;  // "" when NULL
 };
 
@@ -58,10 +63,11 @@ class sql_store : public store {
   std::vector<insert_result> insert_batch(const std::vector<insert_request>& batch) override;
   unread_result unread_count(const viewer& v, std::int64_t now_ms) override;
   inbox_page list_inbox(const viewer& v, const inbox_query& q, std::int64_t now_ms) override;
+  std::vector<read_result> read_batch(const std::vector<read_request>& reads,
+                                      std::int64_t now_ms) override;
   std::vector<proto::notification> list_since(const viewer& v, std::uint64_t since, int limit,
                                               std::int64_t now_ms) override;
-  mark_result get(const viewer& v, std::uint64_t id, bool mark_read,
-                  std::int64_t now_ms) override;
+  mark_result get(const viewer& v, std::uint64_t id, bool mark_read, std::int64_t now_ms) override;
   mark_result mark_read(const viewer& v, std::uint64_t id, std::int64_t now_ms) override;
   std::int64_t mark_all_read(const viewer& v, std::int64_t now_ms) override;
   mark_result remove_for_user(const viewer& v, std::uint64_t id, std::int64_t now_ms) override;
@@ -102,19 +108,48 @@ class sql_store : public store {
   auto in_tx(bool write, F&& body) -> decltype(body());
 
   mark_result act(const viewer& v, std::uint64_t id, action a, std::int64_t now_ms);
+  // What one snapshot read returned.
+  struct shared_state {
+    std::uint64_t user_id;
+    bool read;
+    bool deleted;
+  };
+  struct shared_live {
+    std::uint64_t id;
+    proto::item_kind kind;
+    std::string audience;
+    std::vector<shared_state> states;  // of the users asked about, where they have one
+  };
+  struct snapshot {
+    std::int64_t next_id = 0;  // the id sequence: the watermark + 1
+    std::unordered_map<std::uint64_t, std::int64_t> personal_unread;  // by user
+    std::vector<shared_live> shared;                                  // by id
+    std::vector<std::vector<sql_row>> personal;                       // by personal branch
+  };
+  // Runs the branches as one UNION ALL statement: one read view, one round trip.
+  snapshot snapshot_read(const std::vector<sql_statement>& branches, std::size_t personal_branches);
+  sql_statement counts_read(std::uint64_t user_id, std::int64_t now_ms) const;
+  sql_statement live_shared_read(std::uint64_t user_id, std::int64_t now_ms) const;
+  sql_statement personal_read(const viewer& v, std::int64_t now_ms, const std::string& where,
+                              sql_params more, std::size_t index) const;
+  std::vector<shared_ref> visible_shared(const snapshot& snap, const viewer& v);
+  static unread_result counts_of(const snapshot& snap, const viewer& v,
+                                 const std::vector<shared_ref>& shared);
+  inbox_page page_of(const inbox_query& q, const std::vector<shared_ref>& shared,
+                     std::vector<sql_row>& personal);
   std::vector<shared_ref> live_shared(const viewer& v, std::int64_t now_ms);
-  std::int64_t personal_unread(std::uint64_t user_id, std::int64_t now_ms);
-  std::int64_t unread_in_tx(const viewer& v, const std::vector<shared_ref>& shared,
-                            std::int64_t now_ms);
   bool audience_matches(const std::string& audience, const proto::group_set& groups);
   bool set_shared_state(std::uint64_t user_id, std::uint64_t id, action a);
   void add_to_counter(std::uint64_t user_id, std::int64_t delta);
-  // Full rows of the given shared ids, keyed by id.
-  std::unordered_map<std::uint64_t, sql_row> fetch_items(const std::vector<std::uint64_t>& ids);
+  // Full rows of the given shared ids that still exist, keyed by id (valid until the next call).
+  std::unordered_map<std::uint64_t, const sql_row*> shared_bodies(
+      const std::vector<std::uint64_t>& ids);
   std::vector<insert_result> insert_in_tx(const std::vector<insert_request>& batch);
 
   const sql_dialect& dialect_;
   std::unordered_map<std::string, std::optional<proto::audience>> audience_cache_;
+  static constexpr std::size_t max_cached_shared_rows = 512;
+  std::unordered_map<std::uint64_t, sql_row> shared_rows_;
 };
 
 // Runs body in a transaction; retries it (from the start) when it loses a lock conflict.
@@ -139,8 +174,8 @@ auto sql_store::in_tx(bool write, F&& body) -> decltype(body()) {
       if (attempt == max_attempts) {
         throw store_unavailable(std::string("store: gave up after lock conflicts: ") + e.what());
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(
-          200 * std::min(attempt, 10) + static_cast<int>(jitter() % 1000)));
+      std::this_thread::sleep_for(std::chrono::microseconds(200 * std::min(attempt, 10) +
+                                                            static_cast<int>(jitter() % 1000)));
     } catch (...) {
       rollback_tx();
       throw;

@@ -68,6 +68,16 @@ struct unread_result {
   std::uint64_t watermark = 0;
 };
 
+// One read of a batch: the viewer's unread count and, with `page`, an inbox page.
+struct read_request {
+  viewer who;
+  std::optional<inbox_query> page;
+};
+struct read_result {
+  unread_result counts;
+  inbox_page page;  // when a page was asked for (its unread is counts.unread)
+};
+
 // What a change to one item means for other connections' counts.
 struct item_ref {
   std::uint64_t id = 0;
@@ -103,6 +113,10 @@ class store {
 
   virtual unread_result unread_count(const viewer& v, std::int64_t now_ms) = 0;
   virtual inbox_page list_inbox(const viewer& v, const inbox_query& q, std::int64_t now_ms) = 0;
+  // Several counts and pages, of one or several users, from one snapshot in one round trip
+  // (the read batcher's call); results in request order.
+  virtual std::vector<read_result> read_batch(const std::vector<read_request>& reads,
+                                              std::int64_t now_ms) = 0;
   // Visible items with id > since, oldest first, at most `limit`.
   virtual std::vector<proto::notification> list_since(const viewer& v, std::uint64_t since,
                                                       int limit, std::int64_t now_ms) = 0;
