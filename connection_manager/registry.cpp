@@ -178,8 +178,19 @@ void registry::deliver(std::shared_ptr<const event> e, std::function<void(std::s
 }
 
 void registry::count(std::shared_ptr<const event> e, std::function<void(std::size_t)> done) {
-  auto g = std::make_shared<gather>(shards_.size(), std::move(done));
+  // Users live on one shard each: ask only the shards that hold some of them.
+  std::vector<bool> wanted(shards_.size(), e->target != event_target::users);
+  for (std::uint64_t u : e->target == event_target::users ? e->users : std::vector<std::uint64_t>{}) {
+    wanted[shard_for(u)] = true;
+  }
+  const auto asked = static_cast<std::size_t>(std::count(wanted.begin(), wanted.end(), true));
+  if (asked == 0) {
+    if (done) done(0);
+    return;
+  }
+  auto g = std::make_shared<gather>(asked, std::move(done));
   for (std::size_t i = 0; i < shards_.size(); ++i) {
+    if (!wanted[i]) continue;
     boost::asio::post(*shards_[i]->ctx, [this, i, e, g] { g->add(visit(*shards_[i], *e, nullptr)); });
   }
 }

@@ -50,15 +50,26 @@ void publish_items(server& srv, const std::vector<proto::notification>& items) {
   }
 }
 
-void publish_desktop(server& srv, const proto::notify_request& r) {
+cm::event desktop_event(const proto::notify_request& r) {
   cm::event e = target_event(r);
   e.type = cm::event_type::desktop;
   e.payload = std::make_shared<const std::string>(proto::encode_desktop(r.title, r.content, r.data_json));
-  srv.publish(e);
+  return e;
 }
+
+void publish_desktop(server& srv, const proto::notify_request& r) { srv.publish(desktop_event(r)); }
 
 // Runs one validated request to its answer; `done` runs on `ex`.
 void process(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done) {
+  if (!r.persist && !r.idempotency_key && !srv.presence()) {
+    // A transient push on a single node: `online` is what the delivery itself reached.
+    const auto e = desktop_event(r);
+    srv.publish_counted(e, [r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
+      auto body = proto::encode_notify_answer(r, {}, static_cast<std::int64_t>(online));
+      boost::asio::post(ex, [done = std::move(done), body = std::move(body)] { done({200, body}); });
+    });
+    return;
+  }
   auto counted = std::make_shared<const cm::event>(target_event(r));
   srv.online_count(counted, [&srv, r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
     const bool stored = r.persist || r.idempotency_key.has_value();

@@ -165,6 +165,20 @@ void server::on_bus_event(const cm::event& e) {
   });
 }
 
+bool server::publish_counted(const cm::event& e, std::function<void(std::size_t)> done) {
+  if (presence_) return false;
+  const auto start = std::chrono::steady_clock::now();
+  registry_->deliver(std::make_shared<const cm::event>(e),
+                     [this, start, done = std::move(done)](std::size_t n) {
+                       metrics_.bus_events += n;
+                       metrics_.observe_fanout(
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                               .count());
+                       done(n);
+                     });
+  return true;
+}
+
 int server::run() {
   bus_->start([this](const cm::event& e) { on_bus_event(e); });
   if (presence_) presence_->start();

@@ -51,6 +51,10 @@ class server {
   // from the presence registry (which may lag a few seconds; never below the local count).
   // Group audiences are counted on this node only. `done` runs on an unspecified thread.
   void online_count(std::shared_ptr<const cm::event> e, std::function<void(std::size_t)> done);
+  // One node (no Redis presence): delivers e and reports how many connections it reached, in
+  // one hop to the shards concerned (a transient push's `online`). Returns false, doing
+  // nothing, in a cluster, where `online` also counts other nodes' connections.
+  bool publish_counted(const cm::event& e, std::function<void(std::size_t)> done);
   // Cluster-wide presence when running with a bus (nullptr for a single node).
   cm::redis_presence* presence() { return presence_.get(); }
   std::int64_t default_ttl_s() const { return cfg_.retention_days * 86400; }
