@@ -124,21 +124,31 @@ bool sql_store::audience_matches(const std::string& audience, const proto::group
 // trip without a transaction. Every branch yields the item_columns layout plus a tag column.
 namespace {
 constexpr std::size_t col_tag = col_retracted + 1;
-constexpr std::int64_t tag_counts = 0, tag_shared = 1, tag_personal = 2;  // personal: 2 + branch
+constexpr std::int64_t tag_counts = 0, tag_shared = 1, tag_state = 2;
+constexpr std::int64_t tag_personal = 3;  // personal branch i: 3 + i
 
 }  // namespace
 
-// Live broadcast/group items with the user's read and deleted flags (col_is_read, col_deleted;
-// NULL without state; the user in col_user_id). Bounded by the number of live shared items,
-// never by the user's history.
-sql_statement sql_store::live_shared_read(std::uint64_t user_id, std::int64_t now_ms) const {
-  return {std::string("SELECT n.id, n.kind, s.user_id, n.audience, NULL, NULL, NULL, NULL, NULL,"
-                      " NULL, NULL, NULL, s.is_read, s.deleted, NULL, 1 FROM ") +
+// The live broadcast/group items (id, kind, audience). Bounded by the number of live shared
+// items, never by anyone's history; read once per batch whatever its users.
+sql_statement sql_store::live_shared_read(std::int64_t now_ms) const {
+  return {std::string("SELECT n.id, n.kind, NULL, n.audience, NULL, NULL, NULL, NULL, NULL,"
+                      " NULL, NULL, NULL, NULL, NULL, NULL, 1 FROM ") +
               dialect_.shared_items_from +
-              " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
               " WHERE n.kind IN (1, 2) AND n.retracted = 0"
               " AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)",
-          {id_param(user_id), now_ms}};
+          {now_ms}};
+}
+
+// A user's read/deleted flags on shared items (col_id the item, col_user_id the user, flags in
+// col_is_read and col_deleted): a primary-key range holding only the shared items the user
+// acted on that are still stored (a purge deletes their state with them). Flags of items that
+// are not live are ignored.
+sql_statement sql_store::states_read(std::uint64_t user_id) const {
+  return {
+      "SELECT s.notification_id, NULL, s.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+      " NULL, NULL, s.is_read, s.deleted, NULL, 2 FROM user_state s WHERE s.user_id = ?",
+      {id_param(user_id)}};
 }
 
 // One row: the id sequence (col_id: the watermark + 1), the user (col_user_id), the user's
@@ -183,6 +193,7 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
   snapshot out;
   out.personal.resize(personal_branches);
   std::unordered_map<std::uint64_t, std::size_t> shared_at;
+  std::vector<std::pair<std::uint64_t, shared_state>> states;  // by item id
   for (auto& r : query(all.sql, all.params)) {
     const auto tag = r.i64(col_tag);
     if (tag == tag_counts) {
@@ -191,15 +202,21 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
           r.i64(col_created) - r.i64(col_expires);
     } else if (tag == tag_shared) {
       const auto id = static_cast<std::uint64_t>(r.i64(col_id));
-      auto [it, added] = shared_at.emplace(id, out.shared.size());
-      if (added) out.shared.push_back({id, kind_of(r.i64(col_kind)), r.str(col_audience), {}});
-      if (!r.null(col_user_id)) {  // the user has state for the item
-        out.shared[it->second].states.push_back({static_cast<std::uint64_t>(r.i64(col_user_id)),
-                                                 r.i64(col_is_read) != 0, r.i64(col_deleted) != 0});
+      if (shared_at.emplace(id, out.shared.size()).second) {
+        out.shared.push_back({id, kind_of(r.i64(col_kind)), r.str(col_audience), {}});
       }
+    } else if (tag == tag_state) {
+      states.push_back({static_cast<std::uint64_t>(r.i64(col_id)),
+                        {static_cast<std::uint64_t>(r.i64(col_user_id)), r.i64(col_is_read) != 0,
+                         r.i64(col_deleted) != 0}});
     } else if (tag >= tag_personal &&
                static_cast<std::size_t>(tag - tag_personal) < personal_branches) {
       out.personal[static_cast<std::size_t>(tag - tag_personal)].push_back(std::move(r));
+    }
+  }
+  for (const auto& [id, state] : states) {
+    if (auto it = shared_at.find(id); it != shared_at.end()) {
+      out.shared[it->second].states.push_back(state);
     }
   }
   // The index yields broadcasts then groups, each by id; callers want one id order.
@@ -241,7 +258,7 @@ unread_result sql_store::counts_of(const snapshot& snap, const viewer& v,
 }
 
 std::vector<sql_store::shared_ref> sql_store::live_shared(const viewer& v, std::int64_t now_ms) {
-  return visible_shared(snapshot_read({live_shared_read(v.user_id, now_ms)}, 0), v);
+  return visible_shared(snapshot_read({live_shared_read(now_ms), states_read(v.user_id)}, 0), v);
 }
 
 void sql_store::add_to_counter(std::uint64_t user_id, std::int64_t delta) {
@@ -297,13 +314,13 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
   std::sort(users.begin(), users.end());
   users.erase(std::unique(users.begin(), users.end()), users.end());
 
-  // Per user: its counts and the shared items with its state (each an indexed lookup; one
-  // block over several users could not use the (user_id, notification_id) key). Per page: the
-  // personal rows.
-  std::vector<sql_statement> branches;
+  // Once: the live shared items. Per user: its counts and its flags on shared items (a key
+  // range each; one block over several users could not use the (user_id, notification_id) key
+  // for each). Per page: the personal rows.
+  std::vector<sql_statement> branches{live_shared_read(now_ms)};
   for (auto u : users) {
     branches.push_back(counts_read(u, now_ms));
-    branches.push_back(live_shared_read(u, now_ms));
+    branches.push_back(states_read(u));
   }
   std::vector<std::size_t> branch_of(reads.size(), reads.size());  // personal branch per read
   std::size_t personal_branches = 0;
@@ -401,7 +418,7 @@ inbox_page sql_store::page_of(const inbox_query& q, const std::vector<shared_ref
 std::vector<proto::notification> sql_store::list_since(const viewer& v, std::uint64_t since,
                                                        int limit, std::int64_t now_ms) {
   const auto want = static_cast<std::size_t>(std::max(limit, 1));
-  auto snap = snapshot_read({live_shared_read(v.user_id, now_ms),
+  auto snap = snapshot_read({live_shared_read(now_ms), states_read(v.user_id),
                              personal_read(v, now_ms, " AND id > ? ORDER BY id LIMIT ?",
                                            {id_param(since), static_cast<std::int64_t>(want)}, 0)},
                             1);

@@ -129,7 +129,8 @@ class sql_store : public store {
   // Runs the branches as one UNION ALL statement: one read view, one round trip.
   snapshot snapshot_read(const std::vector<sql_statement>& branches, std::size_t personal_branches);
   sql_statement counts_read(std::uint64_t user_id, std::int64_t now_ms) const;
-  sql_statement live_shared_read(std::uint64_t user_id, std::int64_t now_ms) const;
+  sql_statement live_shared_read(std::int64_t now_ms) const;
+  sql_statement states_read(std::uint64_t user_id) const;
   sql_statement personal_read(const viewer& v, std::int64_t now_ms, const std::string& where,
                               sql_params more, std::size_t index) const;
   std::vector<shared_ref> visible_shared(const snapshot& snap, const viewer& v);

@@ -24,7 +24,8 @@ _herald_mariadb_bin() {
 _herald_mariadb_free_port() {
   local port tries=0
   while [ $tries -lt 50 ]; do
-    port=$(( 20000 + RANDOM % 20000 ))
+    # Below the kernel's ephemeral range (32768 and up), so no client socket holds it.
+    port=$(( 20000 + RANDOM % 12000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
     tries=$((tries + 1))
   done
@@ -76,7 +77,20 @@ herald_mariadb_start() {
     tail -n 20 "$dir/install.log" >&2
     return 1
   fi
-  _herald_mariadb_launch "$dir" || return 1
+  local explicit=${2:-} attempts=0
+  until _herald_mariadb_launch "$dir"; do
+    # A free port can be taken between the check and the bind: pick another one.
+    if [ -z "$explicit" ] && [ $attempts -lt 5 ] &&
+        grep -q "Address already in use" "$dir/error.log" 2>/dev/null; then
+      attempts=$((attempts + 1))
+      port=$(_herald_mariadb_free_port) || return 1
+      echo "$port" >"$dir/port"
+      echo "mariadb.sh: the port was taken meanwhile; retrying on $port" >&2
+      : >"$dir/error.log"
+      continue
+    fi
+    return 1
+  done
   password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
   "$client" --no-defaults --protocol=socket --socket="$dir/mysqld.sock" -u"$user" <<SQL || return 1
 CREATE DATABASE IF NOT EXISTS herald_test CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
