@@ -4,7 +4,8 @@
 # scenario, appends the figures to bench/results.jsonl and rewrites bench/RESULTS.md.
 # Two runs per store and size:
 #   main:    floor, connect, broadcast (desktop), personal (persisted), reconnect, inbox, peer
-#   variant: connect, broadcast (persisted), personal (transient: the Bun comparison)
+#   variant: connect, broadcast (persisted), personal (transient: the Bun comparison), floor
+#            (with the persisted broadcast's `notification` frame)
 #
 # Usage: bench/run.sh [--stores sqlite,mysql] [--sizes 10000,19000] [--no-build]
 #                     [--quick] [-- extra herald-bench flags]
@@ -138,7 +139,7 @@ for store in "${store_list[@]}"; do
   fi
   for n in "${size_list[@]}"; do
     run_bench "$store" "$n" main connect,broadcast,personal,reconnect,inbox,floor,peer
-    run_bench "$store" "$n" variant connect,broadcast,personal --broadcast-persist --personal-transient
+    run_bench "$store" "$n" variant connect,broadcast,personal,floor --broadcast-persist --personal-transient
   done
 done
 

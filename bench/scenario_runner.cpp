@@ -19,16 +19,30 @@ void progress(const std::string& line) { std::cerr << "herald-bench: " << line <
 
 scenario_runner::scenario_runner(bench_context& ctx) : ctx_(ctx) {}
 
-std::string scenario_runner::sample_frame() {
-  // What Herald writes for a transient broadcast, WebSocket header (2 bytes) included.
-  const json frame = {{"type", "desktop"},
-                      {"title", "bench broadcast"},
-                      {"content", ""},
-                      {"data", {{"bench_kind", 1}, {"bench_seq", 1}, {"bench_t0", 123456789012345}}}};
-  const std::string text = frame.dump();
+std::string scenario_runner::sample_frame() const {
+  // What Herald writes for this run's broadcasts, WebSocket header included: a `desktop` frame
+  // for transient broadcasts; with --broadcast-persist a `notification` frame of the same
+  // layout and size as Herald's (the stored item and the receiver's unread count).
+  const json data = {{"bench_kind", 1}, {"bench_seq", 1}, {"bench_t0", 123456789012345}};
+  std::string text;
+  if (ctx_.options.broadcast_persist) {
+    text = R"({"type":"notification","notification":{"id":1000123,"kind":"broadcast",)"
+           R"("title":"bench broadcast","content":"","sender":null,"data":)" +
+           data.dump() +
+           R"(,"created_at":"2026-01-01T00:00:00.000Z","read":false,"retention":"normal",)"
+           R"("expires_at":"2026-01-31T00:00:00.000Z","desktop":false},"unread":21})";
+  } else {
+    text = json{{"type", "desktop"}, {"title", "bench broadcast"}, {"content", ""}, {"data", data}}.dump();
+  }
   std::string wire;
   wire.push_back('\x81');
-  wire.push_back(static_cast<char>(text.size())); // < 126: a one-byte length
+  if (text.size() < 126) {
+    wire.push_back(static_cast<char>(text.size()));
+  } else {  // < 65,536: a two-byte length
+    wire.push_back(static_cast<char>(126));
+    wire.push_back(static_cast<char>(text.size() >> 8));
+    wire.push_back(static_cast<char>(text.size() & 0xff));
+  }
   return wire + text;
 }
 

@@ -19,7 +19,7 @@ public:
   const nlohmann::json& results() const { return results_; }
 
   // The desktop frame a broadcast produces, as the floor scenario writes it.
-  static std::string sample_frame();
+  std::string sample_frame() const;
 
 private:
   boost::asio::awaitable<nlohmann::json> connect(const bench_target& target, bool measure_idle,
