@@ -86,7 +86,7 @@ pin_args=()
 if [ "$quick" = 1 ]; then
   load_args=(--broadcasts 5 --personal 2000 --inbox-requests 2000)
 else
-  load_args=(--broadcasts 20 --personal 20000 --inbox-requests 20000)
+  load_args=(--broadcasts 20 --personal 60000 --inbox-requests 40000)
 fi
 
 failed=0
