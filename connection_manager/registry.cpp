@@ -90,6 +90,23 @@ void registry::remove(session& s) {
   }
 }
 
+void registry::regroup(session& s, proto::group_set groups) {
+  shard& sh = *shards_[shard_for(s.user_id())];
+  const bool registered = s.slot_ < sh.all.size() && sh.all[s.slot_] == &s;
+  if (registered) {
+    for (const auto& p : s.groups().pairs()) {
+      auto g = sh.by_pair.find(p.str());
+      if (g == sh.by_pair.end()) continue;
+      g->second.erase(&s);
+      if (g->second.empty()) sh.by_pair.erase(g);
+    }
+  }
+  s.groups_ = std::move(groups);
+  if (registered) {
+    for (const auto& p : s.groups().pairs()) sh.by_pair[p.str()].insert(&s);
+  }
+}
+
 template <class Fn>
 std::size_t registry::visit_matching(shard& sh, const event& e, Fn&& fn) {
   std::size_t n = 0;

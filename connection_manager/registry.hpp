@@ -43,6 +43,9 @@ class registry {
   // On the user's shard thread. Past the per-user cap the oldest sessions get close_with(1008).
   void add(session& s);
   void remove(session& s);
+  // On the session's shard thread: its token was refreshed with these groups; group events
+  // follow them from now on.
+  void regroup(session& s, proto::group_set groups);
 
   // Delivers e to the matching local sessions; `done(matched)` runs afterwards on one of the
   // shard threads (post it onward as needed).

@@ -126,6 +126,18 @@ const std::map<std::string, setter>& settings() {
        [](config& c, const std::string& v) { c.ping_interval_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
       {"pong_timeout_s",
        [](config& c, const std::string& v) { c.pong_timeout_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
+      {"token_refresh_window_s",
+       [](config& c, const std::string& v) {
+         c.token_refresh_window_s = static_cast<unsigned>(parse_uint(v, 0, 86400));
+       }},
+      {"max_commands_in_flight",
+       [](config& c, const std::string& v) {
+         c.max_commands_in_flight = static_cast<unsigned>(parse_uint(v, 1, 1024));
+       }},
+      {"cluster_order_window_ms",
+       [](config& c, const std::string& v) {
+         c.cluster_order_window_ms = static_cast<unsigned>(parse_uint(v, 0, 1000));
+       }},
   };
   return table;
 }

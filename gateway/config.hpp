@@ -44,6 +44,9 @@ struct config {
   std::size_t max_connections_per_user = 32;
   unsigned ping_interval_s = 25;
   unsigned pong_timeout_s = 20;
+  unsigned token_refresh_window_s = 60;   // token_expiring this long before exp
+  unsigned max_commands_in_flight = 8;    // per connection; past it the socket is not read
+  unsigned cluster_order_window_ms = 30;  // cluster: notification events held to deliver in id order
   bool dev = false;
 };
 

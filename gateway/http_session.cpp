@@ -189,7 +189,10 @@ void http_session::upgrade(request req) {
   // The socket leaves this HTTP session; the request counted by handle() is finished.
   srv_.request_finished();
   handling_ = false;
-  ws_session::launch(srv_, stream_.release_socket(), std::move(req), std::move(*who), since);
+  // Bytes after the request head (frames sent in the same segment) go with the socket.
+  std::string pending(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  buffer_.consume(buffer_.size());
+  ws_session::launch(srv_, stream_.release_socket(), std::move(req), std::move(*who), since, std::move(pending));
 }
 
 void http_session::respond(response res) {

@@ -36,6 +36,17 @@ std::string metrics::render(std::int64_t users_online, bool store_ready, bool bu
   counter("herald_upgrades_refused_total", "WebSocket upgrades refused (token, origin, drain).",
           upgrades_refused.load());
   counter("herald_bus_events_total", "Events delivered to this node's sessions.", bus_events.load());
+  counter("herald_ws_frames_refused_total", "Client frames answered with an error frame.", ws_frames_refused.load());
+  counter("herald_ws_protocol_closes_total", "WebSocket connections closed for breaking the protocol.",
+          ws_protocol_closes.load());
+  counter("herald_ws_commands_throttled_total",
+          "Times a connection stopped being read with its client commands in flight at the cap.",
+          ws_commands_throttled.load());
+  counter("herald_ws_duplicates_dropped_total", "Notifications not sent again on a connection that had them.",
+          ws_duplicates_dropped.load());
+  counter("herald_ws_tokens_expired_total", "Connections closed (4001) when their token expired.",
+          ws_tokens_expired.load());
+  counter("herald_ws_refreshes_total", "Tokens replaced on open connections.", ws_refreshes.load());
   gauge("herald_store_up", "1 when the store answers.", store_ready ? 1 : 0);
   gauge("herald_bus_up", "1 when the bus reaches its peers.", bus_ready ? 1 : 0);
   o << "# HELP herald_notify_requests_total Notify requests by HTTP status.\n"

@@ -16,6 +16,12 @@ class metrics {
   std::atomic<std::uint64_t> slow_client_closes{0};
   std::atomic<std::uint64_t> upgrades_refused{0};
   std::atomic<std::uint64_t> bus_events{0};
+  std::atomic<std::uint64_t> ws_frames_refused{0};       // client frames answered with an error
+  std::atomic<std::uint64_t> ws_protocol_closes{0};      // connections closed for a protocol error
+  std::atomic<std::uint64_t> ws_commands_throttled{0};   // reads paused at the in-flight cap
+  std::atomic<std::uint64_t> ws_duplicates_dropped{0};   // notifications already sent on a connection
+  std::atomic<std::uint64_t> ws_tokens_expired{0};       // connections closed at their token's exp
+  std::atomic<std::uint64_t> ws_refreshes{0};            // tokens replaced on open connections
 
   void count_notify(int status);
   // One fan-out (a notify's delivery to the local sessions), in seconds.

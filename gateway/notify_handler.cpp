@@ -84,7 +84,12 @@ void process(server& srv, proto::notify_request r, boost::asio::any_io_executor 
     ir.now_ms = server::now_ms();
     ir.default_ttl_s = srv.default_ttl_s();
     ir.online = static_cast<std::int64_t>(online);
-    srv.writer().submit(std::move(ir), ex,
+    // The completion runs on the publish strand (events leave in commit order); the answer
+    // goes back to the request's executor.
+    done = [ex, inner = std::move(done)](notify_result res) mutable {
+      boost::asio::post(ex, [inner = std::move(inner), res = std::move(res)]() mutable { inner(std::move(res)); });
+    };
+    srv.writer().submit(std::move(ir), srv.publish_executor(),
                         [&srv, r = std::move(r), done = std::move(done)](
                             persistence::outcome<persistence::insert_result> out) {
                           if (!out.ok()) {

@@ -12,6 +12,7 @@
 #include "connection_manager/local_bus.hpp"
 #include "connection_manager/redis_bus.hpp"
 #include "gateway/listener.hpp"
+#include "gateway/ws_session.hpp"
 
 namespace herald::gateway {
 
@@ -88,7 +89,7 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
       bo.node_id = cfg_.node_id;
       auto rb = std::make_unique<cm::redis_bus>(*contexts_[0], bo);
       // Events may have been missed while Redis was away: every session recounts.
-      rb->set_on_reconnect([this] { registry_->for_each([](cm::session& s) { s.on_count_changed(); }); });
+      rb->set_on_reconnect([this] { resync_sessions(); });
       cm::redis_presence::options po;
       po.url = cfg_.bus;
       po.node_id = cfg_.node_id;
@@ -113,6 +114,11 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
   }
   const bool mysql = cfg_.store.rfind("mysql", 0) == 0;
   const unsigned store_threads = cfg_.store_threads ? cfg_.store_threads : (mysql ? 16 : 4);
+  publish_strand_ = std::make_unique<asio::strand<asio::io_context::executor_type>>(
+      asio::make_strand(*contexts_[0]));
+  sequencer_ = std::make_unique<event_sequencer>(
+      *contexts_[0], std::chrono::milliseconds(cfg_.bus.empty() ? 0 : cfg_.cluster_order_window_ms),
+      [this](std::shared_ptr<const cm::event> e) { deliver_local(std::move(e)); });
   pool_ = std::make_unique<persistence::store_pool>(cfg_.store, store_threads);
   writer_ = std::make_unique<persistence::notify_writer>(cfg_.store);
   // Counts and inbox pages: a few readers, each answering up to 16 queued reads per statement.
@@ -132,6 +138,16 @@ server::~server() {
 }
 
 void server::publish(const cm::event& e) { bus_->publish(e); }
+
+void server::resync_sessions() {
+  registry_->for_each([](cm::session& s) {
+    if (auto* ws = dynamic_cast<ws_session*>(&s)) {
+      ws->resync();
+    } else {
+      s.on_count_changed();
+    }
+  });
+}
 
 void server::online_count(std::shared_ptr<const cm::event> e, std::function<void(std::size_t)> done) {
   registry_->count(e, [this, e, done = std::move(done)](std::size_t local) mutable {
@@ -156,10 +172,11 @@ void server::online_count(std::shared_ptr<const cm::event> e, std::function<void
   });
 }
 
-void server::on_bus_event(const cm::event& e) {
+void server::on_bus_event(const cm::event& e) { sequencer_->push(std::make_shared<const cm::event>(e)); }
+
+void server::deliver_local(std::shared_ptr<const cm::event> shared) {
   const auto start = std::chrono::steady_clock::now();
-  auto shared = std::make_shared<const cm::event>(e);
-  registry_->deliver(shared, [this, start](std::size_t n) {
+  registry_->deliver(std::move(shared), [this, start](std::size_t n) {
     metrics_.bus_events += n;
     metrics_.observe_fanout(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   });

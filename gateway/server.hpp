@@ -15,7 +15,9 @@
 #include "connection_manager/redis_presence.hpp"
 #include "connection_manager/registry.hpp"
 #include "gateway/config.hpp"
+#include "gateway/event_sequencer.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/session_services.hpp"
 #include "gateway/token_verifier.hpp"
 #include "persistence/notify_writer.hpp"
 #include "persistence/read_batcher.hpp"
@@ -25,7 +27,7 @@ namespace herald::gateway {
 
 class listener;
 
-class server {
+class server final : public session_services {
  public:
   explicit server(config cfg);
   ~server();
@@ -34,17 +36,23 @@ class server {
   // threads, and blocks until drained after SIGTERM/SIGINT. Returns the exit code.
   int run();
 
-  const config& cfg() const { return cfg_; }
-  cm::registry& registry() { return *registry_; }
-  persistence::store_pool& pool() { return *pool_; }
+  const config& cfg() const override { return cfg_; }
+  cm::registry& registry() override { return *registry_; }
+  persistence::store_pool& pool() override { return *pool_; }
   persistence::notify_writer& writer() { return *writer_; }
-  persistence::read_batcher& readers() { return *readers_; }
-  const token_verifier& tokens() const { return tokens_; }
-  gateway::metrics& stats() { return metrics_; }
+  persistence::read_batcher& readers() override { return *readers_; }
+  const token_verifier& tokens() const override { return tokens_; }
+  gateway::metrics& stats() override { return metrics_; }
+  std::chrono::milliseconds subscription_settle() const override {
+    return presence_ ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0);
+  }
   // Publishes on the bus (this node's sessions get it at once, other nodes through the bus).
   void publish(const cm::event& e);
+  // Where a stored notification's completion runs to publish it: one strand, so that events
+  // leave in the order the writer committed them.
+  boost::asio::any_io_executor publish_executor() { return *publish_strand_; }
 
-  bool draining() const { return draining_.load(); }
+  bool draining() const override { return draining_.load(); }
   bool store_ready() const { return store_ready_.load(); }
   bool bus_ready() const { return bus_->healthy(); }
   // Connections an event would reach: this node's exact count, or with a bus the cluster's
@@ -63,8 +71,8 @@ class server {
   void request_started() { ++in_flight_; }
   void request_finished() { --in_flight_; }
   // Open WebSocket sessions, for the drain.
-  void session_opened() { ++sessions_; }
-  void session_closed() { --sessions_; }
+  void session_opened() override { ++sessions_; }
+  void session_closed() override { --sessions_; }
 
   static std::int64_t now_ms();
   // An event aimed at the readers of one item (personal: its user; broadcast: everyone;
@@ -75,7 +83,7 @@ class server {
     return event_for(cm::event_type::count_changed, item.kind, item.user_id, item.audience);
   }
   // Every connection of the user recounts (after a read, delete or read-all).
-  void user_count_changed(std::uint64_t user_id);
+  void user_count_changed(std::uint64_t user_id) override;
   static std::shared_ptr<spdlog::logger> log();
 
  private:
@@ -85,6 +93,9 @@ class server {
   void watch_expiry();
   void tick();
   void on_bus_event(const cm::event& e);
+  void deliver_local(std::shared_ptr<const cm::event> e);
+  // After the bus was away: every session fetches what it may have missed, then recounts.
+  void resync_sessions();
 
   config cfg_;
   token_verifier tokens_;
@@ -93,6 +104,9 @@ class server {
   std::unique_ptr<cm::registry> registry_;
   std::unique_ptr<cm::bus> bus_;
   std::unique_ptr<cm::redis_presence> presence_;
+  std::unique_ptr<event_sequencer> sequencer_;  // events in id order before the sessions
+  // Notify completions publish here, one at a time in the writer's commit order.
+  std::unique_ptr<boost::asio::strand<boost::asio::io_context::executor_type>> publish_strand_;
   std::unique_ptr<persistence::store_pool> pool_;
   std::unique_ptr<persistence::notify_writer> writer_;
   std::unique_ptr<persistence::read_batcher> readers_;

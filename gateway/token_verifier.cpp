@@ -78,6 +78,7 @@ std::optional<identity> token_verifier::verify(std::string_view token, std::int6
     return std::nullopt;
   }
   identity id;
+  id.exp = *exp;
   auto sub = claims.find("sub");
   if (sub == claims.end()) {
     *why = "token has no sub";

@@ -13,6 +13,7 @@ namespace herald::gateway {
 struct identity {
   std::uint64_t user_id = 0;
   proto::group_set groups;
+  std::int64_t exp = 0;  // the token's expiry, epoch seconds
 };
 
 class token_verifier {

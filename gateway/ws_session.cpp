@@ -7,14 +7,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <new>
-#include <charconv>
 #include <span>
 
-#include "gateway/server.hpp"
+#include "gateway/inbox_commands.hpp"
 #include "gateway/ws_framing.hpp"
-#include "proto/client_frame.hpp"
 #include "proto/server_frames.hpp"
 
 namespace herald::gateway {
@@ -25,10 +24,15 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t max_early = 256;
 constexpr int sync_page = 100;
 constexpr std::size_t read_chunk = 1024;  // bytes read at a time
 constexpr int reads_per_turn = 16;         // then let other sessions of the shard run
+constexpr auto close_grace = std::chrono::seconds(1);  // for the close handshake to finish
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 const std::shared_ptr<const std::string>& count_prefix() {
   static const auto p = std::make_shared<const std::string>("{\"type\":\"count\"");
@@ -48,12 +52,27 @@ cm::outgoing whole(std::string frame) {
   return o;
 }
 
+bool same_groups(const proto::group_set& a, const proto::group_set& b) {
+  if (a.pairs().size() != b.pairs().size()) return false;
+  for (const auto& p : a.pairs()) {
+    if (!b.contains(p)) return false;
+  }
+  return true;
+}
+
+cm::outgoing control(std::uint8_t opcode, std::string payload) {
+  cm::outgoing o;
+  o.body = std::make_shared<const std::string>(std::move(payload));
+  o.opcode = opcode;
+  return o;
+}
+
 }  // namespace
 
-void ws_session::launch(server& srv, tcp::socket socket, request req, identity who,
-                        std::optional<std::uint64_t> since) {
-  const std::size_t shard = srv.registry().shard_for(who.user_id);
-  auto& target = srv.registry().context(shard);
+void ws_session::launch(session_services& svc, tcp::socket socket, request req, identity who,
+                        std::optional<std::uint64_t> since, std::string pending) {
+  const std::size_t shard = svc.registry().shard_for(who.user_id);
+  auto& target = svc.registry().context(shard);
   tcp::socket moved(target);
   if (&socket.get_executor().context() == &target) {
     moved = std::move(socket);
@@ -70,19 +89,30 @@ void ws_session::launch(server& srv, tcp::socket socket, request req, identity w
       return;
     }
   }
-  auto s = std::make_shared<ws_session>(srv, std::move(moved), std::move(who));
+  auto s = std::make_shared<ws_session>(svc, std::move(moved), std::move(who));
+  if (!pending.empty()) {
+    // Frames sent in the same TCP segment as the upgrade request are the first input.
+    const std::size_t n = std::min(pending.size(), s->reader_.buffer_limit());
+    auto room = s->reader_.prepare(n);
+    const std::size_t take = std::min(n, room.size());
+    std::memcpy(room.data(), pending.data(), take);
+    s->reader_.commit(take);
+  }
   asio::post(target, [s, req = std::move(req), since]() mutable { s->accept(std::move(req), since); });
 }
 
-ws_session::ws_session(server& srv, tcp::socket socket, identity who)
+ws_session::ws_session(session_services& svc, tcp::socket socket, identity who)
     : cm::session(who.user_id, std::move(who.groups)),
-      srv_(srv),
+      svc_(svc),
       sock_(std::move(socket)),
-      queue_(srv.cfg().max_queue_bytes) {
-  srv_.session_opened();
+      reader_(svc.cfg().max_frame_bytes),
+      queue_(svc.cfg().max_queue_bytes),
+      tracker_(*this),
+      token_exp_s_(who.exp) {
+  svc_.session_opened();
 }
 
-ws_session::~ws_session() { srv_.session_closed(); }
+ws_session::~ws_session() { svc_.session_closed(); }
 
 persistence::viewer ws_session::viewer() const { return persistence::viewer{user_id(), groups()}; }
 
@@ -102,86 +132,78 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
   if (ec) return;  // the client went away during the handshake
   beast::error_code nb;
   sock_.non_blocking(true, nb);  // reads and writes never block the shard
-  last_rx_s_ = server::now_ms() / 1000;
-  if (srv_.draining()) {
-    close_with(1001, "server shutting down");
-    read();
+  last_rx_s_ = now_ms() / 1000;
+  phase_ = phase::open;
+  if (svc_.draining()) {
+    close_with(ws::close_code::going_away, "server shutting down");
+    wait_readable();
     return;
   }
-  srv_.registry().add(*this);
+  svc_.registry().add(*this);
   registered_ = true;
-  ++srv_.stats().connections;
-  ++srv_.stats().connections_total;
-  read();
+  ++svc_.stats().connections;
+  ++svc_.stats().connections_total;
   load_initial(since);
+  if (reader_.pending() > 0) {
+    on_readable();  // frames that came with the upgrade request
+  } else {
+    wait_readable();
+  }
 }
 
 void ws_session::load_initial(std::optional<std::uint64_t> since) {
   auto v = viewer();
   if (!since) {
     // A count alone goes through the read batcher with the other counts and pages.
-    srv_.readers().submit(
-        {v, std::nullopt}, sock_.get_executor(),
-        [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
-          if (self->closing_) return;
-          if (!out.ok()) return self->store_unavailable();
-          std::vector<proto::notification> none;
-          self->initial_loaded(std::nullopt, out.value->counts, none);
-        });
+    svc_.readers().submit({v, std::nullopt}, sock_.get_executor(),
+                          [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
+                            if (self->closing()) return;
+                            if (!out.ok()) {
+                              self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
+                              return;
+                            }
+                            std::vector<proto::notification> none;
+                            self->initial_loaded(std::nullopt, out.value->counts, none);
+                          });
     return;
   }
-  srv_.pool().submit(
+  svc_.pool().submit(
       sock_.get_executor(),
       [v, since](persistence::store& st) {
-        const auto now = server::now_ms();
+        const auto now = now_ms();
         std::pair<persistence::unread_result, std::vector<proto::notification>> out;
+        // The count first: every item up to its watermark is committed, so the list below
+        // (a later snapshot) holds all of them; later ones are cut off and arrive as events.
         out.first = st.unread_count(v, now);
         out.second = st.list_since(v, *since, sync_page + 1, now);
         return out;
       },
       [self = shared_from_this(), since](auto out) {
-        if (self->closing_) return;
-        if (!out.ok()) return self->store_unavailable();
+        if (self->closing()) return;
+        if (!out.ok()) {
+          self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
+          return;
+        }
         self->initial_loaded(since, out.value->first, out.value->second);
       });
 }
 
-void ws_session::store_unavailable() { close_with(1013, "store unavailable, try again later"); }
-
-void ws_session::initial_loaded(std::optional<std::uint64_t> since,
-                                const persistence::unread_result& count,
+void ws_session::initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count,
                                 std::vector<proto::notification>& items) {
   if (since) {
-    // Items past the count's snapshot arrive as notification frames instead.
     std::erase_if(items, [&](const proto::notification& n) { return n.id > count.watermark; });
     const bool more = items.size() > static_cast<std::size_t>(sync_page);
     if (more) items.resize(sync_page);
-    enqueue(whole(proto::encode_sync(items, more)), false);
+    enqueue(whole(proto::encode_sync(items, more)));
   }
-  unread_ = count.unread;
-  watermark_ = count.watermark;
-  ready_ = true;
-  send_count();
-  auto early = std::move(early_);
-  std::sort(early.begin(), early.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  if (early.size() >= max_early) {
-    on_count_changed();  // some were dropped: the store knows the truth
-  }
-  for (auto& [id, prefix] : early) {
-    // With `since`, items the count includes are in this sync page or the next ones.
-    if (since && id <= count.watermark) continue;
-    on_notification(id, prefix);
-  }
-  if (count_dirty_) {
-    count_dirty_ = false;
-    on_count_changed();
-  }
-  if (srv_.presence()) {
-    // In a cluster, events for a newly seen user reach this node only once its Redis
-    // subscription is confirmed; one recount after that window makes the count true
-    // even if an event fell into it (the item itself is in the inbox and next sync).
-    settle_timer_ =
-        std::make_unique<asio::steady_timer>(sock_.get_executor(), std::chrono::seconds(1));
+  // The count frame, then what arrived meanwhile (never an id the sync covers).
+  tracker_.loaded(count.unread, count.watermark, since.has_value());
+  const auto settle = svc_.subscription_settle();
+  if (settle.count() > 0) {
+    // Events for a newly seen user reach this node only once its bus subscription is
+    // confirmed; one recount after that window makes the count true even if one fell into
+    // it (the item itself is in the inbox and the next sync).
+    settle_timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), settle);
     settle_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
       self->settle_timer_.reset();
       if (!ec) self->on_count_changed();
@@ -189,11 +211,33 @@ void ws_session::initial_loaded(std::optional<std::uint64_t> since,
   }
 }
 
-void ws_session::read() {
+void ws_session::resync() {
+  if (closing() || tracker_.current() != unread_tracker::phase::ready) return;
+  auto v = viewer();
+  const std::uint64_t from = tracker_.resume_point();
+  svc_.pool().submit(
+      sock_.get_executor(),
+      [v, from](persistence::store& st) { return st.list_since(v, from, sync_page, now_ms()); },
+      [self = shared_from_this()](persistence::outcome<std::vector<proto::notification>> out) {
+        if (self->closing()) return;
+        if (out.ok()) {
+          for (const auto& n : *out.value) {
+            self->tracker_.on_notification(
+                n.id, std::make_shared<const std::string>(proto::encode_notification_prefix(n)));
+          }
+        }
+        self->on_count_changed();
+      });
+}
+
+// ---- reading
+
+void ws_session::wait_readable() {
   // An idle connection holds no read buffer and no read operation: only a wait for data.
-  reading_ = true;
+  if (read_waiting_ || stop_reading_ || phase_ == phase::finished) return;
+  read_waiting_ = true;
   sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-    self->reading_ = false;
+    self->read_waiting_ = false;
     if (ec) {
       self->finish();
       return;
@@ -203,195 +247,165 @@ void ws_session::read() {
 }
 
 void ws_session::on_readable() {
-  const std::size_t limit = srv_.cfg().max_frame_bytes + 14 + read_chunk;
+  if (!drain_reader()) return;
   for (int turn = 0; turn < reads_per_turn; ++turn) {
-    if (rbuf_.size() < rlen_ + read_chunk) rbuf_.resize(std::min(limit, rlen_ + read_chunk));
-    if (rlen_ == rbuf_.size()) {
-      protocol_error(1009, "frame too large");  // unreachable: parsing refuses it first
-      return;
-    }
+    auto room = reader_.prepare(read_chunk);
     beast::error_code ec;
-    const std::size_t n = sock_.read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), ec);
+    const std::size_t n = sock_.read_some(asio::buffer(room.data(), room.size()), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) break;
     if (ec) {
       shutdown_now();
       return;
     }
-    rlen_ += n;
-    last_rx_s_ = server::now_ms() / 1000;
+    reader_.commit(n);
+    last_rx_s_ = now_ms() / 1000;
     ping_outstanding_ = false;
-    if (!parse_frames()) return;
+    if (!drain_reader()) return;
     if (turn + 1 == reads_per_turn) {
       asio::post(sock_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
       return;
     }
   }
-  if (rlen_ == 0) {
-    rbuf_.clear();
-    rbuf_.shrink_to_fit();  // idle connections keep no buffer
-  }
-  read();
+  reader_.compact();
+  wait_readable();
 }
 
-bool ws_session::parse_frames() {
-  std::size_t off = 0;
-  bool go_on = true;
-  while (go_on && off < rlen_) {
-    ws::client_frame f;
-    std::size_t used = 0;
-    const std::size_t room = srv_.cfg().max_frame_bytes - std::min(msg_.size(), srv_.cfg().max_frame_bytes);
-    const auto st = ws::parse_client_frame(rbuf_.data() + off, rlen_ - off, room, f, used);
-    if (st == ws::parse_status::incomplete) break;
-    if (st == ws::parse_status::too_big) {
-      protocol_error(1009, "frame too large");
+bool ws_session::drain_reader() {
+  using kind = ws::message_reader::kind;
+  while (!stop_reading_ && phase_ != phase::finished) {
+    if (commands_in_flight_ >= svc_.cfg().max_commands_in_flight) {
+      // Backpressure: what this client sent stays in its socket until its commands finish.
+      if (!read_paused_) ++svc_.stats().ws_commands_throttled;
+      read_paused_ = true;
       return false;
     }
-    if (st == ws::parse_status::protocol_error) {
-      protocol_error(1002, "protocol error");
-      return false;
-    }
-    off += used;
-    go_on = on_client_frame(f);
-  }
-  if (!go_on) return false;
-  if (off > 0) {
-    std::memmove(rbuf_.data(), rbuf_.data() + off, rlen_ - off);
-    rlen_ -= off;
-  }
-  return true;
-}
-
-bool ws_session::on_client_frame(const ws::client_frame& f) {
-  const std::string_view payload(reinterpret_cast<const char*>(f.payload), f.size);
-  switch (f.op) {
-    case ws::close:
-      peer_closed_ = true;
-      if (close_sent_) {
-        shutdown_now();
-        return false;
-      }
-      if (!closing_) {
-        std::uint16_t code = 1000;
-        if (f.size == 1) {
-          protocol_error(1002, "close frame with a one-byte payload");
-          return false;
-        }
-        if (f.size >= 2) code = static_cast<std::uint16_t>((f.payload[0] << 8) | f.payload[1]);
-        const bool valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-                           (code >= 3000 && code <= 4999);
-        if (!valid) {
-          protocol_error(1002, "invalid close code");
-          return false;
-        }
-        close_with(code, "");
-      }
-      return true;
-    case ws::ping:
-      if (!closing_) {
-        cm::outgoing o;
-        o.body = std::make_shared<const std::string>(payload);
-        o.opcode = ws::pong;
-        enqueue(std::move(o), false);
-      }
-      return true;
-    case ws::pong:
-      return true;
-    case ws::continuation:
-      if (!in_message_) {
-        protocol_error(1002, "continuation without a message");
-        return false;
-      }
-      msg_.append(payload);
-      if (!f.fin) return true;
-      in_message_ = false;
-      if (!closing_) handle_message(msg_op_, msg_);
-      msg_.clear();
-      msg_.shrink_to_fit();
-      return true;
-    default:  // text or binary
-      if (in_message_) {
-        protocol_error(1002, "a new message inside a fragmented one");
-        return false;
-      }
-      if (!f.fin) {
-        in_message_ = true;
-        msg_op_ = f.op;
-        msg_.assign(payload);
+    const auto e = reader_.next();
+    switch (e.what) {
+      case kind::none:
         return true;
-      }
-      if (!closing_) handle_message(f.op, payload);
-      return true;
+      case kind::error:
+        protocol_error(e.code, e.reason);
+        return false;
+      case kind::close:
+        peer_closed_ = true;
+        if (close_sent_) {
+          shutdown_now();
+          return false;
+        }
+        close_with(e.code == 1005 ? ws::close_code::normal : e.code, "");
+        break;
+      case kind::ping:
+        if (!closing()) enqueue(control(ws::pong, std::string(e.payload)));
+        break;
+      case kind::pong:
+        break;
+      case kind::message:
+        if (!closing()) handle_message(e.opcode, e.payload);
+        break;
+    }
   }
+  return false;
+}
+
+void ws_session::protocol_error(std::uint16_t code, const char* reason) {
+  // The close frame goes out; what the client still sends is read and dropped until it is
+  // written (a lingering close), so that an unread byte does not make the kernel reset the
+  // connection before the close frame arrives.
+  ++svc_.stats().ws_protocol_closes;
+  stop_reading_ = true;
+  close_with(code, reason);
+  auto self = shared_from_this();
+  auto discard = std::make_shared<std::function<void()>>();
+  *discard = [self, discard] {
+    self->sock_.async_wait(tcp::socket::wait_read, [self, discard](beast::error_code ec) {
+      if (ec || self->phase_ == phase::finished) {
+        *discard = nullptr;
+        if (!ec) return;
+        self->finish();
+        return;
+      }
+      std::array<char, 1024> sink;
+      beast::error_code rec;
+      for (int i = 0; i < 64; ++i) {
+        const std::size_t n = self->sock_.read_some(asio::buffer(sink), rec);
+        if (rec || n == 0) break;
+      }
+      if (rec && rec != asio::error::would_block && rec != asio::error::try_again) {
+        *discard = nullptr;
+        self->shutdown_now();
+        return;
+      }
+      (*discard)();
+    });
+  };
+  (*discard)();
 }
 
 void ws_session::handle_message(std::uint8_t op, std::string_view text) {
   if (op != ws::text) {
+    ++svc_.stats().ws_frames_refused;
     send_error("invalid_frame", "frames must be JSON text");
     return;
   }
-  handle_frame(text);
-}
-
-void ws_session::protocol_error(std::uint16_t code, const char* reason) {
-  // Nothing more is read from a stream that broke the protocol: the close frame goes out, and
-  // the connection ends as soon as it is written (or by close_with's timer).
-  stop_reading_ = true;
-  close_with(code, reason);
-}
-
-void ws_session::handle_frame(std::string_view text) {
   auto parsed = proto::parse_client_frame(text);
   if (auto* err = std::get_if<proto::frame_error>(&parsed)) {
+    ++svc_.stats().ws_frames_refused;
     send_error(err->code, err->message);
     return;
   }
-  const auto f = std::get<proto::client_frame>(parsed);
+  handle_command(std::get<proto::client_frame>(parsed));
+}
+
+void ws_session::command_started() { ++commands_in_flight_; }
+
+void ws_session::command_finished() {
+  --commands_in_flight_;
+  if (read_paused_ && commands_in_flight_ < svc_.cfg().max_commands_in_flight) {
+    read_paused_ = false;
+    on_readable();  // what is buffered first, then the socket again
+  }
+}
+
+void ws_session::handle_command(const proto::client_frame& f) {
   auto self = shared_from_this();
-  auto v = viewer();
-  auto& pool = srv_.pool();
   auto ex = sock_.get_executor();
+  auto answer = [self](command_outcome r) {
+    self->command_finished();
+    if (self->closing()) return;
+    if (r.st == command_outcome::status::unavailable) {
+      self->send_error("unavailable", "the store cannot be reached; retry later");
+    } else if (r.st == command_outcome::status::not_found) {
+      self->send_error("not_found", "no such notification");
+    }
+  };
   switch (f.type) {
     case proto::client_frame_type::ping:
-      enqueue(whole(proto::encode_pong()), false);
+      enqueue(whole(proto::encode_pong()));
       return;
     case proto::client_frame_type::read:
-    case proto::client_frame_type::remove: {
-      const bool is_read = f.type == proto::client_frame_type::read;
-      pool.submit(
-          ex,
-          [v, id = f.id, is_read](persistence::store& st) {
-            return is_read ? st.mark_read(v, id, server::now_ms()) : st.remove_for_user(v, id, server::now_ms());
-          },
-          [self, id = f.id](persistence::outcome<persistence::mark_result> out) {
-            if (!out.ok()) {
-              self->send_error("unavailable", "the store cannot be reached; retry later");
-              return;
-            }
-            if (!out.value->found) {
-              self->send_error("not_found", "no notification " + std::to_string(id));
-              return;
-            }
-            if (out.value->changed) self->srv_.user_count_changed(self->user_id());
-          });
+      command_started();
+      read_item(svc_, viewer(), f.id, false, ex, answer);
       return;
-    }
+    case proto::client_frame_type::remove:
+      command_started();
+      remove_item(svc_, viewer(), f.id, ex, answer);
+      return;
     case proto::client_frame_type::read_all:
-      pool.submit(
-          ex, [v](persistence::store& st) { return st.mark_all_read(v, server::now_ms()); },
-          [self](persistence::outcome<std::int64_t> out) {
-            if (!out.ok()) {
-              self->send_error("unavailable", "the store cannot be reached; retry later");
-              return;
-            }
-            if (*out.value > 0) self->srv_.user_count_changed(self->user_id());
-          });
+      command_started();
+      read_everything(svc_, viewer(), false, ex, answer);
+      return;
+    case proto::client_frame_type::refresh:
+      refresh(f.token);
       return;
     case proto::client_frame_type::sync:
-      pool.submit(
-          ex, [v, since = f.since](persistence::store& st) {
-            return st.list_since(v, since, sync_page + 1, server::now_ms());
+      command_started();
+      svc_.pool().submit(
+          ex, [v = viewer(), since = f.since](persistence::store& st) {
+            return st.list_since(v, since, sync_page + 1, now_ms());
           },
           [self](persistence::outcome<std::vector<proto::notification>> out) {
+            self->command_finished();
+            if (self->closing()) return;
             if (!out.ok()) {
               self->send_error("unavailable", "the store cannot be reached; retry later");
               return;
@@ -399,89 +413,97 @@ void ws_session::handle_frame(std::string_view text) {
             auto& items = *out.value;
             const bool more = items.size() > static_cast<std::size_t>(sync_page);
             if (more) items.resize(sync_page);
-            self->enqueue(whole(proto::encode_sync(items, more)), false);
+            self->enqueue(whole(proto::encode_sync(items, more)));
           });
       return;
   }
 }
 
-void ws_session::send_error(std::string_view code, std::string_view message) {
-  enqueue(whole(proto::encode_error_frame(code, message)), false);
+void ws_session::refresh(const std::string& token) {
+  std::string why;
+  auto who = svc_.tokens().verify(token, now_ms() / 1000, &why);
+  if (!who) {
+    ++svc_.stats().ws_frames_refused;
+    send_error("unauthenticated", why);  // the old token stays in force
+    return;
+  }
+  if (who->user_id != user_id()) {
+    ++svc_.stats().ws_frames_refused;
+    send_error("forbidden", "the token is for another user");
+    close_with(ws::close_code::forbidden, "token of another user");
+    return;
+  }
+  ++svc_.stats().ws_refreshes;
+  token_exp_s_ = who->exp;
+  expiring_sent_ = false;
+  const bool regrouped = !same_groups(who->groups, groups());
+  if (registered_ && regrouped) svc_.registry().regroup(*this, std::move(who->groups));
+  enqueue(whole(proto::encode_refreshed(token_exp_s_)));
+  // The groups decide which shared items count: a count frame follows when it changed.
+  if (regrouped) on_count_changed();
 }
 
-void ws_session::send_count() {
-  last_sent_unread_ = unread_;
-  auto o = with_tail(count_prefix(), unread_);
+// ---- the count
+
+void ws_session::send_count(std::int64_t unread) {
+  auto o = with_tail(count_prefix(), unread);
   o.is_count = true;
-  enqueue(std::move(o), true);
+  if (closing()) return;
+  if (!queue_.push_count(std::move(o))) {
+    ++svc_.stats().slow_client_closes;
+    close_with(ws::close_code::try_again_later, "client too slow");
+    return;
+  }
+  if (!waiting_writable_) flush();
+}
+
+void ws_session::send_notification(std::uint64_t, const std::shared_ptr<const std::string>& prefix,
+                                   std::int64_t unread) {
+  enqueue(with_tail(prefix, unread));
+}
+
+void ws_session::start_recount() {
+  svc_.readers().submit({viewer(), std::nullopt}, sock_.get_executor(),
+                        [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
+                          if (self->closing()) return;
+                          if (!out.ok()) {
+                            self->tracker_.recount_failed();
+                            return;
+                          }
+                          self->tracker_.recounted(out.value->counts.unread, out.value->counts.watermark);
+                        });
 }
 
 void ws_session::on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
-  if (closing_) return;
-  if (!ready_) {
-    if (early_.size() < max_early) early_.emplace_back(id, prefix);
-    return;
-  }
-  if (recounting_ && during_recount_.size() < max_early) during_recount_.push_back(id);
-  if (id > watermark_) ++unread_;
-  last_sent_unread_ = unread_;
-  enqueue(with_tail(prefix, unread_), false);
+  if (closing()) return;
+  const auto dups = tracker_.duplicates();
+  tracker_.on_notification(id, prefix);
+  if (tracker_.duplicates() != dups) ++svc_.stats().ws_duplicates_dropped;
 }
 
 void ws_session::on_frame(const std::shared_ptr<const std::string>& frame) {
-  if (closing_) return;
+  if (closing()) return;
   cm::outgoing o;
   o.body = frame;
-  enqueue(std::move(o), false);
+  enqueue(std::move(o));
 }
 
 void ws_session::on_count_changed() {
-  if (closing_) return;
-  if (!ready_) {
-    // The initial count is in flight and may predate this change: recount once it is sent.
-    count_dirty_ = true;
-    return;
-  }
-  if (recounting_) {
-    recount_again_ = true;
-    return;
-  }
-  recount();
+  if (closing()) return;
+  tracker_.on_count_changed();
 }
 
-void ws_session::recount() {
-  recounting_ = true;
-  recount_again_ = false;
-  during_recount_.clear();
-  auto v = viewer();
-  srv_.readers().submit(
-      {v, std::nullopt}, sock_.get_executor(),
-      [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
-        self->recounting_ = false;
-        if (self->closing_) return;
-        if (!out.ok()) {
-          // The store is down: the resync after it returns recounts every session.
-          self->during_recount_.clear();
-          return;
-        }
-        std::int64_t arrived_after = 0;
-        const auto& count = out.value->counts;
-        for (auto id : self->during_recount_) arrived_after += id > count.watermark ? 1 : 0;
-        const bool overflow = self->during_recount_.size() >= max_early;
-        self->during_recount_.clear();
-        self->unread_ = count.unread + arrived_after;
-        self->watermark_ = std::max(self->watermark_, count.watermark);
-        if (self->unread_ != self->last_sent_unread_) self->send_count();
-        if (self->recount_again_ || overflow) self->recount();
-      });
+// ---- writing
+
+void ws_session::send_error(std::string_view code, std::string_view message) {
+  enqueue(whole(proto::encode_error_frame(code, message)));
 }
 
-void ws_session::enqueue(cm::outgoing o, bool is_count) {
-  if (closing_) return;
-  const bool within = is_count ? queue_.push_count(std::move(o)) : queue_.push(std::move(o));
-  if (!within) {
-    ++srv_.stats().slow_client_closes;
-    close_with(1013, "client too slow");
+void ws_session::enqueue(cm::outgoing o) {
+  if (closing()) return;
+  if (!queue_.push(std::move(o))) {
+    ++svc_.stats().slow_client_closes;
+    close_with(ws::close_code::try_again_later, "client too slow");
     return;
   }
   if (!waiting_writable_) flush();
@@ -589,14 +611,21 @@ void ws_session::flush() {
       ++tally.frames;
     }
     queue_.set_in_flight(partial_ > 0);
-    if (++tally.writes == 64) fold_tally(srv_.stats());
+    if (++tally.writes == 64) fold_tally(svc_.stats());
     if (n < total) {
       wait_writable();
       return;
     }
   }
-  // The close frame is out: once the client answered (or broke the protocol), we are done.
-  if (close_sent_ && (peer_closed_ || stop_reading_)) shutdown_now();
+  // The close frame is out: once the client answered, we are done. After a protocol error the
+  // sending side closes and the rest of what the client sends is drained until it hangs up
+  // (or the close timer fires), so the close frame is not lost to a reset.
+  if (close_sent_ && peer_closed_) {
+    shutdown_now();
+  } else if (close_sent_ && stop_reading_) {
+    beast::error_code ignored;
+    sock_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
 }
 
 void ws_session::wait_writable() {
@@ -604,35 +633,45 @@ void ws_session::wait_writable() {
   sock_.async_wait(tcp::socket::wait_write,
                                           [self = shared_from_this()](beast::error_code ec) {
                                             self->waiting_writable_ = false;
-                                            if (ec || self->finished_) return;
+                                            if (ec || self->phase_ == phase::finished) return;
                                             self->flush();
                                           });
 }
 
 void ws_session::on_tick(std::int64_t now_s) {
-  fold_tally(srv_.stats());
+  fold_tally(svc_.stats());
+  if (closing()) return;
+  // The connection lives as long as its token: a warning ahead of exp, then 4001.
+  if (token_exp_s_ > 0) {
+    if (now_s >= token_exp_s_) {
+      ++svc_.stats().ws_tokens_expired;
+      close_with(ws::close_code::token_expired, "token expired");
+      return;
+    }
+    if (!expiring_sent_ && now_s >= token_exp_s_ - static_cast<std::int64_t>(svc_.cfg().token_refresh_window_s)) {
+      expiring_sent_ = true;
+      enqueue(whole(proto::encode_token_expiring(token_exp_s_)));
+    }
+  }
   // Keep-alive: after ping_interval of silence a ping goes out; when nothing (not even the
   // pong) arrives within pong_timeout after it, the connection is dead: cut it.
-  if (closing_) return;
   if (ping_outstanding_) {
-    if (now_s - ping_sent_s_ >= static_cast<std::int64_t>(srv_.cfg().pong_timeout_s)) {
-      shutdown_now();
-    }
+    if (now_s - ping_sent_s_ >= static_cast<std::int64_t>(svc_.cfg().pong_timeout_s)) shutdown_now();
     return;
   }
-  if (now_s - last_rx_s_ < static_cast<std::int64_t>(srv_.cfg().ping_interval_s)) return;
+  if (now_s - last_rx_s_ < static_cast<std::int64_t>(svc_.cfg().ping_interval_s)) return;
   ping_outstanding_ = true;
   ping_sent_s_ = now_s;
   static const auto empty = std::make_shared<const std::string>();
   cm::outgoing o;
   o.body = empty;
   o.opcode = ws::ping;
-  enqueue(std::move(o), false);
+  enqueue(std::move(o));
 }
 
 void ws_session::close_with(std::uint16_t code, const char* reason) {
-  if (closing_) return;
-  closing_ = true;
+  if (closing()) return;
+  phase_ = phase::closing;
   // Frames not yet on the wire are dropped; a frame partly written is finished first, so that
   // the close frame does not land inside it.
   if (partial_ > 0) {
@@ -643,19 +682,14 @@ void ws_session::close_with(std::uint16_t code, const char* reason) {
   } else {
     queue_.clear();
   }
-  early_.clear();
-  early_.shrink_to_fit();
   std::string payload;
   payload += static_cast<char>(code >> 8);
   payload += static_cast<char>(code & 0xFF);
   payload.append(reason, std::min<std::size_t>(std::strlen(reason), 120));
-  cm::outgoing o;
-  o.body = std::make_shared<const std::string>(std::move(payload));
-  o.opcode = ws::close;
-  queue_.push(std::move(o));
+  queue_.push(control(ws::close, std::move(payload)));
   // A client that reads nothing never lets the close frame out, and one that never answers it
-  // keeps the connection: cut it after a second either way.
-  close_timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), std::chrono::seconds(1));
+  // keeps the connection: cut it after a grace period either way.
+  close_timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), close_grace);
   close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec) self->shutdown_now();
   });
@@ -663,24 +697,24 @@ void ws_session::close_with(std::uint16_t code, const char* reason) {
 }
 
 void ws_session::shutdown_now() {
-  closing_ = true;
+  if (phase_ == phase::finished) return;
+  if (phase_ != phase::closing) phase_ = phase::closing;
   beast::error_code ignored;
   sock_.shutdown(tcp::socket::shutdown_both, ignored);
   sock_.close(ignored);  // a pending wait fails and runs finish()
-  // Without a pending wait, finish here, but never synchronously: this may run inside a
-  // registry delivery or tick, which must not see the session unregister.
-  if (!reading_ && !finished_) asio::post(sock_.get_executor(), [self = shared_from_this()] { self->finish(); });
+  // Finish never synchronously: this may run inside a registry delivery or tick, which must
+  // not see the session unregister.
+  asio::post(sock_.get_executor(), [self = shared_from_this()] { self->finish(); });
 }
 
 void ws_session::finish() {
-  if (finished_) return;
-  finished_ = true;
-  fold_tally(srv_.stats());
-  closing_ = true;
+  if (phase_ == phase::finished) return;
+  phase_ = phase::finished;
+  fold_tally(svc_.stats());
   if (registered_) {
-    srv_.registry().remove(*this);
+    svc_.registry().remove(*this);
     registered_ = false;
-    --srv_.stats().connections;
+    --svc_.stats().connections;
   }
   if (close_timer_) close_timer_->cancel();
   if (settle_timer_) settle_timer_->cancel();

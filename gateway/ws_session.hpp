@@ -1,32 +1,38 @@
-// One browser WebSocket. Lives on its user's shard thread; the registry calls its on_*()
-// there, and every other thread reaches it by posting to that shard. Keeps the connection's
-// unread count (from the store at connect, then from events), one write in flight, and a send
-// queue with a byte cap (past it: close 1013).
+// One browser WebSocket: the owner of its socket, composing the units that hold Herald's
+// guarantees: ws::message_reader (the read side of RFC 6455), unread_tracker (the count the
+// client shows and which notifications it may still get), inbox_commands (the client's
+// read/delete/read-all) and a cm::send_queue with a byte cap (past it: close 1013).
+// Lives on its user's shard thread; the registry calls its on_*() there, and every other
+// thread reaches it by posting to that shard.
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <optional>
-#include <vector>
+#include <string>
 
 #include "connection_manager/send_queue.hpp"
 #include "connection_manager/session.hpp"
 #include "gateway/http_types.hpp"
+#include "gateway/session_services.hpp"
 #include "gateway/token_verifier.hpp"
-#include "gateway/ws_framing.hpp"
+#include "gateway/unread_tracker.hpp"
+#include "gateway/ws_message_reader.hpp"
 #include "persistence/store.hpp"
+#include "proto/client_frame.hpp"
 
 namespace herald::gateway {
 
-class server;
-
-class ws_session final : public cm::session, public std::enable_shared_from_this<ws_session> {
+class ws_session final : public cm::session,
+                         public std::enable_shared_from_this<ws_session>,
+                         private unread_tracker::actions {
  public:
-  // Moves the socket to the user's shard and completes the upgrade there.
-  static void launch(server& srv, boost::asio::ip::tcp::socket socket, request req, identity who,
-                     std::optional<std::uint64_t> since);
+  // Moves the socket to the user's shard and completes the upgrade there. `pending` holds
+  // bytes the client sent after the upgrade request (its first frames).
+  static void launch(session_services& svc, boost::asio::ip::tcp::socket socket, request req, identity who,
+                     std::optional<std::uint64_t> since, std::string pending);
 
-  ws_session(server& srv, boost::asio::ip::tcp::socket socket, identity who);
+  ws_session(session_services& svc, boost::asio::ip::tcp::socket socket, identity who);
   ~ws_session() override;
 
   void on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) override;
@@ -34,64 +40,73 @@ class ws_session final : public cm::session, public std::enable_shared_from_this
   void on_count_changed() override;
   void close_with(std::uint16_t code, const char* reason) override;
   void on_tick(std::int64_t now_s) override;
+  // After a bus outage: the items this connection may have missed, in order, then the count.
+  void resync();
 
  private:
+  enum class phase {
+    handshake,  // writing the 101 answer
+    open,       // registered; reading frames (the tracker knows whether the count is loaded)
+    closing,    // our close frame is queued: waiting for it to go out and for the peer's
+    finished,   // unregistered, socket closed
+  };
+
   void accept(request req, std::optional<std::uint64_t> since);
   void on_accept(boost::beast::error_code ec, std::optional<std::uint64_t> since);
   void load_initial(std::optional<std::uint64_t> since);
-  // The count (and with `since` the missed items) arrived: sync, count, then what came early.
   void initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count,
                       std::vector<proto::notification>& items);
-  void store_unavailable();  // closes with 1013
-  void read();
+
+  // Reading.
+  void wait_readable();
   void on_readable();
-  bool parse_frames();
-  bool on_client_frame(const ws::client_frame& f);
+  bool drain_reader();  // handles complete events; false when reading must stop
   void handle_message(std::uint8_t op, std::string_view text);
+  void handle_command(const proto::client_frame& f);
+  void refresh(const std::string& token);
+  void command_started();
+  void command_finished();
   void protocol_error(std::uint16_t code, const char* reason);
-  void shutdown_now();
-  void handle_frame(std::string_view text);
+
+  // The tracker's actions.
+  void send_count(std::int64_t unread) override;
+  void send_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix,
+                         std::int64_t unread) override;
+  void start_recount() override;
+
+  // Writing.
   void send_error(std::string_view code, std::string_view message);
-  void send_count();
-  void recount();
-  void enqueue(cm::outgoing o, bool is_count);
+  void enqueue(cm::outgoing o);
   void flush();
   void wait_writable();
+
+  void shutdown_now();
   void finish();
   persistence::viewer viewer() const;
+  bool closing() const { return phase_ == phase::closing || phase_ == phase::finished; }
 
-  server& srv_;
+  session_services& svc_;
   boost::asio::ip::tcp::socket sock_;
-  std::vector<std::uint8_t> rbuf_;  // unparsed bytes from the client; empty while idle
-  std::size_t rlen_ = 0;
-  std::string msg_;                 // a fragmented message being assembled
+  ws::message_reader reader_;
   cm::send_queue queue_;
+  unread_tracker tracker_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
   std::unique_ptr<boost::asio::steady_timer> settle_timer_;  // cluster: recount after connect
-  // Notifications that arrived before the initial count (or during a recount): their ids.
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> early_;
-  std::vector<std::uint64_t> during_recount_;
-  std::size_t partial_ = 0;        // bytes of the front frame already written
-  std::int64_t last_rx_s_ = 0;
-  std::int64_t ping_sent_s_ = 0;     // when the client last sent anything (epoch seconds)
-  std::int64_t unread_ = 0;
-  std::int64_t last_sent_unread_ = -1;
-  std::uint64_t watermark_ = 0;  // highest id the count includes
-  bool ready_ = false;           // initial sync and count sent
+  std::size_t partial_ = 0;         // bytes of the front frame already written
+  std::int64_t last_rx_s_ = 0;      // when the client last sent anything (epoch seconds)
+  std::int64_t ping_sent_s_ = 0;    // when our keep-alive ping went out
+  std::int64_t token_exp_s_ = 0;    // the token's exp: the connection ends there
+  phase phase_ = phase::handshake;
+  std::uint16_t commands_in_flight_ = 0;
   bool registered_ = false;
-  bool recounting_ = false;
-  bool recount_again_ = false;
-  bool count_dirty_ = false;  // a change arrived before the initial count was sent
-  bool closing_ = false;
-  bool finished_ = false;
+  bool read_waiting_ = false;       // an async wait for readability is pending
+  bool read_paused_ = false;        // commands in flight at the cap: the socket is not read
+  bool stop_reading_ = false;       // the peer broke the protocol
   bool waiting_writable_ = false;
-  bool reading_ = false;
-  bool in_message_ = false;
-  std::uint8_t msg_op_ = 0;
   bool close_sent_ = false;
   bool peer_closed_ = false;
-  bool stop_reading_ = false;
   bool ping_outstanding_ = false;
+  bool expiring_sent_ = false;
 };
 
 }  // namespace herald::gateway

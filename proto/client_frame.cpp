@@ -54,6 +54,13 @@ std::variant<client_frame, frame_error> parse_client_frame(std::string_view text
     if (!read_integer(value, "since", 0, frame.since)) {
       return error("invalid_argument", "\"sync\" needs a non-negative integer \"since\"");
     }
+  } else if (type == "refresh") {
+    frame.type = client_frame_type::refresh;
+    const auto tok = value.find("token");
+    if (tok == value.end() || !tok->is_string() || tok->get_ref<const std::string&>().empty()) {
+      return error("invalid_argument", "\"refresh\" needs a string \"token\"");
+    }
+    frame.token = tok->get<std::string>();
   } else {
     return error("unknown_type", "unknown frame type");
   }

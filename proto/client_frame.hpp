@@ -7,12 +7,13 @@
 
 namespace herald::proto {
 
-enum class client_frame_type { ping, read, read_all, remove, sync };
+enum class client_frame_type { ping, read, read_all, remove, sync, refresh };
 
 struct client_frame {
   client_frame_type type = client_frame_type::ping;
   std::uint64_t id = 0;     // read, remove ("delete")
   std::uint64_t since = 0;  // sync (0 allowed)
+  std::string token;        // refresh: the new JWT
 };
 
 struct frame_error {

@@ -11,6 +11,9 @@ namespace herald::proto {
 
 std::string encode_count(std::int64_t unread);
 std::string encode_pong();
+// {"type":"token_expiring","exp":E} and {"type":"refreshed","exp":E}.
+std::string encode_token_expiring(std::int64_t exp);
+std::string encode_refreshed(std::int64_t exp);
 std::string encode_error_frame(std::string_view code, std::string_view message);
 // {"type":"desktop","title":..,"content":..[,"data":{..}]}; data_json empty means absent.
 std::string encode_desktop(std::string_view title, std::string_view content,

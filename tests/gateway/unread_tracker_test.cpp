@@ -1,0 +1,199 @@
+#include "gateway/unread_tracker.hpp"
+
+#include <catch2/catch.hpp>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+using herald::gateway::unread_tracker;
+
+namespace {
+
+// Records what the tracker asks the session to do.
+struct recorder : unread_tracker::actions {
+  std::vector<std::int64_t> counts;                             // count frames, in order
+  std::vector<std::pair<std::uint64_t, std::int64_t>> pushed;  // notification id, unread after it
+  int recounts = 0;
+  std::int64_t last = -1;  // the count the client shows: the last count or notification frame
+  void send_count(std::int64_t u) override { counts.push_back(u), last = u; }
+  void send_notification(std::uint64_t id, const std::shared_ptr<const std::string>&, std::int64_t u) override {
+    pushed.emplace_back(id, u), last = u;
+  }
+  void start_recount() override { ++recounts; }
+};
+
+const auto prefix = std::make_shared<const std::string>("{}");
+
+}  // namespace
+
+TEST_CASE("arrivals before the initial count are pushed once, counted only past the watermark", "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.on_notification(11, prefix);
+  t.on_notification(9, prefix);
+  CHECK(r.pushed.empty());  // nothing before the count
+  t.loaded(3, 10, false);
+  REQUIRE(r.counts == std::vector<std::int64_t>{3});
+  REQUIRE(r.pushed.size() == 2);
+  CHECK(r.pushed[0] == std::make_pair(std::uint64_t{9}, std::int64_t{3}));   // already in the count
+  CHECK(r.pushed[1] == std::make_pair(std::uint64_t{11}, std::int64_t{4}));  // on top of it
+  CHECK(r.recounts == 0);
+}
+
+TEST_CASE("with since, ids the sync covers are never pushed, early or late", "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.on_notification(10, prefix);  // early, covered by the sync
+  t.loaded(5, 10, true);
+  t.on_notification(8, prefix);   // late event of an item the sync sent
+  t.on_notification(10, prefix);
+  t.on_notification(12, prefix);  // new
+  REQUIRE(r.pushed.size() == 1);
+  CHECK(r.pushed[0].first == 12);
+  CHECK(r.pushed[0].second == 6);
+  CHECK(t.duplicates() == 3);
+  CHECK(t.resume_point() == 12);
+}
+
+TEST_CASE("an id delivered twice is sent once", "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(0, 0, false);
+  for (std::uint64_t id : {1, 2, 2, 3, 1, 3}) t.on_notification(id, prefix);
+  REQUIRE(r.pushed.size() == 3);
+  CHECK(r.pushed.back().second == 3);
+}
+
+TEST_CASE("a change before the initial count triggers one recount after it", "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.on_count_changed();
+  t.on_count_changed();
+  CHECK(r.recounts == 0);
+  t.loaded(4, 7, false);
+  CHECK(r.recounts == 1);
+  t.recounted(3, 7);
+  CHECK(r.counts == std::vector<std::int64_t>{4, 3});
+}
+
+TEST_CASE("arrivals during a recount are added when its snapshot missed them", "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(2, 5, false);
+  t.on_count_changed();
+  REQUIRE(r.recounts == 1);
+  t.on_notification(6, prefix);  // included in the snapshot below
+  t.on_notification(7, prefix);  // not included
+  t.recounted(4, 6);             // the store counts 4 up to id 6; 7 comes on top
+  CHECK(t.unread() == 5);
+  CHECK(r.last == 5);
+}
+
+TEST_CASE("a change during a recount runs another one, and an unchanged count sends nothing", "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(2, 5, false);
+  t.on_count_changed();
+  t.on_count_changed();  // during
+  CHECK(r.recounts == 1);
+  t.recounted(2, 5);
+  CHECK(r.recounts == 2);
+  CHECK(r.counts.size() == 1);  // 2 again: no frame
+  t.recounted(1, 5);
+  CHECK(r.counts.back() == 1);
+}
+
+// A model of the store and the bus: items commit with increasing ids; their events reach the
+// tracker in commit order but late; reads and deletes publish count changes that also arrive
+// late; a recount's snapshot is taken at a random moment between its start and its answer.
+// Whatever the interleaving, once everything is delivered the client shows the true count.
+TEST_CASE("seeded interleavings always end on the true count", "[unread_tracker]") {
+  for (std::uint32_t seed = 1; seed <= 400; ++seed) {
+    std::mt19937 rng(seed);
+    recorder r;
+    unread_tracker t(r);
+    std::map<std::uint64_t, bool> unread_items;  // id -> unread
+    std::uint64_t next_id = 1;
+    auto true_count = [&] {
+      std::int64_t n = 0;
+      for (auto& [id, u] : unread_items) n += u ? 1 : 0;
+      return n;
+    };
+    struct snap {
+      std::int64_t unread;
+      std::uint64_t wm;
+    };
+    auto snapshot = [&] { return snap{true_count(), next_id - 1}; };
+    for (int i = 0; i < 5; ++i) unread_items[next_id++] = true;  // history before connect
+    std::deque<std::uint64_t> notifications;  // in commit order
+    int changes = 0;                          // count_changed events in flight
+    std::optional<snap> initial;              // the initial count: snapshot taken, not yet answered
+    bool loaded = false;
+    int recounts_answered = 0;
+    std::optional<snap> recount_snap;
+    for (int step = 0; step < 300; ++step) {
+      const int op = static_cast<int>(rng() % 9);
+      if (op == 0 || op == 1) {  // a new item commits
+        unread_items[next_id] = true;
+        notifications.push_back(next_id++);
+      } else if (op == 2 && !unread_items.empty()) {  // read or delete a random item
+        auto it = unread_items.begin();
+        std::advance(it, rng() % unread_items.size());
+        if (it->second) {
+          if (rng() % 2) {
+            it->second = false;
+          } else {
+            unread_items.erase(it);
+          }
+          ++changes;
+        }
+      } else if (op == 3 && !notifications.empty()) {
+        t.on_notification(notifications.front(), prefix);
+        notifications.pop_front();
+      } else if (op == 4 && changes > 0) {
+        --changes;
+        t.on_count_changed();
+      } else if (op == 5 && !loaded) {
+        if (!initial) {
+          initial = snapshot();
+        } else {
+          t.loaded(initial->unread, initial->wm, false);
+          loaded = true;
+        }
+      } else if (op == 6 && r.recounts > recounts_answered && !recount_snap) {
+        recount_snap = snapshot();
+      } else if (op == 7 && recount_snap) {
+        ++recounts_answered;
+        auto s = *recount_snap;
+        recount_snap.reset();
+        t.recounted(s.unread, s.wm);
+      }
+    }
+    // Quiesce: the initial count, every event, every recount.
+    if (!loaded) {
+      if (!initial) initial = snapshot();
+      t.loaded(initial->unread, initial->wm, false);
+    }
+    for (;;) {
+      bool any = false;
+      while (!notifications.empty()) {
+        t.on_notification(notifications.front(), prefix), notifications.pop_front(), any = true;
+      }
+      while (changes > 0) --changes, t.on_count_changed(), any = true;
+      if (r.recounts > recounts_answered) {
+        if (!recount_snap) recount_snap = snapshot();
+        ++recounts_answered;
+        auto s = *recount_snap;
+        recount_snap.reset();
+        t.recounted(s.unread, s.wm);
+        any = true;
+      }
+      if (!any) break;
+    }
+    INFO("seed " << seed);
+    REQUIRE(r.last == true_count());
+  }
+}
