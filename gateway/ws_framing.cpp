@@ -44,41 +44,4 @@ std::size_t server_header(std::uint8_t op, std::size_t len, std::uint8_t* h) {
   return 10;
 }
 
-parse_status parse_client_frame(std::uint8_t* data, std::size_t n, std::size_t max_payload, client_frame& f,
-                                std::size_t& consumed) {
-  if (n < 2) return parse_status::incomplete;
-  const std::uint8_t b0 = data[0], b1 = data[1];
-  f.fin = (b0 & 0x80) != 0;
-  f.op = b0 & 0x0F;
-  if ((b0 & 0x70) != 0) return parse_status::protocol_error;  // no extension was agreed
-  if ((b1 & 0x80) == 0) return parse_status::protocol_error;  // clients must mask
-  const bool control = (f.op & 0x8) != 0;
-  const bool known = f.op == continuation || f.op == text || f.op == binary || f.op == close || f.op == ping ||
-                     f.op == pong;
-  if (!known) return parse_status::protocol_error;
-  std::uint64_t len = b1 & 0x7F;
-  std::size_t pos = 2;
-  if (len == 126) {
-    if (n < 4) return parse_status::incomplete;
-    len = (static_cast<std::uint64_t>(data[2]) << 8) | data[3];
-    pos = 4;
-  } else if (len == 127) {
-    if (n < 10) return parse_status::incomplete;
-    len = 0;
-    for (int i = 0; i < 8; ++i) len = (len << 8) | data[2 + i];
-    pos = 10;
-  }
-  if (control && (len > 125 || !f.fin)) return parse_status::protocol_error;
-  if (!control && len > max_payload) return parse_status::too_big;
-  if (n < pos + 4) return parse_status::incomplete;
-  const std::uint8_t* mask = data + pos;
-  pos += 4;
-  if (n - pos < len) return parse_status::incomplete;
-  f.payload = data + pos;
-  f.size = static_cast<std::size_t>(len);
-  for (std::size_t i = 0; i < f.size; ++i) f.payload[i] ^= mask[i & 3];
-  consumed = pos + f.size;
-  return parse_status::frame;
-}
-
 }  // namespace herald::gateway::ws
