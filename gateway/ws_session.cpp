@@ -13,6 +13,7 @@
 #include <span>
 
 #include "gateway/inbox_commands.hpp"
+#include "gateway/ws_frame_writer.hpp"
 #include "gateway/ws_framing.hpp"
 #include "proto/server_frames.hpp"
 
@@ -509,114 +510,20 @@ void ws_session::enqueue(cm::outgoing o) {
   if (!waiting_writable_) flush();
 }
 
-namespace {
-
-constexpr std::size_t max_batch_frames = 64;
-constexpr std::size_t small_write = 1024;
-
-// Written frames and bytes are tallied per I/O thread and folded into the shared counters every
-// 64 writes and on every session's tick (each second): two contended atomic adds per write
-// were a measurable part of a broadcast's cost per recipient.
-struct write_tally {
-  std::uint64_t frames = 0, bytes = 0, writes = 0;
-};
-thread_local write_tally tally;
-
-void fold_tally(metrics& m) {
-  if (tally.writes == 0) return;
-  m.frames_sent.fetch_add(tally.frames, std::memory_order_relaxed);
-  m.bytes_sent.fetch_add(tally.bytes, std::memory_order_relaxed);
-  tally = {};
-}
-
-// Gather buffers for one write, left uninitialised: flush() constructs the ones it uses (a
-// zeroed array of 192 buffers per write cost more than the framing itself).
-union gather_buffers {
-  gather_buffers() {}
-  asio::const_buffer at[max_batch_frames * 3];
-};
-
-}  // namespace
-
 void ws_session::flush() {
-  // Data frames are framed here and written straight to the socket: everything queued goes
-  // out in one non-blocking gather write, with no operation allocated per frame. Only when the
-  // kernel buffer is full does the session wait for the socket to become writable.
-  auto& sock = sock_;
-  while (!queue_.empty()) {
-    std::array<std::array<std::uint8_t, 10>, max_batch_frames> headers;
-    gather_buffers bufs;
-    std::size_t nb = 0, frames = 0, total = 0, skip = partial_;
-    for (std::size_t i = 0; i < queue_.size() && frames < max_batch_frames; ++i, ++frames) {
-      const cm::outgoing& f = queue_.at(i);
-      const std::size_t hl = ws::server_header(f.opcode, f.size(), headers[frames].data());
-      const asio::const_buffer parts[3] = {asio::buffer(headers[frames].data(), hl), asio::buffer(*f.body),
-                                           asio::buffer(f.tail.data(), f.tail_len)};
-      for (const auto& part : parts) {
-        if (part.size() <= skip) {  // already on the wire (the front frame's written part)
-          skip -= part.size();
-          continue;
-        }
-        new (&bufs.at[nb++]) asio::const_buffer(part + skip);
-        total += part.size() - skip;
-        skip = 0;
-      }
-    }
-    beast::error_code ec;
-    std::size_t n = 0;
-    if (total <= small_write && nb > 1) {
-      // A small write (the common broadcast case: one frame of a few hundred bytes) goes out
-      // as one contiguous send(): the kernel handles one buffer for less than a gather list.
-      thread_local std::array<char, small_write> one;
-      std::size_t at = 0;
-      for (std::size_t i = 0; i < nb; ++i) {
-        std::memcpy(one.data() + at, bufs.at[i].data(), bufs.at[i].size());
-        at += bufs.at[i].size();
-      }
-      ssize_t r;
-      do {
-        r = ::send(sock.native_handle(), one.data(), total, MSG_NOSIGNAL);
-      } while (r < 0 && errno == EINTR);
-      if (r < 0) {
-        ec = beast::error_code(errno, boost::system::system_category());
-      } else {
-        n = static_cast<std::size_t>(r);
-      }
-    } else {
-      n = sock.write_some(std::span<const asio::const_buffer>(bufs.at, nb), ec);
-    }
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+  const auto r = writer_.write(sock_, queue_);
+  if (ws_frame_writer::tally_due()) ws_frame_writer::fold_tally(svc_.stats());
+  switch (r) {
+    case ws_frame_writer::result::blocked:
       wait_writable();
       return;
-    }
-    if (ec) {
-      // The peer is gone.
-      queue_.clear();
-      partial_ = 0;
+    case ws_frame_writer::result::failed:  // the peer is gone
       shutdown_now();
       return;
-    }
-    tally.bytes += n;
-    std::size_t left = n + partial_;
-    partial_ = 0;
-    while (!queue_.empty()) {
-      const std::size_t fs = queue_.front().size() + ws::server_header_size(queue_.front().size());
-      if (left < fs) {
-        partial_ = left;
-        break;
-      }
-      left -= fs;
-      if (queue_.front().opcode == ws::close) close_sent_ = true;
-      queue_.pop_front();
-      ++tally.frames;
-    }
-    queue_.set_in_flight(partial_ > 0);
-    if (++tally.writes == 64) fold_tally(svc_.stats());
-    if (n < total) {
-      wait_writable();
-      return;
-    }
+    case ws_frame_writer::result::done:
+      break;
   }
+  if (writer_.close_sent()) close_sent_ = true;
   // The close frame is out: once the client answered, we are done. After a protocol error the
   // sending side closes and the rest of what the client sends is drained until it hangs up
   // (or the close timer fires), so the close frame is not lost to a reset.
@@ -639,7 +546,7 @@ void ws_session::wait_writable() {
 }
 
 void ws_session::on_tick(std::int64_t now_s) {
-  fold_tally(svc_.stats());
+  ws_frame_writer::fold_tally(svc_.stats());
   if (closing()) return;
   // The connection lives as long as its token: a warning ahead of exp, then 4001.
   if (token_exp_s_ > 0) {
@@ -674,7 +581,7 @@ void ws_session::close_with(std::uint16_t code, const char* reason) {
   phase_ = phase::closing;
   // Frames not yet on the wire are dropped; a frame partly written is finished first, so that
   // the close frame does not land inside it.
-  if (partial_ > 0) {
+  if (writer_.mid_frame()) {
     cm::outgoing keep = std::move(queue_.front());
     queue_.clear();
     queue_.push(std::move(keep));
@@ -710,7 +617,7 @@ void ws_session::shutdown_now() {
 void ws_session::finish() {
   if (phase_ == phase::finished) return;
   phase_ = phase::finished;
-  fold_tally(svc_.stats());
+  ws_frame_writer::fold_tally(svc_.stats());
   if (registered_) {
     svc_.registry().remove(*this);
     registered_ = false;

@@ -17,6 +17,7 @@
 #include "gateway/session_services.hpp"
 #include "gateway/token_verifier.hpp"
 #include "gateway/unread_tracker.hpp"
+#include "gateway/ws_frame_writer.hpp"
 #include "gateway/ws_message_reader.hpp"
 #include "persistence/store.hpp"
 #include "proto/client_frame.hpp"
@@ -89,10 +90,10 @@ class ws_session final : public cm::session,
   boost::asio::ip::tcp::socket sock_;
   ws::message_reader reader_;
   cm::send_queue queue_;
+  ws_frame_writer writer_;
   unread_tracker tracker_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
   std::unique_ptr<boost::asio::steady_timer> settle_timer_;  // cluster: recount after connect
-  std::size_t partial_ = 0;         // bytes of the front frame already written
   std::int64_t last_rx_s_ = 0;      // when the client last sent anything (epoch seconds)
   std::int64_t ping_sent_s_ = 0;    // when our keep-alive ping went out
   std::int64_t token_exp_s_ = 0;    // the token's exp: the connection ends there
