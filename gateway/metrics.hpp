@@ -16,6 +16,14 @@ class metrics {
   std::atomic<std::uint64_t> slow_client_closes{0};
   std::atomic<std::uint64_t> upgrades_refused{0};
   std::atomic<std::uint64_t> bus_events{0};
+  // What the HTTP edge refused or shed (README "Resource bounds").
+  std::atomic<std::uint64_t> accept_pauses{0};          // accept() ran out of descriptors
+  std::atomic<std::uint64_t> connections_shed{0};       // pending connections closed to make room
+  std::atomic<std::uint64_t> connections_refused_per_ip{0};
+  std::atomic<std::uint64_t> connections_refused_fds{0};  // public side full (the fd reserve)
+  std::atomic<std::uint64_t> requests_refused_too_large{0};
+  std::atomic<std::uint64_t> requests_refused_malformed{0};
+  std::atomic<std::uint64_t> requests_answered_unread{0};  // answered from the head, body unread
 
   void count_notify(int status);
   // One fan-out (a notify's delivery to the local sessions), in seconds.
