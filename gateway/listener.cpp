@@ -152,7 +152,9 @@ void listener::out_of_descriptors() {
       }
     }
   }
-  shed_oldest(shed_batch);
+  // Make room on the public side (the internal listener keeps its own connections: one of
+  // them may be the health check just taken off the queue).
+  if (kind_ == kind::public_api) shed_oldest(shed_batch);
   if (shed_also_) shed_also_->shed_oldest(shed_batch);
   note("accept: out of file descriptors");
   pause_.expires_after(accept_pause);
