@@ -11,7 +11,7 @@ HERALD_BUILD_PACKAGES=(
 )
 HERALD_TEST_PACKAGES=(
   mariadb-server mariadb-client redis-server nginx-light chromium nodejs npm curl python3 python3-websocket python3-pytest
-  libclang-rt-14-dev
+  libclang-rt-14-dev clang-14 libfuzzer-14-dev util-linux
 )
 
 install_packages() {

@@ -53,6 +53,9 @@ tests/cluster/run.sh
 step "browser tests (headless Chromium)"
 tests/browser/run.sh
 
+step "fuzz targets (libFuzzer, bounded)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_JOBS="$jobs" tests/fuzz/run.sh
+
 step "bench smoke run"
 bench/smoke.sh
 

@@ -6,6 +6,7 @@
 #include "gateway/http_session.hpp"
 #include "gateway/routes.hpp"
 #include "gateway/server.hpp"
+#include "proto/json_depth.hpp"
 #include "proto/notify_request.hpp"
 
 namespace herald::gateway {
@@ -27,6 +28,11 @@ void respond_method(const std::shared_ptr<http_session>& s) {
 
 void handle_dev_token(const std::shared_ptr<http_session>& s, const request& req) {
   if (req.method() != http::verb::post) return respond_method(s);
+  if (auto path = proto::json_too_deep(req.body())) {
+    const std::string field = proto::deep_field(*path);
+    s->respond(error_response(proto::invalid_argument(field, field + " nests deeper than 32 levels")));
+    return;
+  }
   auto body = nlohmann::json::parse(req.body(), nullptr, false);
   if (!body.is_object()) {
     s->respond(error_response(proto::invalid_argument("body", "the body must be a JSON object")));
@@ -75,7 +81,7 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
   const auto m = req.method();
   const bool get = m == http::verb::get || m == http::verb::head;
 
-  if (p == "/v1/dev/token") {
+  if (p == "/v1/dev/token" && srv.cfg().dev) {  // without --dev: no such route
     handle_dev_token(s, req);
     return true;
   }

@@ -138,6 +138,13 @@ const std::map<std::string, setter>& settings() {
        [](config& c, const std::string& v) {
          c.cluster_order_window_ms = static_cast<unsigned>(parse_uint(v, 0, 1000));
        }},
+      {"max_pending_connections",
+       [](config& c, const std::string& v) { c.max_pending_connections = parse_uint(v, 1, 1000000); }},
+      {"max_connections_per_ip",
+       [](config& c, const std::string& v) { c.max_connections_per_ip = parse_uint(v, 0, 1000000); }},
+      {"reserved_fds", [](config& c, const std::string& v) { c.reserved_fds = parse_uint(v, 0, 10000); }},
+      {"drain_grace_ms",
+       [](config& c, const std::string& v) { c.drain_grace_ms = static_cast<unsigned>(parse_uint(v, 0, 9000)); }},
   };
   return table;
 }
@@ -299,6 +306,19 @@ command_line load_config(int argc, char** argv, char** envp) {
     if (!dev) throw config_error("HERALD_API_KEY: required (or start with --dev)");
     c.api_keys.push_back("dev-" + random_hex(16));
     out.notes.push_back("dev mode: generated API key " + c.api_keys.front());
+  }
+  if (!dev) {
+    // A short HS256 secret can be brute-forced offline from one token; a short key guessed.
+    if (c.jwt_secret.size() < min_jwt_secret_bytes) {
+      throw config_error("HERALD_JWT_SECRET: must be at least " + std::to_string(min_jwt_secret_bytes) +
+                         " bytes (or start with --dev)");
+    }
+    for (const auto& key : c.api_keys) {
+      if (key.size() < min_api_key_bytes) {
+        throw config_error("HERALD_API_KEY: every key must be at least " + std::to_string(min_api_key_bytes) +
+                           " bytes (or start with --dev)");
+      }
+    }
   }
   return out;
 }

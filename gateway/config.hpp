@@ -48,7 +48,16 @@ struct config {
   unsigned max_commands_in_flight = 8;    // per connection; past it the socket is not read
   unsigned cluster_order_window_ms = 30;  // cluster: notification events held to deliver in id order
   bool dev = false;
+  // Hostile-input bounds (README "Resource bounds").
+  std::size_t max_pending_connections = 8192;  // per listener, not yet authenticated
+  std::size_t max_connections_per_ip = 2048;   // pending per source address; 0: no cap
+  std::size_t reserved_fds = 64;               // kept free for the internal listener
+  unsigned drain_grace_ms = 1000;              // 503s after SIGTERM even with nothing in flight
 };
+
+// The shortest secrets accepted without --dev.
+inline constexpr std::size_t min_jwt_secret_bytes = 32;
+inline constexpr std::size_t min_api_key_bytes = 16;
 
 struct command_line {
   std::string command = "serve";  // serve | migrate | help | version

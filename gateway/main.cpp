@@ -3,6 +3,8 @@
 #include <iostream>
 #include <spdlog/spdlog.h>
 
+#include "gateway/logging.hpp"
+
 #include "gateway/config.hpp"
 #include "gateway/server.hpp"
 #include "persistence/store.hpp"
@@ -26,7 +28,7 @@ int main(int argc, char** argv) {
     std::cout << "herald " << HERALD_VERSION << "\n";
     return 0;
   }
-  spdlog::set_level(spdlog::level::from_str(cl.cfg.log_level));
+  gateway::init_logging(cl.cfg.log_level);
   if (cl.cfg.web_root.empty()) cl.cfg.web_root = HERALD_DEFAULT_WEB_ROOT;
   for (const auto& note : cl.notes) std::cerr << "herald: " << note << "\n";
   if (cl.command == "migrate") {

@@ -47,6 +47,21 @@ std::string metrics::render(std::int64_t users_online, bool store_ready, bool bu
   counter("herald_ws_tokens_expired_total", "Connections closed (4001) when their token expired.",
           ws_tokens_expired.load());
   counter("herald_ws_refreshes_total", "Tokens replaced on open connections.", ws_refreshes.load());
+  counter("herald_accept_pauses_total", "Times accepting paused because the process ran out of file descriptors.",
+          accept_pauses.load());
+  counter("herald_connections_shed_total", "Unauthenticated connections closed to make room (cap or fd pressure).",
+          connections_shed.load());
+  o << "# HELP herald_connections_refused_total Connections closed at accept.\n"
+       "# TYPE herald_connections_refused_total counter\n"
+       "herald_connections_refused_total{reason=\"per_ip\"} "
+    << connections_refused_per_ip.load() << "\nherald_connections_refused_total{reason=\"fd_reserve\"} "
+    << connections_refused_fds.load() << "\n";
+  o << "# HELP herald_requests_refused_total HTTP requests refused at the edge for a limit.\n"
+       "# TYPE herald_requests_refused_total counter\n"
+       "herald_requests_refused_total{reason=\"too_large\"} "
+    << requests_refused_too_large.load() << "\nherald_requests_refused_total{reason=\"malformed\"} "
+    << requests_refused_malformed.load() << "\nherald_requests_refused_total{reason=\"body_unread\"} "
+    << requests_answered_unread.load() << "\n";
   gauge("herald_store_up", "1 when the store answers.", store_ready ? 1 : 0);
   gauge("herald_bus_up", "1 when the bus reaches its peers.", bus_ready ? 1 : 0);
   o << "# HELP herald_notify_requests_total Notify requests by HTTP status.\n"

@@ -22,6 +22,14 @@ class metrics {
   std::atomic<std::uint64_t> ws_duplicates_dropped{0};   // notifications already sent on a connection
   std::atomic<std::uint64_t> ws_tokens_expired{0};       // connections closed at their token's exp
   std::atomic<std::uint64_t> ws_refreshes{0};            // tokens replaced on open connections
+  // What the HTTP edge refused or shed (README "Resource bounds").
+  std::atomic<std::uint64_t> accept_pauses{0};          // accept() ran out of descriptors
+  std::atomic<std::uint64_t> connections_shed{0};       // pending connections closed to make room
+  std::atomic<std::uint64_t> connections_refused_per_ip{0};
+  std::atomic<std::uint64_t> connections_refused_fds{0};  // public side full (the fd reserve)
+  std::atomic<std::uint64_t> requests_refused_too_large{0};
+  std::atomic<std::uint64_t> requests_refused_malformed{0};
+  std::atomic<std::uint64_t> requests_answered_unread{0};  // answered from the head, body unread
 
   void count_notify(int status);
   // One fan-out (a notify's delivery to the local sessions), in seconds.

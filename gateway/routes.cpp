@@ -1,27 +1,10 @@
 #include "gateway/routes.hpp"
 
 #include "gateway/http_session.hpp"
+#include "gateway/request_limits.hpp"
 #include "gateway/server.hpp"
 
 namespace herald::gateway {
-
-namespace {
-
-bool api_key_ok(const server& srv, const request& req) {
-  const std::string_view presented = bearer_token(req);
-  if (presented.empty()) return false;
-  bool ok = false;
-  // Compare every key in full so that timing does not tell which prefix matched.
-  for (const auto& key : srv.cfg().api_keys) {
-    if (key.size() != presented.size()) continue;
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(key[i] ^ presented[i]);
-    ok = ok || diff == 0;
-  }
-  return ok;
-}
-
-}  // namespace
 
 void route_public(const std::shared_ptr<http_session>& s, request req, const target& t) {
   if (t.path.rfind("/v1/inbox", 0) == 0 && handle_inbox(s, req, t)) return;
@@ -35,17 +18,17 @@ void route_public(const std::shared_ptr<http_session>& s, request req, const tar
 
 void route_internal(const std::shared_ptr<http_session>& s, request req, const target& t) {
   server& srv = s->srv();
-  const bool open_route = t.path == "/healthz" || t.path == "/readyz" || t.path == "/metrics" ||
-                          (t.path == "/v1/dev/config" && srv.cfg().dev);
-  if (t.path == "/admin" || t.path.rfind("/admin/", 0) == 0) {
+  const bool open_route = open_internal_route(srv.cfg(), t);
+  if (admin_page(t)) {
     if (handle_static(s, req, t, true)) return;
     s->respond(error_response(proto::not_found("no such file: " + t.path)));
     return;
   }
-  if (!open_route && !api_key_ok(srv, req)) {
+  if (!open_route && !api_key_ok(srv.cfg(), req)) {
     s->respond(error_response(proto::unauthenticated("a valid API key is required (Authorization: Bearer KEY)")));
     return;
   }
+  if (!open_route) s->authenticated();
   if ((t.path == "/v1/notify" || t.path == "/v1/notify/batch")) {
     if (req.method() != http::verb::post) {
       s->respond(error_response(proto::method_not_allowed()));

@@ -8,7 +8,6 @@
 namespace herald::gateway {
 
 class http_session;
-
 void route_public(const std::shared_ptr<http_session>& s, request req, const target& t);
 void route_internal(const std::shared_ptr<http_session>& s, request req, const target& t);
 

@@ -12,6 +12,7 @@
 #include "connection_manager/local_bus.hpp"
 #include "connection_manager/redis_bus.hpp"
 #include "gateway/listener.hpp"
+#include "gateway/logging.hpp"
 #include "gateway/ws_session.hpp"
 
 namespace herald::gateway {
@@ -26,12 +27,8 @@ bool done_flag = false;
 }  // namespace
 
 std::shared_ptr<spdlog::logger> server::log() {
-  static auto logger = [] {
-    auto l = spdlog::get("gateway");
-    if (!l) l = spdlog::stderr_color_mt("gateway");
-    return l;
-  }();
-  return logger;
+  static const auto l = logger("gateway");
+  return l;
 }
 
 std::int64_t server::now_ms() {
@@ -127,6 +124,7 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
   public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr, listener::kind::public_api);
   internal_listener_ =
       std::make_shared<listener>(*this, *contexts_[0], cfg_.internal_addr, listener::kind::internal_api);
+  internal_listener_->shed_also(public_listener_);
 }
 
 server::~server() {
@@ -332,11 +330,15 @@ void server::begin_drain() {
   expiry_timer_->cancel();
   tick_timer_->cancel();
   registry_->for_each([](cm::session& s) { s.close_with(1001, "server shutting down"); });
-  const auto deadline = std::chrono::steady_clock::now() + drain_limit;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + drain_limit;
+  // The listeners answer 503 for at least the grace period, so that load balancers see it.
+  const auto grace_end = start + std::chrono::milliseconds(cfg_.drain_grace_ms);
   auto poll = std::make_shared<asio::steady_timer>(*contexts_[0]);
   auto check = std::make_shared<std::function<void()>>();
-  *check = [this, poll, check, deadline] {
-    if ((in_flight_ == 0 && sessions_ == 0) || std::chrono::steady_clock::now() >= deadline) {
+  *check = [this, poll, check, deadline, grace_end] {
+    const auto now = std::chrono::steady_clock::now();
+    if ((in_flight_ == 0 && sessions_ == 0 && now >= grace_end) || now >= deadline) {
       public_listener_->stop();
       internal_listener_->stop();
       std::lock_guard lock(done_mu);

@@ -29,6 +29,17 @@ const char* content_type(const fs::path& p) {
   return nullptr;
 }
 
+// True when `p` is `root` or lies under it, compared component by component (a sibling
+// folder whose name merely starts with the root's name is outside).
+bool under(const fs::path& p, const fs::path& root) {
+  auto pi = p.begin();
+  for (auto ri = root.begin(); ri != root.end(); ++ri, ++pi) {
+    if (ri->empty() && std::next(ri) == root.end()) break;  // a trailing separator
+    if (pi == p.end() || *pi != *ri) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool handle_static(const std::shared_ptr<http_session>& s, const request& req, const target& t, bool admin) {
@@ -37,10 +48,11 @@ bool handle_static(const std::shared_ptr<http_session>& s, const request& req, c
     s->respond(error_response(proto::method_not_allowed()));
     return true;
   }
-  // Refuse anything that could leave the root before touching the file system.
+  // Refuse anything that could leave the root before touching the file system: the path is
+  // relative segments only (no empty, dot or backslash segments, so never absolute).
   const std::string& path = t.path;
   if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos ||
-      path.find('\\') != std::string::npos || path.find("/..") != std::string::npos ||
+      path.find('\\') != std::string::npos || path.find("//") != std::string::npos ||
       path.find("/.") != std::string::npos) {
     s->respond(error_response(proto::not_found("no such file")));
     return true;
@@ -48,17 +60,18 @@ bool handle_static(const std::shared_ptr<http_session>& s, const request& req, c
   std::string rel = path.substr(1);
   if (admin) {
     rel = rel == "admin" ? "admin/" : rel;  // "/admin" and "/admin/" are the console
-  } else if (rel.rfind("admin", 0) == 0) {
+  } else if (rel == "admin" || rel.rfind("admin/", 0) == 0) {
     return false;  // the console is served by the internal listener only
   }
   if (rel.empty() || rel.back() == '/') rel += "index.html";
-  const fs::path root = fs::weakly_canonical(s->srv().cfg().web_root);
   std::error_code ec;
-  const fs::path file = fs::weakly_canonical(root / rel, ec);
-  const auto rootstr = root.string();
-  if (ec || file.string().compare(0, rootstr.size(), rootstr) != 0 || !fs::is_regular_file(file, ec)) {
-    return false;
-  }
+  // Both sides canonical (symlinks resolved), then compared as paths: a link that leads out
+  // of the root, or from the public pages into the console, is not followed.
+  const fs::path root = fs::canonical(s->srv().cfg().web_root, ec);
+  if (ec) return false;
+  const fs::path file = fs::canonical(root / fs::path(rel).relative_path(), ec);
+  if (ec || !under(file, root) || !fs::is_regular_file(file, ec)) return false;
+  if (admin != under(file, root / "admin")) return false;
   const char* type = content_type(file);
   if (!type) return false;
   std::ifstream in(file, std::ios::binary);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proto/json_depth.hpp"
+
 namespace herald::proto {
 namespace {
 
@@ -30,6 +32,11 @@ frame_error error(const char* code, std::string message) {
 }  // namespace
 
 std::variant<client_frame, frame_error> parse_client_frame(std::string_view text) {
+  if (auto path = json_too_deep(text)) {
+    const std::string field = deep_field(*path);
+    return error("invalid_argument",
+                 (field == "body" ? std::string("the frame") : "\"" + field + "\"") + " nests deeper than 32 levels");
+  }
   const json value = json::parse(text.begin(), text.end(), nullptr, false);
   if (value.is_discarded()) return error("invalid_frame", "the frame is not valid JSON");
   if (!value.is_object()) return error("invalid_frame", "the frame must be a JSON object");

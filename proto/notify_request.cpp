@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proto/json_depth.hpp"
 #include "proto/json_text.hpp"
 
 namespace herald::proto {
@@ -211,7 +212,13 @@ notify_parse_result parse_notify_json(const json& value) {
   return r;
 }
 
+static api_error too_deep(const std::string& field) {
+  return invalid_argument(field, field == "body" ? "the body nests deeper than 32 levels"
+                                                 : field + " nests deeper than 32 levels");
+}
+
 notify_parse_result parse_notify(std::string_view body) {
+  if (auto path = json_too_deep(body)) return too_deep(deep_field(*path));
   const json value = json::parse(body.begin(), body.end(), nullptr, false);
   if (value.is_discarded()) return invalid_argument("body", "the body is not valid JSON");
   return parse_notify_json(value);
@@ -219,6 +226,13 @@ notify_parse_result parse_notify(std::string_view body) {
 
 std::variant<std::vector<notify_parse_result>, api_error> parse_notify_batch(
     std::string_view body) {
+  // The two levels of {"notifications":[ ... ]} do not count against an entry's depth.
+  if (auto path = json_too_deep(body, max_json_depth + 2)) {
+    // The path runs through {"notifications":[ ... ]}: name the entry's field.
+    std::string field = deep_field(*path, 2);
+    if (field == "body" && !path->empty() && !(*path)[0].empty()) field = (*path)[0];
+    return too_deep(field);
+  }
   const json value = json::parse(body.begin(), body.end(), nullptr, false);
   if (value.is_discarded()) return invalid_argument("body", "the body is not valid JSON");
   if (!value.is_object()) return invalid_argument("body", "the body must be a JSON object");

@@ -18,7 +18,8 @@ struct statement_reset {
 
 }  // namespace
 
-sqlite_store::sqlite_store(const std::string& path) : sql_store(sqlite_dialect()) {
+sqlite_store::sqlite_store(const std::string& path, std::size_t statement_cache)
+    : sql_store(sqlite_dialect()), statement_cache_(statement_cache ? statement_cache : 1) {
   const int rc = sqlite3_open_v2(path.c_str(), &db_,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  nullptr);
@@ -43,8 +44,15 @@ sqlite_store::sqlite_store(const std::string& path) : sql_store(sqlite_dialect()
 }
 
 sqlite_store::~sqlite_store() {
-  for (auto& [sql, s] : statements_) sqlite3_finalize(s);
+  statements_.clear();
+  for (auto& c : lru_) sqlite3_finalize(c.stmt);
   sqlite3_close(db_);
+}
+
+std::size_t sqlite_store::prepared_statements() const {
+  std::size_t n = 0;
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s; s = sqlite3_next_stmt(db_, s)) ++n;
+  return n;
 }
 
 void sqlite_store::fail(int rc, const std::string& what) {
@@ -67,15 +75,25 @@ void sqlite_store::run(const char* sql) {
 }
 
 sqlite3_stmt* sqlite_store::prepare(const std::string& sql, const sql_params& params) {
+  // An LRU of prepared statements: batch reads of many shapes would otherwise keep one
+  // statement (and its memory) per shape for the life of the connection.
   auto it = statements_.find(sql);
-  if (it == statements_.end()) {
-    sqlite3_stmt* s = nullptr;
+  if (it != statements_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+  } else {
+    sqlite3_stmt* fresh = nullptr;
     const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+                                      SQLITE_PREPARE_PERSISTENT, &fresh, nullptr);
     if (rc != SQLITE_OK) fail(rc, "prepare " + sql);
-    it = statements_.emplace(sql, s).first;
+    while (lru_.size() >= statement_cache_) {
+      statements_.erase(lru_.back().sql);
+      sqlite3_finalize(lru_.back().stmt);
+      lru_.pop_back();
+    }
+    lru_.push_front(cached{sql, fresh});
+    statements_.emplace(lru_.front().sql, lru_.begin());
   }
-  sqlite3_stmt* s = it->second;
+  sqlite3_stmt* s = lru_.front().stmt;
   for (std::size_t i = 0; i < params.size(); ++i) {
     const int at = static_cast<int>(i) + 1;
     int rc = SQLITE_OK;

@@ -58,7 +58,7 @@ struct toml_file {
   std::string str() const { return path.string(); }
 };
 
-const std::vector<std::string> secrets{"HERALD_JWT_SECRET=s3cret", "HERALD_API_KEY=key1"};
+const std::vector<std::string> secrets{"HERALD_JWT_SECRET=s3cret-long-enough-for-hs256-0123456789", "HERALD_API_KEY=key1-long-enough-0123"};
 
 std::vector<std::string> with_secrets(std::vector<std::string> env) {
   env.insert(env.end(), secrets.begin(), secrets.end());
@@ -74,8 +74,8 @@ TEST_CASE("every setting has its documented default", "[config]") {
   CHECK(c.public_addr.host == "0.0.0.0");
   CHECK(c.public_addr.port == 8080);
   CHECK(c.internal_addr.str() == "127.0.0.1:8081");
-  CHECK(c.jwt_secret == "s3cret");
-  CHECK(c.api_keys == std::vector<std::string>{"key1"});
+  CHECK(c.jwt_secret == "s3cret-long-enough-for-hs256-0123456789");
+  CHECK(c.api_keys == std::vector<std::string>{"key1-long-enough-0123"});
   CHECK(c.store == "sqlite:herald.db");
   CHECK(c.bus.empty());
   CHECK(c.allowed_origins.empty());
@@ -115,52 +115,52 @@ TEST_CASE("the environment wins over TOML and a flag wins over both", "[config]"
       "internal_addr = \"10.0.0.1:1001\"\n"
       "retention_days = 30\n"
       "log_level = \"warn\"\n"
-      "jwt_secret = \"from-toml\"\n"
-      "api_key = [\"t1\", \"t2\"]\n");
+      "jwt_secret = \"from-toml-secret-0123456789abcdef0123\"\n"
+      "api_key = [\"toml-key-one-0123456\", \"toml-key-two-0123456\"]\n");
   SECTION("TOML alone") {
     auto c = load({"--config", f.str()}).cfg;
     CHECK(c.public_addr.str() == "10.0.0.1:1000");
     CHECK(c.internal_addr.str() == "10.0.0.1:1001");
     CHECK(c.retention_days == 30);
     CHECK(c.log_level == "warn");
-    CHECK(c.jwt_secret == "from-toml");
-    CHECK(c.api_keys == std::vector<std::string>{"t1", "t2"});
+    CHECK(c.jwt_secret == "from-toml-secret-0123456789abcdef0123");
+    CHECK(c.api_keys == std::vector<std::string>{"toml-key-one-0123456", "toml-key-two-0123456"});
   }
   SECTION("environment over TOML") {
-    auto c = load({"--config", f.str()}, {"HERALD_PUBLIC_ADDR=10.0.0.2:2000", "HERALD_JWT_SECRET=from-env"}).cfg;
+    auto c = load({"--config", f.str()}, {"HERALD_PUBLIC_ADDR=10.0.0.2:2000", "HERALD_JWT_SECRET=from-env-secret-0123456789abcdef01234"}).cfg;
     CHECK(c.public_addr.str() == "10.0.0.2:2000");
-    CHECK(c.jwt_secret == "from-env");
+    CHECK(c.jwt_secret == "from-env-secret-0123456789abcdef01234");
     CHECK(c.retention_days == 30);  // untouched by the environment
   }
   SECTION("flags over environment and TOML, in both spellings") {
     auto c = load({"--config=" + f.str(), "--public-addr", "10.0.0.3:3000", "--retention-days=12",
-                   "--jwt-secret", "from-flag"},
-                  {"HERALD_PUBLIC_ADDR=10.0.0.2:2000", "HERALD_RETENTION_DAYS=20", "HERALD_JWT_SECRET=from-env"})
+                   "--jwt-secret", "from-flag-secret-0123456789abcdef0123"},
+                  {"HERALD_PUBLIC_ADDR=10.0.0.2:2000", "HERALD_RETENTION_DAYS=20", "HERALD_JWT_SECRET=from-env-secret-0123456789abcdef01234"})
                  .cfg;
     CHECK(c.public_addr.str() == "10.0.0.3:3000");
     CHECK(c.retention_days == 12);
-    CHECK(c.jwt_secret == "from-flag");
+    CHECK(c.jwt_secret == "from-flag-secret-0123456789abcdef0123");
     CHECK(c.internal_addr.str() == "10.0.0.1:1001");
     CHECK(c.log_level == "warn");
   }
 }
 
 TEST_CASE("a flag takes its value as the next argument or after '='", "[config]") {
-  auto a = load({"--log-level", "error", "--store=sqlite:/tmp/x.db", "--api-key", "k"}, {"HERALD_JWT_SECRET=s"});
+  auto a = load({"--log-level", "error", "--store=sqlite:/tmp/x.db", "--api-key", "key-long-enough-0123"}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"});
   CHECK(a.cfg.log_level == "error");
   CHECK(a.cfg.store == "sqlite:/tmp/x.db");
-  CHECK(a.cfg.api_keys == std::vector<std::string>{"k"});
+  CHECK(a.cfg.api_keys == std::vector<std::string>{"key-long-enough-0123"});
   // A value may itself contain '=' after the first one.
-  auto b = load({"--jwt-secret=abc=def"}, {"HERALD_API_KEY=k"});
-  CHECK(b.cfg.jwt_secret == "abc=def");
+  auto b = load({"--jwt-secret=abc=def-0123456789abcdef0123456789"}, {"HERALD_API_KEY=key-long-enough-0123"});
+  CHECK(b.cfg.jwt_secret == "abc=def-0123456789abcdef0123456789");
 }
 
 TEST_CASE("the API key setting is a comma-separated list", "[config]") {
-  CHECK(load({}, {"HERALD_JWT_SECRET=s", "HERALD_API_KEY=alpha, beta ,gamma,,"}).cfg.api_keys ==
-        std::vector<std::string>{"alpha", "beta", "gamma"});
-  CHECK(load({"--api-key=one,two"}, {"HERALD_JWT_SECRET=s"}).cfg.api_keys ==
-        std::vector<std::string>{"one", "two"});
-  CHECK_THAT(refusal({"--api-key", " , "}, {"HERALD_JWT_SECRET=s"}), Catch::Contains("--api-key"));
+  CHECK(load({}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234", "HERALD_API_KEY=alpha-key-0123456789, beta-key-0123456789 ,gamma-key-0123456789,,"}).cfg.api_keys ==
+        std::vector<std::string>{"alpha-key-0123456789", "beta-key-0123456789", "gamma-key-0123456789"});
+  CHECK(load({"--api-key=one-key-0123456789ab,two-key-0123456789ab"}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"}).cfg.api_keys ==
+        std::vector<std::string>{"one-key-0123456789ab", "two-key-0123456789ab"});
+  CHECK_THAT(refusal({"--api-key", " , "}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"}), Catch::Contains("--api-key"));
 }
 
 TEST_CASE("an unknown TOML key stops the start and is named", "[config]") {
@@ -227,10 +227,10 @@ TEST_CASE("a TOML file that does not parse stops the start", "[config]") {
 }
 
 TEST_CASE("a missing JWT secret or API key stops the start without --dev", "[config]") {
-  CHECK_THAT(refusal({}, {"HERALD_API_KEY=k"}), Catch::Contains("HERALD_JWT_SECRET"));
-  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=s"}), Catch::Contains("HERALD_API_KEY"));
+  CHECK_THAT(refusal({}, {"HERALD_API_KEY=key-long-enough-0123"}), Catch::Contains("HERALD_JWT_SECRET"));
+  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"}), Catch::Contains("HERALD_API_KEY"));
   CHECK_THAT(refusal({}, {}), Catch::Contains("HERALD_"));
-  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=", "HERALD_API_KEY=k"}), Catch::Contains("HERALD_JWT_SECRET"));
+  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=", "HERALD_API_KEY=key-long-enough-0123"}), Catch::Contains("HERALD_JWT_SECRET"));
 }
 
 TEST_CASE("--dev generates a fresh JWT secret and API key and says so", "[config]") {
@@ -248,8 +248,8 @@ TEST_CASE("--dev generates a fresh JWT secret and API key and says so", "[config
 
   // Configured secrets are kept in dev mode.
   auto c = load({"--dev"}, secrets);
-  CHECK(c.cfg.jwt_secret == "s3cret");
-  CHECK(c.cfg.api_keys == std::vector<std::string>{"key1"});
+  CHECK(c.cfg.jwt_secret == "s3cret-long-enough-for-hs256-0123456789");
+  CHECK(c.cfg.api_keys == std::vector<std::string>{"key1-long-enough-0123"});
   CHECK(c.notes.empty());
 }
 
@@ -259,4 +259,41 @@ TEST_CASE("the first argument may name the command", "[config]") {
   CHECK(load({"--help"}).command == "help");
   CHECK(load({"--version"}).command == "version");
   CHECK_THAT(herald::gateway::usage(), Catch::Contains("--public-addr") && Catch::Contains("HERALD_RETENTION_DAYS"));
+}
+
+TEST_CASE("a JWT secret under 32 bytes or an API key under 16 bytes stops the start without --dev", "[config]") {
+  const std::string long_secret = "HERALD_JWT_SECRET=" + std::string(32, 'j');
+  const std::string long_key = "HERALD_API_KEY=" + std::string(16, 'k');
+  // The shortest accepted values start (positive control).
+  CHECK(load({}, {long_secret, long_key}).cfg.jwt_secret == std::string(32, 'j'));
+  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=" + std::string(31, 'j'), long_key}),
+             Catch::Contains("HERALD_JWT_SECRET"));
+  CHECK_THAT(refusal({}, {long_secret, "HERALD_API_KEY=" + std::string(15, 'k')}), Catch::Contains("HERALD_API_KEY"));
+  // Any key of the list.
+  CHECK_THAT(refusal({}, {long_secret, "HERALD_API_KEY=" + std::string(16, 'k') + ",short"}),
+             Catch::Contains("HERALD_API_KEY"));
+  CHECK_THAT(refusal({"--jwt-secret", "s3cret"}, {long_key}), Catch::Contains("HERALD_JWT_SECRET"));
+  // --dev accepts short secrets (local trials only).
+  CHECK(load({"--dev"}, {"HERALD_JWT_SECRET=s3cret", "HERALD_API_KEY=k1"}).cfg.api_keys ==
+        std::vector<std::string>{"k1"});
+}
+
+TEST_CASE("the connection bounds have their documented defaults and are parsed strictly", "[config]") {
+  const auto c = load({}, secrets).cfg;
+  CHECK(c.max_pending_connections == 8192);
+  CHECK(c.max_connections_per_ip == 2048);
+  CHECK(c.reserved_fds == 64);
+  CHECK(c.drain_grace_ms == 1000);
+  const auto d = load({}, with_secrets({"HERALD_MAX_PENDING_CONNECTIONS=10", "HERALD_MAX_CONNECTIONS_PER_IP=0",
+                                        "HERALD_RESERVED_FDS=8", "HERALD_DRAIN_GRACE_MS=0"}))
+                     .cfg;
+  CHECK(d.max_pending_connections == 10);
+  CHECK(d.max_connections_per_ip == 0);
+  CHECK(d.reserved_fds == 8);
+  CHECK(d.drain_grace_ms == 0);
+  CHECK_THAT(refusal({}, with_secrets({"HERALD_MAX_PENDING_CONNECTIONS=0"})),
+             Catch::Contains("HERALD_MAX_PENDING_CONNECTIONS"));
+  CHECK_THAT(refusal({}, with_secrets({"HERALD_MAX_CONNECTIONS_PER_IP=x"})),
+             Catch::Contains("HERALD_MAX_CONNECTIONS_PER_IP"));
+  CHECK_THAT(refusal({}, with_secrets({"HERALD_DRAIN_GRACE_MS=9001"})), Catch::Contains("HERALD_DRAIN_GRACE_MS"));
 }

@@ -111,3 +111,25 @@ TEST_CASE("the fan-out histogram has cumulative buckets, +Inf, sum and count", "
   CHECK(s["herald_fanout_duration_seconds_count"] == "4");
   CHECK(std::stod(s["herald_fanout_duration_seconds_sum"]) == Approx(3.20105).margin(1e-5));
 }
+
+TEST_CASE("what the HTTP edge refuses and sheds is counted on the metrics page", "[metrics]") {
+  metrics m;
+  const auto before = samples(m.render(0, true, true));
+  CHECK(before.at("herald_accept_pauses_total") == "0");
+  CHECK(before.at("herald_connections_shed_total") == "0");
+  m.accept_pauses += 2;
+  m.connections_shed += 3;
+  m.connections_refused_per_ip += 4;
+  m.connections_refused_fds += 5;
+  m.requests_refused_too_large += 6;
+  m.requests_refused_malformed += 7;
+  m.requests_answered_unread += 8;
+  const auto s = samples(m.render(0, true, true));
+  CHECK(s.at("herald_accept_pauses_total") == "2");
+  CHECK(s.at("herald_connections_shed_total") == "3");
+  CHECK(s.at("herald_connections_refused_total{reason=\"per_ip\"}") == "4");
+  CHECK(s.at("herald_connections_refused_total{reason=\"fd_reserve\"}") == "5");
+  CHECK(s.at("herald_requests_refused_total{reason=\"too_large\"}") == "6");
+  CHECK(s.at("herald_requests_refused_total{reason=\"malformed\"}") == "7");
+  CHECK(s.at("herald_requests_refused_total{reason=\"body_unread\"}") == "8");
+}

@@ -134,6 +134,9 @@ class Herald:
             "HERALD_STORE": self.store,
             "HERALD_THREADS": "2",
             "HERALD_LOG_LEVEL": "info",
+            # No load balancer watches these daemons: exit as soon as nothing is in flight
+            # (tests of the drain grace set it themselves).
+            "HERALD_DRAIN_GRACE_MS": "0",
         }
         if self.with_secrets:
             settings["HERALD_JWT_SECRET"] = self.secret

@@ -152,7 +152,7 @@ def _expect_public_port(herald_bin, tmp_path, cfg, env, args, port):
 
 
 def test_several_api_keys_are_all_accepted(launch):
-    d = launch(env={"HERALD_API_KEY": "first-key,second-key"})
-    for key in ("first-key", "second-key"):
+    d = launch(env={"HERALD_API_KEY": "first-key-0123456789,second-key-0123456789"})
+    for key in ("first-key-0123456789", "second-key-0123456789"):
         assert d.internal("GET", "/v1/stats", key="Bearer " + key).status == 200
-    assert d.internal("GET", "/v1/stats", key="Bearer first-key,second-key").status == 401
+    assert d.internal("GET", "/v1/stats", key="Bearer first-key-0123456789,second-key-0123456789").status == 401

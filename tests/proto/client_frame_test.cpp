@@ -79,3 +79,12 @@ TEST_CASE("an unknown type is unknown_type") {
   CHECK(refusal(R"({"type":"remove","id":1})") == "unknown_type");
   CHECK(refusal(R"({"type":""})") == "unknown_type");
 }
+
+TEST_CASE("a frame nested past 32 levels is refused without a recursive parse", "[client_frame][depth]") {
+  std::string deep = R"({"type":"ping","x":)" + std::string(3000, '[') + std::string(3000, ']') + "}";
+  CHECK(refusal(deep) == "invalid_argument");
+  auto r = parse_client_frame(deep);
+  CHECK_THAT(std::get<frame_error>(r).message, Catch::Contains("\"x\""));
+  // A shallow extra field is fine (positive control).
+  CHECK(accepted(R"({"type":"ping","x":[[1]]})").type == client_frame_type::ping);
+}

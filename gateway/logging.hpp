@@ -1,0 +1,16 @@
+// Herald's logs: one sink (stderr) shared by one named logger per component: `gateway` (the
+// daemon, listeners, handlers), `conn` (WebSocket sessions), `store` (the database) and `bus`
+// (Redis bus and presence). Tokens and API keys are never logged. Thread-safe after
+// init_logging(), which main() calls once before anything else runs.
+#pragma once
+#include <memory>
+#include <spdlog/spdlog.h>
+#include <string>
+
+namespace herald::gateway {
+
+void init_logging(const std::string& level);
+// The named logger (created on the shared sink if init_logging() has not run, as in tests).
+std::shared_ptr<spdlog::logger> logger(const char* name);
+
+}  // namespace herald::gateway
