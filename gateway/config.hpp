@@ -45,6 +45,12 @@ struct config {
   unsigned ping_interval_s = 25;
   unsigned pong_timeout_s = 20;
   bool dev = false;
+  // Token keys and claims besides jwt_secret (any of the three key settings, several together).
+  std::string jwt_public_key;  // path of a PEM public key: RSA (RS256) or EC P-256 (ES256)
+  std::string jwt_jwks;        // a JWKS file path or an http:// / https:// URL
+  std::string jwt_issuer;      // required `iss` when set
+  std::string jwt_audience;    // required in `aud` when set
+  unsigned token_refresh_window_s = 60;  // `token_expiring` this long before `exp`
 };
 
 struct command_line {
