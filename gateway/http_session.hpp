@@ -42,6 +42,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool handling_ = false;
+  bool kid_waited_ = false;  // an upgrade already waited once for a key fetch
 };
 
 }  // namespace herald::gateway

@@ -38,9 +38,15 @@ std::size_t on_data(char* data, std::size_t size, std::size_t n, void* user) {
   return bytes;
 }
 
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;  // non-zero aborts
+}
+
 // One GET with libcurl: certificates and host names verified (curl's defaults), http and https
-// only (redirects included, at most 3), a bounded body and a deadline.
-std::string http_get(const std::string& url, std::chrono::milliseconds timeout, std::string* why) {
+// only (redirects included, at most 3), a bounded body and a deadline; `cancel` aborts it
+// within about a second (curl calls the progress function at least once a second).
+std::string http_get(const std::string& url, std::chrono::milliseconds timeout, const std::atomic<bool>& cancel,
+                     std::string* why) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
@@ -64,7 +70,9 @@ std::string http_get(const std::string& url, std::chrono::milliseconds timeout, 
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "herald-jwks/1");
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(&cancel));
   const CURLcode rc = curl_easy_perform(c);
   if (buf.too_large) {
     *why = "the answer is over 1 MiB";
@@ -138,17 +146,23 @@ void jwks_source::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void jwks_source::stop() {
+void jwks_source::cancel() {
+  stopping_ = true;
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
+}
+
+void jwks_source::stop() {
+  cancel();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
-std::shared_ptr<const key_list> jwks_source::keys() const {
+std::shared_ptr<const key_list> jwks_source::keys(std::uint64_t* generation) const {
   std::lock_guard lock(mu_);
+  if (generation) *generation = generation_;
   return keys_;
 }
 
@@ -161,9 +175,28 @@ void jwks_source::unknown_kid() {
   cv_.notify_all();
 }
 
+bool jwks_source::after_next_load(std::uint64_t seen_generation, std::function<void()> fn) {
+  {
+    std::unique_lock lock(mu_);
+    if (generation_ > seen_generation) {
+      lock.unlock();
+      fn();
+      return true;
+    }
+    if (stop_ || !thread_.joinable()) return false;
+    const auto now = std::chrono::steady_clock::now();
+    const bool allowed = !kid_fetched_ || now >= last_kid_fetch_ + opts_.unknown_kid_every;
+    if (!loading_ && !allowed) return false;
+    waiters_.push_back(std::move(fn));
+    if (!loading_) kid_wanted_ = true;
+  }
+  cv_.notify_all();
+  return true;
+}
+
 std::string jwks_source::load_once() {
   std::string why;
-  const std::string text = url_ ? http_get(opts_.location, opts_.timeout, &why) : read_file(opts_.location, &why);
+  const std::string text = url_ ? http_get(opts_.location, opts_.timeout, stopping_, &why) : read_file(opts_.location, &why);
   ++attempts_;
   if (!why.empty()) return why;
   std::vector<std::string> skipped;
@@ -190,9 +223,24 @@ void jwks_source::run() {
   bool due = url_;
   auto failures = 0;
   auto next = clock::now() + opts_.refresh;
+  auto release_waiters = [this] {
+    std::vector<std::function<void()>> ready;
+    {
+      std::lock_guard lock(mu_);
+      loading_ = false;
+      ++generation_;
+      ready.swap(waiters_);
+    }
+    for (auto& fn : ready) fn();
+  };
   for (;;) {
     if (due) {
+      {
+        std::lock_guard lock(mu_);
+        loading_ = true;
+      }
       const auto why = load_once();
+      release_waiters();
       if (why.empty()) {
         if (failures > 0 || attempts_ == 1) log()->info("HERALD_JWT_JWKS: key set loaded from {}", opts_.location);
         failures = 0;
@@ -209,7 +257,11 @@ void jwks_source::run() {
     }
     std::unique_lock lock(mu_);
     for (;;) {
-      if (stop_) return;
+      if (stop_) {
+        lock.unlock();
+        release_waiters();
+        return;
+      }
       const auto now = clock::now();
       if (kid_wanted_) {
         const auto allowed = kid_fetched_ ? last_kid_fetch_ + opts_.unknown_kid_every : now;

@@ -8,10 +8,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gateway/jwks_keys.hpp"
 
@@ -35,16 +37,25 @@ class jwks_source {
 
   // Starts the refresh thread (a URL's first fetch happens at once). Idempotent.
   void start();
+  // Asks the thread to end, aborting a fetch in progress within about a second; returns at once.
+  void cancel();
+  // cancel(), then waits for the thread.
   void stop();
 
-  // The current keys (empty until a URL was fetched once). Never blocks on a fetch.
-  std::shared_ptr<const key_list> keys() const;
+  // The current keys (empty until a URL was fetched once) and, when asked, the number of
+  // loads attempted so far, read together. Never blocks on a fetch.
+  std::shared_ptr<const key_list> keys(std::uint64_t* generation = nullptr) const;
   // True once a key set was loaded; a later failure does not make it false again.
   bool loaded() const { return loaded_.load(); }
   bool is_url() const { return url_; }
   // A token named a kid the set does not have: ask for a fetch (at most one per 30 s).
   // Returns at once.
   void unknown_kid();
+  // Runs `fn` once a load attempt later than `seen_generation` (from keys()) has finished:
+  // at once on the calling thread when one already has, else on the source's thread after the
+  // load now in progress or the one this asks for (good or not; also when the source stops).
+  // Returns false, dropping fn, when the 30 s limit holds the next load back.
+  bool after_next_load(std::uint64_t seen_generation, std::function<void()> fn);
   // Completed fetches and reads, good or not (metrics, tests).
   std::uint64_t attempts() const { return attempts_.load(); }
 
@@ -66,7 +77,11 @@ class jwks_source {
   bool kid_wanted_ = false;
   std::chrono::steady_clock::time_point last_kid_fetch_{};
   bool kid_fetched_ = false;
+  bool loading_ = false;
+  std::uint64_t generation_ = 0;  // load attempts finished
+  std::vector<std::function<void()>> waiters_;
   std::atomic<bool> loaded_{false};
+  std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> attempts_{0};
   std::thread thread_;
 };

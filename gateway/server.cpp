@@ -371,6 +371,7 @@ void server::begin_drain() {
   store_timer_->cancel();
   expiry_timer_->cancel();
   tick_timer_->cancel();
+  if (tokens_.jwks()) tokens_.jwks()->cancel();  // a fetch in flight must not hold the exit
   registry_->for_each([](cm::session& s) { s.close_with(1001, "server shutting down"); });
   const auto deadline = std::chrono::steady_clock::now() + drain_limit;
   auto poll = std::make_shared<asio::steady_timer>(*contexts_[0]);

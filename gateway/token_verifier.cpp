@@ -76,8 +76,13 @@ token_verifier::token_verifier(std::string secret) { opts_.secret = std::move(se
 
 token_verifier::token_verifier(options opts) : opts_(std::move(opts)) {}
 
+bool token_verifier::after_key_fetch(const refusal& detail, std::function<void()> retry) const {
+  return detail.unknown_kid && opts_.jwks && opts_.jwks->after_next_load(detail.key_generation, std::move(retry));
+}
+
 std::optional<identity> token_verifier::verify(std::string_view token, std::int64_t now_s,
-                                               std::string* why) const {
+                                               std::string* why, refusal* detail) const {
+  if (detail) *detail = refusal{};
   if (token.empty()) {
     *why = "missing token";
     return std::nullopt;
@@ -138,7 +143,8 @@ std::optional<identity> token_verifier::verify(std::string_view token, std::int6
     // A kid names a JWKS key; the PEM key (which has no kid) is tried when no JWKS key has it.
     // Without a kid, every key of the algorithm is tried.
     bool kid_known = kid.empty();
-    auto set = opts_.jwks ? opts_.jwks->keys() : std::shared_ptr<const key_list>();
+    std::uint64_t generation = 0;
+    auto set = opts_.jwks ? opts_.jwks->keys(&generation) : std::shared_ptr<const key_list>();
     bool tried = false;
     if (set) {
       for (const auto& k : *set) {
@@ -156,7 +162,10 @@ std::optional<identity> token_verifier::verify(std::string_view token, std::int6
       tried = true;
       verified = signature_ok(tok, *opts_.public_key);
     }
-    if (!verified && !kid_known && opts_.jwks) opts_.jwks->unknown_kid();
+    if (!verified && !kid_known && opts_.jwks) {
+      opts_.jwks->unknown_kid();
+      if (detail) *detail = refusal{true, generation};
+    }
     if (!verified && !tried) {
       *why = !kid_known ? std::string("token kid names no known key")
                         : "no key is configured for " + alg_text + " tokens";

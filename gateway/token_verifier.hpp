@@ -7,6 +7,7 @@
 // the JWKS set lacks asks its thread for a fetch, at most once per 30 s, and refuses the token).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,8 +40,23 @@ class token_verifier {
   explicit token_verifier(std::string secret);
   explicit token_verifier(options opts);
 
-  // The identity, or nullopt with *why set (never includes the token itself).
-  std::optional<identity> verify(std::string_view token, std::int64_t now_s, std::string* why) const;
+  // Why a token was refused, beyond the message: a `kid` the JWKS set lacks (a fetch has been
+  // asked for), and which key set the check saw.
+  struct refusal {
+    bool unknown_kid = false;
+    std::uint64_t key_generation = 0;
+  };
+
+  // The identity, or nullopt with *why set (never includes the token itself) and, when given,
+  // *detail filled.
+  std::optional<identity> verify(std::string_view token, std::int64_t now_s, std::string* why,
+                                 refusal* detail = nullptr) const;
+  // After a refusal with detail.unknown_kid: runs `retry` once a key fetch later than the one
+  // the check saw has finished (at once on this thread if one already has, else on the key
+  // set's own thread: post it back to your executor) and returns true; false when the 30 s
+  // limit holds the fetch back (the refusal stands). Verify again in `retry`, without waiting
+  // a second time.
+  bool after_key_fetch(const refusal& detail, std::function<void()> retry) const;
   // Mints an HS256 token with the secret (dev mode's /v1/dev/token, tests); "" without one.
   std::string mint(std::uint64_t user_id, const std::vector<std::string>& groups,
                    std::int64_t now_s, std::int64_t ttl_s) const;

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -458,4 +459,53 @@ TEST_CASE("a JWKS URL must be http or https with a host", "[token][jwks]") {
   jwks_source url_source(jwks_source::options{"http://127.0.0.1:1/never-started"});
   CHECK_FALSE(url_source.loaded());
   CHECK(url_source.keys()->empty());
+}
+
+TEST_CASE("after a refusal for an unknown kid, after_key_fetch runs the retry once the fetch is done",
+          "[token][keys][jwks]") {
+  using namespace std::chrono_literals;
+  auto k1 = rsa_key();
+  auto k2 = ec_key();
+  jwks_file file(json{{"keys", json::array({jwk_of(k1.get(), "k1")})}});
+  jwks_source::options jo{file.path};
+  jo.unknown_kid_every = 10s;
+  auto source = std::make_shared<jwks_source>(jo);
+  token_verifier::options o;
+  o.jwks = source;
+  token_verifier v(std::move(o));
+  const auto t2 = token_with(k2.get(), "ES256", claims(), "k2");
+  std::string why;
+  token_verifier::refusal detail;
+  {
+    // A source whose thread is not running: nothing to wait for.
+    token_verifier::options idle;
+    idle.jwks = std::make_shared<jwks_source>(jwks_source::options{file.path});
+    token_verifier stopped(std::move(idle));
+    CHECK_FALSE(stopped.verify(t2, now, &why, &detail));
+    CHECK(detail.unknown_kid);
+    CHECK_FALSE(stopped.after_key_fetch(detail, [] {}));
+  }
+  source->start();
+  file.write(json{{"keys", json::array({jwk_of(k1.get(), "k1"), jwk_of(k2.get(), "k2")})}});
+  CHECK_FALSE(v.verify(t2, now, &why, &detail));
+  CHECK(detail.unknown_kid);
+  // The fetch the refusal asked for may be over already: the retry then runs at once.
+  std::promise<bool> retried;
+  REQUIRE(v.after_key_fetch(detail, [&] {
+    std::string w;
+    retried.set_value(v.verify(t2, now, &w).has_value());
+  }));
+  auto f = retried.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  CHECK(f.get());
+  // Another unknown kid within the interval: the fetch is held back, nothing to wait for.
+  std::this_thread::sleep_for(100ms);  // any load still running for the first kid has finished
+  CHECK_FALSE(v.verify(token_with(k1.get(), "RS256", claims(), "k9"), now, &why, &detail));
+  CHECK(detail.unknown_kid);
+  CHECK_FALSE(v.after_key_fetch(detail, [] {}));
+  // A refusal for another reason is not an unknown kid.
+  CHECK_FALSE(v.verify(token_with(k2.get(), "RS256", claims(), "k1"), now, &why, &detail));
+  CHECK_FALSE(detail.unknown_kid);
+  CHECK_FALSE(v.after_key_fetch(detail, [] {}));
+  source->stop();
 }
