@@ -12,6 +12,7 @@ enum class event_type : std::uint8_t {
   notification,   // a persisted item was created: push the `notification` frame, count +1
   desktop,        // a transient popup: push the `desktop` frame as is
   count_changed,  // the matching sessions' counts may have changed: recount from the store
+  revoke,         // close the matching sessions with 4003 `revoked` (a user cut off)
 };
 
 enum class event_target : std::uint8_t {
@@ -27,7 +28,7 @@ struct event {
   std::string group;   // canonical audience path, for event_target::group
   std::uint64_t id = 0;  // notification id (notification events; 0 otherwise)
   // notification: the encoded frame prefix (proto::encode_notification_prefix);
-  // desktop: the whole frame; count_changed: unused.
+  // desktop: the whole frame; count_changed, revoke: unused.
   std::shared_ptr<const std::string> payload;
 };
 

@@ -12,6 +12,7 @@ const char* type_name(event_type t) {
     case event_type::notification: return "notification";
     case event_type::desktop: return "desktop";
     case event_type::count_changed: return "count";
+    case event_type::revoke: return "revoke";
   }
   return "";
 }
@@ -29,6 +30,7 @@ std::optional<event_type> parse_type(const std::string& s) {
   if (s == "notification") return event_type::notification;
   if (s == "desktop") return event_type::desktop;
   if (s == "count") return event_type::count_changed;
+  if (s == "revoke") return event_type::revoke;
   return std::nullopt;
 }
 

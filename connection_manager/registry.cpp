@@ -27,6 +27,7 @@ void deliver_one(session& s, const event& e) {
     case event_type::notification: s.on_notification(e.id, e.payload); break;
     case event_type::desktop: s.on_frame(e.payload); break;
     case event_type::count_changed: s.on_count_changed(); break;
+    case event_type::revoke: s.close_with(4003, "revoked"); break;
   }
 }
 
@@ -192,6 +193,14 @@ void registry::deliver(std::shared_ptr<const event> e, std::function<void(std::s
       g->add(visit_matching(*shards_[i], *e, [&](session& s) { deliver_one(s, *e); }));
     });
   }
+}
+
+void registry::close_user(std::uint64_t user_id, std::function<void(std::size_t)> done) {
+  auto e = std::make_shared<event>();
+  e->type = event_type::revoke;
+  e->target = event_target::users;
+  e->users = {user_id};
+  deliver(std::move(e), std::move(done));
 }
 
 void registry::count(std::shared_ptr<const event> e, std::function<void(std::size_t)> done) {

@@ -50,6 +50,8 @@ class registry {
   // Delivers e to the matching local sessions; `done(matched)` runs afterwards on one of the
   // shard threads (post it onward as needed).
   void deliver(std::shared_ptr<const event> e, std::function<void(std::size_t)> done = {});
+  // Closes the user's local sessions with 4003 `revoked`; `done(closed)` as for deliver().
+  void close_user(std::uint64_t user_id, std::function<void(std::size_t)> done = {});
   // How many local sessions e would reach (its type is ignored).
   void count(std::shared_ptr<const event> e, std::function<void(std::size_t)> done);
   void presence(std::uint64_t user_id, std::function<void(std::size_t)> done);

@@ -7,10 +7,10 @@ HERALD_BUILD_PACKAGES=(
   build-essential cmake pkg-config git
   libboost-dev libboost-system-dev libssl-dev
   libsqlite3-dev libmysqlcppconn-dev nlohmann-json3-dev libspdlog-dev
-  libjwt-dev libhiredis-dev libtomlplusplus-dev catch2
+  libjwt-dev libhiredis-dev libtomlplusplus-dev catch2 libcurl4-openssl-dev
 )
 HERALD_TEST_PACKAGES=(
-  mariadb-server mariadb-client redis-server nginx-light chromium nodejs npm curl python3 python3-websocket python3-pytest
+  mariadb-server mariadb-client redis-server nginx-light chromium nodejs npm curl python3 python3-websocket python3-pytest python3-cryptography
   libclang-rt-14-dev clang-14 libfuzzer-14-dev util-linux
 )
 

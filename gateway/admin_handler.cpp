@@ -104,6 +104,8 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
       s->respond(error_response(proto::unavailable("the store does not answer")));
     } else if (!srv.bus_ready()) {
       s->respond(error_response(proto::unavailable("the bus does not answer")));
+    } else if (!srv.keys_ready()) {
+      s->respond(error_response(proto::unavailable("the JWKS key set was never loaded")));
     } else {
       s->respond(json_response(http::status::ok, R"({"status":"ready"})"));
     }
@@ -171,6 +173,20 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
       presence->user_connections(id, [local, answer](std::optional<std::uint64_t> c) {
         answer(c ? std::max<std::uint64_t>(*c, local) : local);
       });
+    });
+    return true;
+  }
+  if (p.rfind("/v1/users/", 0) == 0 && p.size() > 22 && p.substr(p.size() - 12) == "/connections") {
+    // Revocation: every connection of the user, on every node, closes with 4003 `revoked`.
+    if (m != http::verb::delete_) return respond_method(s), true;
+    auto id = parse_positive(std::string_view(p).substr(10, p.size() - 10 - 12));
+    if (!id) {
+      s->respond(error_response(proto::invalid_argument("user_id", "the user id must be a positive integer")));
+      return true;
+    }
+    srv.revoke_user(*id, [s](std::size_t closed) {
+      nlohmann::json j = {{"closed", closed}};
+      s->respond(json_response(http::status::ok, j.dump()));
     });
     return true;
   }

@@ -3,12 +3,15 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <openssl/rand.h>
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "gateway/jwks_keys.hpp"
+#include "gateway/jwks_source.hpp"
 #include "persistence/store.hpp"
 
 namespace herald::gateway {
@@ -54,6 +57,35 @@ std::vector<std::string> split_list(const std::string& v) {
     if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
   }
   return out;
+}
+
+std::string read_small_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read the file '" + path + "'");
+  std::string out;
+  char chunk[8192];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    out.append(chunk, static_cast<std::size_t>(in.gcount()));
+    if (out.size() > (1u << 20)) throw std::invalid_argument("the file '" + path + "' is over 1 MiB");
+  }
+  return out;
+}
+
+// A JWKS URL is checked here and fetched later; a file must hold a usable key set now.
+void check_jwks(const std::string& v) {
+  if (v.empty()) throw std::invalid_argument("must not be empty");
+  if (jwks_source::looks_like_url(v)) {
+    if (auto why = jwks_source::check_url(v); !why.empty()) throw std::invalid_argument(why);
+    return;
+  }
+  try {
+    std::vector<std::string> skipped;
+    if (parse_jwks(read_small_file(v), &skipped).empty()) {
+      throw std::invalid_argument("holds no usable RS256 or ES256 key");
+    }
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("'" + v + "' " + e.what());
+  }
 }
 
 std::string check_bus(const std::string& v) {
@@ -124,12 +156,37 @@ const std::map<std::string, setter>& settings() {
        [](config& c, const std::string& v) { c.max_connections_per_user = parse_uint(v, 1, 100000); }},
       {"ping_interval_s",
        [](config& c, const std::string& v) { c.ping_interval_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
-      {"pong_timeout_s",
-       [](config& c, const std::string& v) { c.pong_timeout_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
+      {"jwt_public_key",
+       [](config& c, const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         try {
+           parse_public_key_pem(read_small_file(v));
+         } catch (const std::invalid_argument& e) {
+           throw std::invalid_argument("'" + v + "' " + e.what());
+         }
+         c.jwt_public_key = v;
+       }},
+      {"jwt_jwks",
+       [](config& c, const std::string& v) {
+         check_jwks(v);
+         c.jwt_jwks = v;
+       }},
+      {"jwt_issuer",
+       [](config& c, const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         c.jwt_issuer = v;
+       }},
+      {"jwt_audience",
+       [](config& c, const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         c.jwt_audience = v;
+       }},
       {"token_refresh_window_s",
        [](config& c, const std::string& v) {
-         c.token_refresh_window_s = static_cast<unsigned>(parse_uint(v, 0, 86400));
+         c.token_refresh_window_s = static_cast<unsigned>(parse_uint(v, 1, 86400));
        }},
+      {"pong_timeout_s",
+       [](config& c, const std::string& v) { c.pong_timeout_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
       {"max_commands_in_flight",
        [](config& c, const std::string& v) {
          c.max_commands_in_flight = static_cast<unsigned>(parse_uint(v, 1, 1024));
@@ -297,8 +354,11 @@ command_line load_config(int argc, char** argv, char** envp) {
   for (const auto& [key, value] : flags) apply(c, key, value, flag_name(key));
   c.dev = dev;
 
-  if (c.jwt_secret.empty()) {
-    if (!dev) throw config_error("HERALD_JWT_SECRET: required (or start with --dev)");
+  if (c.jwt_secret.empty() && (dev || (c.jwt_public_key.empty() && c.jwt_jwks.empty()))) {
+    if (!dev) {
+      throw config_error(
+          "HERALD_JWT_SECRET: required, or HERALD_JWT_PUBLIC_KEY or HERALD_JWT_JWKS (or start with --dev)");
+    }
     c.jwt_secret = random_hex(32);
     out.notes.push_back("dev mode: generated JWT secret " + c.jwt_secret);
   }

@@ -44,7 +44,6 @@ struct config {
   std::size_t max_connections_per_user = 32;
   unsigned ping_interval_s = 25;
   unsigned pong_timeout_s = 20;
-  unsigned token_refresh_window_s = 60;   // token_expiring this long before exp
   unsigned max_commands_in_flight = 8;    // per connection; past it the socket is not read
   unsigned cluster_order_window_ms = 30;  // cluster: notification events held to deliver in id order
   bool dev = false;
@@ -53,6 +52,12 @@ struct config {
   std::size_t max_connections_per_ip = 2048;   // pending per source address; 0: no cap
   std::size_t reserved_fds = 64;               // kept free for the internal listener
   unsigned drain_grace_ms = 1000;              // 503s after SIGTERM even with nothing in flight
+  // Token keys and claims besides jwt_secret (any of the three key settings, several together).
+  std::string jwt_public_key;  // path of a PEM public key: RSA (RS256) or EC P-256 (ES256)
+  std::string jwt_jwks;        // a JWKS file path or an http:// / https:// URL
+  std::string jwt_issuer;      // required `iss` when set
+  std::string jwt_audience;    // required in `aud` when set
+  unsigned token_refresh_window_s = 60;  // `token_expiring` this long before `exp`
 };
 
 // The shortest secrets accepted without --dev.

@@ -283,7 +283,21 @@ void http_session::upgrade(request req) {
     token = std::string(bearer_token(req));
   }
   std::string why;
-  auto who = srv_.tokens().verify(token, server::now_ms() / 1000, &why);
+  token_verifier::refusal refused;
+  auto who = srv_.tokens().verify(token, server::now_ms() / 1000, &why, &refused);
+  if (!who && refused.unknown_kid && !kid_waited_) {
+    // A kid the key set lacks (a key rotation): answer once the fetch it started is done,
+    // which runs on the key set's thread, so this thread serves others meanwhile.
+    kid_waited_ = true;
+    auto held = std::make_shared<request>(req);  // a copy: `t` and `token` still read req
+    auto self = shared_from_this();
+    if (srv_.tokens().after_key_fetch(refused, [self, held] {
+          asio::post(self->stream_.get_executor(), [self, held] { self->upgrade(std::move(*held)); });
+        })) {
+      return;
+    }
+  }
+  kid_waited_ = false;
   if (!who) {
     ++srv_.stats().upgrades_refused;
     keep_alive_ = false;

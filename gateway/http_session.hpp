@@ -67,6 +67,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool shed_ = false;
   std::chrono::steady_clock::time_point linger_until_{};
   std::size_t linger_bytes_ = 0;
+  bool kid_waited_ = false;  // an upgrade already waited once for a key fetch
 };
 
 }  // namespace herald::gateway

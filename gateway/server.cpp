@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <condition_variable>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -24,6 +26,34 @@ constexpr auto drain_limit = std::chrono::milliseconds(9500);
 std::mutex done_mu;
 std::condition_variable done_cv;
 bool done_flag = false;
+
+// The verifier of the configured keys: the secret, the PEM public key, the JWKS source.
+token_verifier make_verifier(const config& c) {
+  token_verifier::options o;
+  o.secret = c.jwt_secret;
+  o.issuer = c.jwt_issuer;
+  o.audience = c.jwt_audience;
+  if (!c.jwt_public_key.empty()) {
+    try {
+      std::ifstream in(c.jwt_public_key, std::ios::binary);
+      std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      o.public_key = parse_public_key_pem(pem);
+    } catch (const std::invalid_argument& e) {
+      throw config_error("HERALD_JWT_PUBLIC_KEY: '" + c.jwt_public_key + "' " + e.what());
+    }
+  }
+  if (!c.jwt_jwks.empty()) {
+    try {
+      jwks_source::options jo;
+      jo.location = c.jwt_jwks;
+      o.jwks = std::make_shared<jwks_source>(jo);
+    } catch (const std::invalid_argument& e) {
+      throw config_error("HERALD_JWT_JWKS: " + std::string(e.what()));
+    }
+  }
+  return token_verifier(std::move(o));
+}
+
 }  // namespace
 
 std::shared_ptr<spdlog::logger> server::log() {
@@ -64,7 +94,7 @@ void server::user_count_changed(std::uint64_t user_id) {
   publish(e);
 }
 
-server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
+server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) {
   if (cfg_.node_id.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
@@ -170,6 +200,30 @@ void server::online_count(std::shared_ptr<const cm::event> e, std::function<void
   });
 }
 
+void server::revoke_user(std::uint64_t user_id, std::function<void(std::size_t)> done) {
+  // Presence is asked first, while the user's connections still count; other nodes report no
+  // number back, so the cluster figure is presence's (it may lag a few seconds).
+  auto close_all = [this, user_id](std::function<void(std::size_t)> after) {
+    registry_->close_user(user_id, [this, user_id, after = std::move(after)](std::size_t local) {
+      cm::event e;
+      e.type = cm::event_type::revoke;
+      e.target = cm::event_target::users;
+      e.users = {user_id};
+      // Other nodes close theirs; here the bus's local delivery finds these already closing.
+      publish(e);
+      after(local);
+    });
+  };
+  if (!presence_ || !presence_->healthy()) {
+    close_all(std::move(done));
+    return;
+  }
+  presence_->user_connections(user_id, [close_all, done = std::move(done)](std::optional<std::uint64_t> c) {
+    const std::size_t cluster = c ? static_cast<std::size_t>(*c) : 0;
+    close_all([cluster, done](std::size_t local) { done(std::max(local, cluster)); });
+  });
+}
+
 void server::on_bus_event(const cm::event& e) { sequencer_->push(std::make_shared<const cm::event>(e)); }
 
 void server::deliver_local(std::shared_ptr<const cm::event> shared) {
@@ -195,6 +249,8 @@ bool server::publish_counted(const cm::event& e, std::function<void(std::size_t)
 }
 
 int server::run() {
+  // A JWKS URL's first fetch starts now, on the source's own thread; /readyz waits for it.
+  if (tokens_.jwks()) tokens_.jwks()->start();
   bus_->start([this](const cm::event& e) { on_bus_event(e); });
   if (presence_) presence_->start();
   public_listener_->start();
@@ -227,6 +283,7 @@ int server::run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   bus_->stop();
+  if (tokens_.jwks()) tokens_.jwks()->stop();
   for (auto& c : contexts_) c->stop();
   for (auto& t : threads_) t.join();
   log()->info("drained, exiting");
@@ -329,6 +386,7 @@ void server::begin_drain() {
   store_timer_->cancel();
   expiry_timer_->cancel();
   tick_timer_->cancel();
+  if (tokens_.jwks()) tokens_.jwks()->cancel();  // a fetch in flight must not hold the exit
   registry_->for_each([](cm::session& s) { s.close_with(1001, "server shutting down"); });
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + drain_limit;

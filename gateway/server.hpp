@@ -16,6 +16,7 @@
 #include "connection_manager/registry.hpp"
 #include "gateway/config.hpp"
 #include "gateway/event_sequencer.hpp"
+#include "gateway/jwks_source.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/session_services.hpp"
 #include "gateway/token_verifier.hpp"
@@ -55,6 +56,12 @@ class server final : public session_services {
   bool draining() const override { return draining_.load(); }
   bool store_ready() const { return store_ready_.load(); }
   bool bus_ready() const { return bus_->healthy(); }
+  // False only while a JWKS URL was never loaded (a later failure keeps the last good set).
+  bool keys_ready() const { return !tokens_.jwks() || tokens_.jwks()->loaded(); }
+  // Closes every connection of the user with 4003 `revoked`, here and (through the bus) on
+  // every node; `done(closed)` gets this node's count, or with a bus the larger of it and the
+  // cluster's from presence (which may lag). `done` runs on an unspecified thread.
+  void revoke_user(std::uint64_t user_id, std::function<void(std::size_t)> done);
   // Connections an event would reach: this node's exact count, or with a bus the cluster's
   // from the presence registry (which may lag a few seconds; never below the local count).
   // Group audiences are counted on this node only. `done` runs on an unspecified thread.

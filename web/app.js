@@ -3,6 +3,10 @@
 import { connect } from '/herald-client.js';
 
 const SESSION_KEY = 'herald-demo-session';
+// Demo tokens live 90 s: with the server's default refresh window (60 s) the server warns
+// 30 s after each token is minted, and the page refreshes it on the open connection, so a
+// person watching sees a refresh every half minute.
+const DEV_TOKEN_TTL_S = 90;
 const PAGE_SIZE = 20;
 
 const $ = (id) => document.getElementById(id);
@@ -11,7 +15,7 @@ const ui = {
   scroll: $('inbox-scroll'), empty: $('inbox-empty'), more: $('inbox-more'), markAll: $('mark-all'),
   avatar: $('avatar'), hello: $('hello-user'), devForm: $('dev-form'), devUser: $('dev-user'),
   devGroups: $('dev-groups'), signOut: $('sign-out'), tokenForm: $('token-form'),
-  tokenInput: $('token-input'), signinError: $('signin-error'), desktopEnable: $('desktop-enable'),
+  tokenInput: $('token-input'), tokenState: $('token-state'), tokenLine: $('token-line'), signinError: $('signin-error'), desktopEnable: $('desktop-enable'),
   desktopState: $('desktop-state'), toasts: $('toasts'), detail: $('detail'),
   detailMeta: $('detail-meta'), detailTitle: $('detail-title'), detailContent: $('detail-content'),
   detailData: $('detail-data'), detailDelete: $('detail-delete'), curl: $('curl-example'),
@@ -49,7 +53,7 @@ async function mintDevToken(userId, groups) {
   const response = await fetch('/v1/dev/token', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ user_id: userId, groups, ttl_s: 3600 }),
+    body: JSON.stringify({ user_id: userId, groups, ttl_s: DEV_TOKEN_TTL_S }),
   });
   const body = await response.json().catch(() => null);
   if (response.status === 404) {
@@ -63,10 +67,18 @@ async function getToken() {
   const session = state.session;
   if (!session) throw new Error('signed out');
   if (session.mode === 'token') return session.token;
-  const exp = tokenClaims(state.token ?? '').exp ?? 0;
-  if (state.token && exp - Date.now() / 1000 > 120) return state.token;
+  // Called when the server warns of expiry too: always a new token, never the cached one.
   state.token = await mintDevToken(session.user_id, session.groups);
   return state.token;
+}
+
+function showTokenState(text, kind = '') {
+  ui.tokenState.textContent = text;
+  ui.tokenState.className = `pill ${kind}`.trim();
+}
+
+function clockTime(epochS) {
+  return new Date(epochS * 1000).toLocaleTimeString();
 }
 
 async function signIn(session) {
@@ -99,6 +111,30 @@ async function signIn(session) {
   client.on('click', ({ notification }) => { if (notification) openItem(notification.id); });
   client.on('error', ({ code, message }) => {
     if (code === 'unauthenticated') showSigninError(`The server refused this token: ${message}`);
+    if (code === 'refresh_failed') {
+      showTokenState('refresh failed', 'denied');
+      showSigninError(`Could not get a new token: ${message}. The connection ends when the token expires.`);
+    }
+  });
+  // Token life: the server warns before expiry, the client refreshes on the open connection.
+  ui.tokenLine.hidden = false;
+  const firstExp = tokenClaims(state.token ?? session.token ?? '').exp;
+  showTokenState(firstExp ? `valid until ${clockTime(firstExp)}` : 'valid');
+  client.on('token_expiring', ({ exp }) => showTokenState(`expires at ${clockTime(exp)}, refreshing…`));
+  client.on('refreshed', ({ exp }) => {
+    state.refreshes = (state.refreshes ?? 0) + 1;
+    showTokenState(`refreshed ×${state.refreshes}, valid until ${clockTime(exp)}`, 'granted');
+  });
+  client.on('expired', () => {
+    showTokenState('expired', 'denied');
+    setConn('waiting', 'Token expired');
+  });
+  client.on('revoked', ({ reason }) => {
+    showTokenState(reason === 'revoked' ? 'revoked' : 'refused', 'denied');
+    setConn('closed', 'Disconnected by the server');
+    showSigninError(reason === 'revoked'
+      ? 'Your session was revoked by the server. Sign in again to continue.'
+      : 'The server closed this session. Sign in again to continue.');
   });
   client.on('open', () => { ui.signinError.hidden = true; });
   setConn('connecting', 'Connecting…');
@@ -115,6 +151,8 @@ function signOut() {
   ui.avatar.title = 'Not signed in';
   ui.hello.textContent = '';
   ui.signOut.hidden = true;
+  ui.tokenLine.hidden = true;
+  state.refreshes = 0;
   setConn('signed-out', 'Signed out');
   state.items.clear();
   state.epoch += 1;

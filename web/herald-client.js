@@ -36,7 +36,9 @@ export class HeraldError extends Error {
  * @param {string} [options.url] WebSocket URL, default `ws(s)://<page host>/v1/ws`
  * @param {string} [options.token] a user token (JWT); give this or `getToken`
  * @param {() => (string|Promise<string>)} [options.getToken] called for a fresh token before
- *   every connection attempt and when an HTTP call is refused with 401
+ *   every connection attempt, when an HTTP call is refused with 401, and when the server says
+ *   the connection's token is about to expire (`token_expiring`): the new token is sent as a
+ *   `refresh` frame on the open connection, without reconnecting
  * @param {number} [options.since] resume after this notification id. Without it the client
  *   asks the inbox for the newest id first, so nothing created after `connect()` is missed.
  * @param {string} [options.httpBase] base URL of the inbox API, default derived from `url`
@@ -61,8 +63,17 @@ export function connect(options) {
  * - `sync` `{notifications, more}`: a sync frame, `notifications` holding only unseen items;
  * - `desktop` `{title, content, data}`: a transient popup frame;
  * - `click` `{notification | desktop}`: a desktop popup shown by this tab was clicked;
- * - `close` `{code, reason, retryInMs}`: the WebSocket closed; `retryInMs` is null after close();
- * - `error` `{code, message, error}`: a server error frame or a failed connection step.
+ * - `close` `{code, reason, retryInMs}`: the WebSocket closed; `retryInMs` is null after close()
+ *   and after a close the client does not come back from (4003);
+ * - `token_expiring` `{exp}`: the server will close at `exp` (epoch seconds) unless refreshed;
+ *   with `getToken` the client refreshes by itself;
+ * - `refreshed` `{exp}`: the server took the new token; the connection now lives until `exp`;
+ * - `expired` `{reason}`: the server closed the connection at its token's expiry (4001); with
+ *   `getToken` the client reconnects at once with a fresh token, without it the client stops;
+ * - `revoked` `{code, reason}`: the server cut this user off (4003, `revoked`, or a refresh for
+ *   another user); the client stops for good (state `closed`), the page should say so;
+ * - `error` `{code, message, error}`: a server error frame or a failed connection step
+ *   (`refresh_failed` when `getToken` failed or gave nothing on `token_expiring`).
  */
 export class HeraldClient {
   #options;
@@ -83,6 +94,9 @@ export class HeraldClient {
   #pingTimer = null;
   #lastFrameAt = 0;
   #desktop = null;
+  #refreshing = null;  // the refresh in progress, so that one token_expiring gets one refresh
+  #sentToken = null;   // the token sent in the last refresh frame, adopted on `refreshed`
+  #lastRefreshAt = 0;
   #wake = () => this.#reconnectNow();
 
   /** @param {object} options see {@link connect} */
@@ -281,7 +295,70 @@ export class HeraldClient {
     this.#ws = null;
     this.#stopPing();
     if (this.#closed) return;
+    if (code === 4003) {
+      // Revoked (or a refresh for another user): coming back would only be refused again.
+      this.#stop();
+      this.#emit('close', { code, reason, retryInMs: null });
+      this.#emit('revoked', { code, reason });
+      return;
+    }
+    if (code === 4001) {
+      this.#emit('expired', { reason });
+      if (!this.#getToken) {
+        // The one token given has expired: nothing to reconnect with.
+        this.#stop();
+        this.#emit('close', { code, reason, retryInMs: null });
+        return;
+      }
+      // Expiry is not a failure: reconnect at once with a fresh token, no backoff.
+      this.#state = 'waiting';
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.#open(), 0);
+      this.#emit('close', { code, reason, retryInMs: 0 });
+      return;
+    }
     this.#scheduleReconnect(code, reason);
+  }
+
+  #stop() {
+    this.#closed = true;
+    this.#state = 'closed';
+    clearTimeout(this.#timer);
+    if (typeof window !== 'undefined') {
+      window.removeEventListener('online', this.#wake);
+      document.removeEventListener('visibilitychange', this.#wake);
+    }
+    this.#desktop?.close();
+  }
+
+  // The server warned that the token expires at `exp`: get a new one and send it on this
+  // connection. A failure is reported; the server then closes with 4001 at `exp` and the
+  // client reconnects with whatever getToken gives then.
+  async #refresh(exp) {
+    this.#emit('token_expiring', { exp });
+    if (!this.#getToken || this.#refreshing) return;
+    const ws = this.#ws;
+    this.#refreshing = (async () => {
+      try {
+        // A server whose refresh window is longer than the tokens' life warns again at once
+        // after each refresh: space refreshes by a second rather than loop.
+        const wait = this.#lastRefreshAt + 1000 - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        this.#lastRefreshAt = Date.now();
+        const token = await this.#getToken();
+        if (!token) throw new HeraldError(0, 'no_token', 'getToken returned no token');
+        if (ws !== this.#ws || this.#closed) return;
+        this.#sentToken = token;
+        this.#send({ type: 'refresh', token });
+      } catch (error) {
+        if (!this.#closed) {
+          this.#emit('error', { code: 'refresh_failed', message: error?.message ?? String(error), error });
+        }
+      } finally {
+        this.#refreshing = null;
+      }
+    })();
+    await this.#refreshing;
   }
 
   #scheduleReconnect(code, reason) {
@@ -347,6 +424,14 @@ export class HeraldClient {
         break;
       case 'error':
         this.#emit('error', { code: frame.code, message: frame.message });
+        break;
+      case 'token_expiring':
+        this.#refresh(frame.exp);
+        break;
+      case 'refreshed':
+        if (this.#sentToken) this.#token = this.#sentToken;
+        this.#sentToken = null;
+        this.#emit('refreshed', { exp: frame.exp });
         break;
       default:
         break; // pong and future frame types

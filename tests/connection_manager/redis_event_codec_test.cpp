@@ -20,7 +20,7 @@ event make_event(event_type type, event_target target) {
   if (target == event_target::users) e.users = {42, 9007199254740991ULL};
   if (target == event_target::group) e.group = "org/1/role/3";
   if (type == event_type::notification) e.id = 123;
-  if (type != event_type::count_changed) {
+  if (type != event_type::count_changed && type != event_type::revoke) {
     e.payload = std::make_shared<const std::string>(
         R"({"type":"notification","notification":{"title":"é \"quoted\"\n"})");
   }
@@ -31,7 +31,8 @@ event make_event(event_type type, event_target target) {
 
 TEST_CASE("every event type and target survives a round trip with its origin node",
           "[redis][codec]") {
-  for (auto type : {event_type::notification, event_type::desktop, event_type::count_changed}) {
+  for (auto type : {event_type::notification, event_type::desktop, event_type::count_changed,
+                    event_type::revoke}) {
     for (auto target : {event_target::users, event_target::everyone, event_target::group}) {
       auto e = make_event(type, target);
       auto text = encode_event(e, "node-a");
@@ -125,4 +126,15 @@ TEST_CASE("bus URLs parse into host, port and password", "[redis][codec]") {
   CHECK_FALSE(redis_endpoint::parse("redis://host:70000"));
   CHECK_FALSE(redis_endpoint::parse("redis://host:12x"));
   CHECK_FALSE(redis_endpoint::parse("redis://host:6379/2"));
+}
+
+TEST_CASE("a revoke event travels as type revoke", "[redis][codec]") {
+  auto j = nlohmann::json::parse(encode_event(make_event(event_type::revoke, event_target::users), "n"));
+  CHECK(j.at("type") == "revoke");
+  CHECK(j.at("users") == nlohmann::json::array({42, 9007199254740991ULL}));
+  auto m = decode_event(R"({"v":1,"node":"x","type":"revoke","target":"users","users":[5]})");
+  REQUIRE(m);
+  CHECK(m->ev.type == event_type::revoke);
+  CHECK(m->ev.users == std::vector<std::uint64_t>{5});
+  CHECK_FALSE(decode_event(R"({"v":1,"node":"x","type":"revoked","target":"users","users":[5]})"));
 }

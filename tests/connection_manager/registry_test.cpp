@@ -545,3 +545,32 @@ TEST_CASE("for_each visits every session on its shard and then runs done", "[reg
   await(done.get_future());
   for (auto& x : sessions) CHECK(x->closes() == std::vector<std::uint16_t>{1001});
 }
+
+TEST_CASE("close_user closes every session of the user with 4003 and nobody else's", "[registry]") {
+  shards s(3);
+  fake_session a1(71), a2(71), b(72);
+  s.add(a1);
+  s.add(a2);
+  s.add(b);
+  std::promise<std::size_t> p;
+  s.reg->close_user(71, [&](std::size_t n) { p.set_value(n); });
+  CHECK(await(p.get_future()) == 2);
+  s.barrier();
+  CHECK(a1.closes() == std::vector<std::uint16_t>{4003});
+  CHECK(a2.closes() == std::vector<std::uint16_t>{4003});
+  CHECK(b.closes().empty());
+  CHECK(a1.deliveries() == 0);  // a close, not a frame or a recount
+  // A revoke event from the bus does the same.
+  auto e = std::make_shared<event>();
+  e->type = event_type::revoke;
+  e->target = event_target::users;
+  e->users = {72};
+  CHECK(s.deliver(e) == 1);
+  CHECK(b.closes() == std::vector<std::uint16_t>{4003});
+  std::promise<std::size_t> none;
+  s.reg->close_user(73, [&](std::size_t n) { none.set_value(n); });
+  CHECK(await(none.get_future()) == 0);
+  s.remove(a1);
+  s.remove(a2);
+  s.remove(b);
+}

@@ -153,7 +153,14 @@ TEST_CASE("tokens that are refused", "[token]") {
     expect_refused(unsigned_token + base64url(hmac(EVP_sha256(), secret, "x")));
   }
   SECTION("an HS512 header, even correctly signed with the secret") { expect_refused(make_token(claims_for("42"), "HS512")); }
-  SECTION("an RS256 header") { expect_refused(make_token(claims_for("42"), "RS256")); }
+  SECTION("an RS256 token when only a secret is configured (no public key to check it)") {
+    expect_refused(make_token(claims_for("42"), "RS256"));
+  }
+  SECTION("an RS256 header whose signature is the HMAC of the secret") {
+    const std::string input = base64url(json{{"alg", "RS256"}, {"typ", "JWT"}}.dump()) + "." +
+                              base64url(claims_for("42").dump());
+    expect_refused(input + "." + base64url(hmac(EVP_sha256(), secret, input)));
+  }
   SECTION("a bad signature") {
     auto t = make_token(claims_for("42"));
     t[t.size() - 5] = t[t.size() - 5] == 'A' ? 'B' : 'A';
