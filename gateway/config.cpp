@@ -369,7 +369,7 @@ command_line load_config(int argc, char** argv, char** envp) {
   }
   if (!dev) {
     // A short HS256 secret can be brute-forced offline from one token; a short key guessed.
-    if (c.jwt_secret.size() < min_jwt_secret_bytes) {
+    if (!c.jwt_secret.empty() && c.jwt_secret.size() < min_jwt_secret_bytes) {
       throw config_error("HERALD_JWT_SECRET: must be at least " + std::to_string(min_jwt_secret_bytes) +
                          " bytes (or start with --dev)");
     }
