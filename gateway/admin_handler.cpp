@@ -95,7 +95,9 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
     if (srv.draining()) {
       s->respond(error_response(proto::unavailable("shutting down")));
     } else if (!srv.store_ready()) {
-      s->respond(error_response(proto::unavailable("the store does not answer")));
+      s->respond(error_response(proto::unavailable(
+          srv.store_state() == persistence::store_probe::state::full ? "the store cannot write (disk full)"
+                                                                     : "the store does not answer")));
     } else if (!srv.bus_ready()) {
       s->respond(error_response(proto::unavailable("the bus does not answer")));
     } else {

@@ -126,6 +126,11 @@ const std::map<std::string, setter>& settings() {
        [](config& c, const std::string& v) { c.ping_interval_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
       {"pong_timeout_s",
        [](config& c, const std::string& v) { c.pong_timeout_s = static_cast<unsigned>(parse_uint(v, 1, 3600)); }},
+      {"store_timeout_ms",
+       [](config& c, const std::string& v) { c.store_timeout_ms = static_cast<unsigned>(parse_uint(v, 100, 600000)); }},
+      {"writer_queue", [](config& c, const std::string& v) { c.writer_queue = parse_uint(v, 1, 1000000); }},
+      {"presence_timeout_ms",
+       [](config& c, const std::string& v) { c.presence_timeout_ms = static_cast<unsigned>(parse_uint(v, 1, 10000)); }},
   };
   return table;
 }

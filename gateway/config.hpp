@@ -44,6 +44,9 @@ struct config {
   std::size_t max_connections_per_user = 32;
   unsigned ping_interval_s = 25;
   unsigned pong_timeout_s = 20;
+  unsigned store_timeout_ms = 5000;    // a store call's deadline (503 unavailable past it)
+  std::size_t writer_queue = 4096;     // notify requests (and reads) waiting for the store
+  unsigned presence_timeout_ms = 50;   // a cluster presence lookup; the local count past it
   bool dev = false;
 };
 

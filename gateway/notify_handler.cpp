@@ -59,6 +59,29 @@ cm::event desktop_event(const proto::notify_request& r) {
 
 void publish_desktop(server& srv, const proto::notify_request& r) { srv.publish(desktop_event(r)); }
 
+// The 503 message: whether anything was stored is known, except past the deadline of a batch
+// that was already being written.
+const char* not_stored_message(persistence::failure why) {
+  using persistence::failure;
+  switch (why) {
+    case failure::full:
+      return "the store cannot write (disk full); nothing was stored, retrying with the same "
+             "idempotency key is safe";
+    case failure::timed_out:
+      return "the store did not answer in time; nothing was stored, retrying with the same "
+             "idempotency key is safe";
+    case failure::overloaded:
+      return "too many notifications are waiting for the store; nothing was stored, retrying "
+             "with the same idempotency key is safe";
+    case failure::in_doubt:
+      return "the store did not answer in time while storing it: the outcome is unknown; "
+             "retrying with the same idempotency key is safe (it stores at most one)";
+    default:
+      return "the store cannot be reached; nothing was stored, retrying with the same "
+             "idempotency key is safe";
+  }
+}
+
 // Runs one validated request to its answer; `done` runs on `ex`.
 void process(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done) {
   if (!r.persist && !r.idempotency_key && !srv.presence()) {
@@ -89,9 +112,7 @@ void process(server& srv, proto::notify_request r, boost::asio::any_io_executor 
                             persistence::outcome<persistence::insert_result> out) {
                           if (!out.ok()) {
                             server::log()->warn("notify not stored: {}", out.error);
-                            done({503, proto::encode_error(proto::unavailable(
-                                           "the store cannot be reached; nothing was stored, retrying with "
-                                           "the same idempotency key is safe"))});
+                            done({503, proto::encode_error(proto::unavailable(not_stored_message(out.why)))});
                             return;
                           }
                           auto& res = *out.value;

@@ -87,11 +87,12 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
       bo.url = cfg_.bus;
       bo.node_id = cfg_.node_id;
       auto rb = std::make_unique<cm::redis_bus>(*contexts_[0], bo);
-      // Events may have been missed while Redis was away: every session recounts.
-      rb->set_on_reconnect([this] { registry_->for_each([](cm::session& s) { s.on_count_changed(); }); });
+      // Events may have been missed while Redis was away: every session resyncs.
+      rb->set_on_reconnect([this] { resync_soon(); });
       cm::redis_presence::options po;
       po.url = cfg_.bus;
       po.node_id = cfg_.node_id;
+      po.lookup_timeout = std::chrono::milliseconds(cfg_.presence_timeout_ms);
       presence_ = std::make_unique<cm::redis_presence>(
           *contexts_[0], po, [this](std::function<void(cm::redis_presence::user_counts)> done) {
             registry_->snapshot(std::move(done));
@@ -113,11 +114,21 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
   }
   const bool mysql = cfg_.store.rfind("mysql", 0) == 0;
   const unsigned store_threads = cfg_.store_threads ? cfg_.store_threads : (mysql ? 16 : 4);
-  pool_ = std::make_unique<persistence::store_pool>(cfg_.store, store_threads);
-  writer_ = std::make_unique<persistence::notify_writer>(cfg_.store);
+  const std::chrono::milliseconds store_timeout(cfg_.store_timeout_ms);
+  persistence::set_call_timeout(store_timeout);
+  pool_ = std::make_unique<persistence::store_pool>(cfg_.store, store_threads, store_timeout);
+  writer_ = std::make_unique<persistence::notify_writer>(cfg_.store, 512, cfg_.writer_queue,
+                                                         store_timeout);
   // Counts and inbox pages: a few readers, each answering up to 16 queued reads per statement.
   readers_ = std::make_unique<persistence::read_batcher>(cfg_.store, cfg_.store_readers, 16,
-                                                         [] { return now_ms(); });
+                                                         [] { return now_ms(); }, cfg_.writer_queue,
+                                                         store_timeout);
+  // Readiness on a connection of its own: a frozen store is seen within its timeout (at most
+  // 2 s), whatever the request threads are stuck in.
+  probe_ = std::make_unique<persistence::store_probe>(
+      cfg_.store, std::chrono::milliseconds(500),
+      std::min(store_timeout, std::chrono::milliseconds(2000)));
+  writer_->set_write_observer([p = probe_.get()](bool committed) { p->write_outcome(committed); });
   public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr, listener::kind::public_api);
   internal_listener_ =
       std::make_shared<listener>(*this, *contexts_[0], cfg_.internal_addr, listener::kind::internal_api);
@@ -125,6 +136,7 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
 
 server::~server() {
   writer_.reset();
+  probe_.reset();
   readers_.reset();
   pool_.reset();
   presence_.reset();
@@ -140,9 +152,11 @@ void server::online_count(std::shared_ptr<const cm::event> e, std::function<void
       return;
     }
     if (e->target == cm::event_target::everyone) {
-      presence_->totals([local, done = std::move(done)](std::optional<cm::presence_totals> t) {
-        done(t ? std::max<std::size_t>(local, t->connections) : local);
-      });
+      presence_->totals(
+          [local, done = std::move(done)](std::optional<cm::presence_totals> t) {
+            done(t ? std::max<std::size_t>(local, t->connections) : local);
+          },
+          true);  // within HERALD_PRESENCE_TIMEOUT_MS, else the local count
       return;
     }
     presence_->users_connections(e->users, [local, done = std::move(done)](
@@ -193,6 +207,8 @@ int server::run() {
   });
 
   store_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
+  resync_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
+  probe_->start();
   expiry_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
   tick_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
   expiry_checked_ms_ = now_ms();
@@ -235,33 +251,50 @@ void server::start_threads() {
 }
 
 void server::watch_store() {
-  // Migrate until it works once, then ping; a change of state is logged, and a store that
-  // comes back gets every session recounted.
-  pool_->submit(
-      contexts_[0]->get_executor(),
-      [this](persistence::store& st) {
-        if (!migrated_) {
-          st.migrate();
-          migrated_ = true;
-        } else {
-          st.ping();
-        }
-        return true;
-      },
-      [this](persistence::outcome<bool> out) {
-        const bool was = store_ready_.exchange(out.ok());
-        if (out.ok() && !was) {
-          log()->info("store ready");
-          registry_->for_each([](cm::session& s) { s.on_count_changed(); });
-        } else if (!out.ok() && (was || !migrated_)) {
-          log()->warn("store unavailable: {}", out.error);
-        }
-        if (draining_) return;
-        store_timer_->expires_after(std::chrono::seconds(out.ok() ? 2 : 1));
-        store_timer_->async_wait([this](boost::system::error_code ec) {
-          if (!ec) watch_store();
-        });
-      });
+  // Four times a second: the probe's verdict (it runs on a thread and connection of its own). A
+  // change between ready and not ready is logged once, and a store that comes back gets every
+  // session recounted.
+  using state = persistence::store_probe::state;
+  const auto st = probe_->current();
+  const bool ready = st.ready();
+  migrated_ = probe_->migrated();
+  store_state_ = st.now;
+  const bool was = store_ready_.exchange(ready);
+  if (ready && !was) {
+    log()->info("store ready");
+    registry_->for_each([](cm::session& s) { s.on_count_changed(); });
+  } else if (!ready && (was || !store_logged_down_)) {
+    if (st.now != state::starting) {
+      store_logged_down_ = true;
+      if (st.now == state::full) {
+        log()->error("store cannot write (disk full): {}", st.detail);
+      } else if (st.now == state::frozen) {
+        log()->error("store does not answer: {}", st.detail);
+      } else {
+        log()->warn("store unavailable: {}", st.detail);
+      }
+    }
+  }
+  if (ready) store_logged_down_ = false;
+  if (draining_) return;
+  store_timer_->expires_after(std::chrono::milliseconds(250));
+  store_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) watch_store();
+  });
+}
+
+void server::resync_soon() {
+  if (resync_pending_.exchange(true)) return;
+  // A reconnect of the publisher and the subscriber, or several nodes' news, come together.
+  asio::post(*contexts_[0], [this] {
+    resync_timer_->expires_after(std::chrono::milliseconds(200));
+    resync_timer_->async_wait([this](boost::system::error_code ec) {
+      resync_pending_ = false;
+      if (ec || draining_) return;
+      log()->info("bus back: every local connection resyncs from the store");
+      registry_->resync_all();
+    });
+  });
 }
 
 void server::watch_expiry() {
@@ -312,6 +345,7 @@ void server::tick() {
 void server::begin_drain() {
   if (draining_.exchange(true)) return;
   store_timer_->cancel();
+  if (resync_timer_) resync_timer_->cancel();
   expiry_timer_->cancel();
   tick_timer_->cancel();
   registry_->for_each([](cm::session& s) { s.close_with(1001, "server shutting down"); });

@@ -20,6 +20,7 @@
 #include "persistence/notify_writer.hpp"
 #include "persistence/read_batcher.hpp"
 #include "persistence/store_pool.hpp"
+#include "persistence/store_probe.hpp"
 
 namespace herald::gateway {
 
@@ -46,6 +47,8 @@ class server {
 
   bool draining() const { return draining_.load(); }
   bool store_ready() const { return store_ready_.load(); }
+  // Why the store is not ready (the probe's verdict), for /readyz.
+  persistence::store_probe::state store_state() const { return store_state_.load(); }
   bool bus_ready() const { return bus_->healthy(); }
   // Connections an event would reach: this node's exact count, or with a bus the cluster's
   // from the presence registry (which may lag a few seconds; never below the local count).
@@ -85,6 +88,9 @@ class server {
   void watch_expiry();
   void tick();
   void on_bus_event(const cm::event& e);
+  // The bus came back (this node's or another's connection to Redis): every local session
+  // resyncs from the store, once for a burst of such news.
+  void resync_soon();
 
   config cfg_;
   token_verifier tokens_;
@@ -96,6 +102,10 @@ class server {
   std::unique_ptr<persistence::store_pool> pool_;
   std::unique_ptr<persistence::notify_writer> writer_;
   std::unique_ptr<persistence::read_batcher> readers_;
+  std::unique_ptr<persistence::store_probe> probe_;
+  std::unique_ptr<boost::asio::steady_timer> resync_timer_;
+  std::atomic<bool> resync_pending_{false};
+  std::atomic<persistence::store_probe::state> store_state_{persistence::store_probe::state::starting};
   std::shared_ptr<listener> public_listener_;
   std::shared_ptr<listener> internal_listener_;
   std::unique_ptr<boost::asio::steady_timer> store_timer_;
@@ -107,6 +117,7 @@ class server {
   std::atomic<bool> migrated_{false};
   std::atomic<int> in_flight_{0};
   std::atomic<int> sessions_{0};
+  bool store_logged_down_ = false;  // watch_store: the not-ready state was logged
   std::int64_t expiry_checked_ms_ = 0;
   std::int64_t last_purge_ms_ = 0;
 };
