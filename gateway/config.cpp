@@ -129,6 +129,7 @@ const std::map<std::string, setter>& settings() {
       {"store_timeout_ms",
        [](config& c, const std::string& v) { c.store_timeout_ms = static_cast<unsigned>(parse_uint(v, 100, 600000)); }},
       {"writer_queue", [](config& c, const std::string& v) { c.writer_queue = parse_uint(v, 1, 1000000); }},
+      {"read_queue", [](config& c, const std::string& v) { c.read_queue = parse_uint(v, 1, 10000000); }},
       {"presence_timeout_ms",
        [](config& c, const std::string& v) { c.presence_timeout_ms = static_cast<unsigned>(parse_uint(v, 1, 10000)); }},
   };

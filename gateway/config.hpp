@@ -45,7 +45,8 @@ struct config {
   unsigned ping_interval_s = 25;
   unsigned pong_timeout_s = 20;
   unsigned store_timeout_ms = 5000;    // a store call's deadline (503 unavailable past it)
-  std::size_t writer_queue = 4096;     // notify requests (and reads) waiting for the store
+  std::size_t writer_queue = 4096;     // notify requests waiting for the writer
+  std::size_t read_queue = 65536;      // counts and inbox pages waiting for a reader
   unsigned presence_timeout_ms = 50;   // a cluster presence lookup; the local count past it
   bool dev = false;
 };

@@ -28,8 +28,8 @@ bool store_failed(const std::shared_ptr<http_session>& s, const persistence::out
   if (out.ok()) return false;
   using persistence::failure;
   const char* why = out.why == failure::full        ? "the store cannot write (disk full); retry later"
-                    : out.why == failure::timed_out  ? "the store did not answer in time; retry later"
-                    : out.why == failure::in_doubt   ? "the store did not answer in time; the outcome is unknown, retrying is safe"
+                    : out.why == failure::timed_out || out.why == failure::in_doubt
+                        ? "the store did not answer in time; retry later"
                     : out.why == failure::overloaded ? "too many requests are waiting for the store; retry later"
                                                      : "the store cannot be reached; retry later";
   s->respond(error_response(proto::unavailable(why)));

@@ -121,7 +121,7 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(cfg_.jwt_secret) {
                                                          store_timeout);
   // Counts and inbox pages: a few readers, each answering up to 16 queued reads per statement.
   readers_ = std::make_unique<persistence::read_batcher>(cfg_.store, cfg_.store_readers, 16,
-                                                         [] { return now_ms(); }, cfg_.writer_queue,
+                                                         [] { return now_ms(); }, cfg_.read_queue,
                                                          store_timeout);
   // Readiness on a connection of its own: a frozen store is seen within its timeout (at most
   // 2 s), whatever the request threads are stuck in.
@@ -281,6 +281,24 @@ void server::watch_store() {
   store_timer_->async_wait([this](boost::system::error_code ec) {
     if (!ec) watch_store();
   });
+}
+
+std::string server::shed_metrics() const {
+  std::string o;
+  auto counter = [&o](const char* name, const char* help, std::uint64_t v) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+         " " + std::to_string(v) + "\n";
+  };
+  counter("herald_store_timeouts_total", "Store calls answered 503 at their deadline.",
+          pool_->timed_out() + writer_->timed_out() + readers_->timed_out());
+  counter("herald_store_refused_total", "Notify requests and reads refused: their queue was full.",
+          writer_->refused() + readers_->refused());
+  if (presence_) {
+    counter("herald_presence_timeouts_total",
+            "Presence lookups answered with the local count at their deadline.",
+            presence_->lookups_timed_out());
+  }
+  return o;
 }
 
 void server::resync_soon() {

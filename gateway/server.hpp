@@ -80,6 +80,8 @@ class server {
   // Every connection of the user recounts (after a read, delete or read-all).
   void user_count_changed(std::uint64_t user_id);
   static std::shared_ptr<spdlog::logger> log();
+  // Prometheus lines for what the store and presence deadlines and bounds shed.
+  std::string shed_metrics() const;
 
  private:
   void start_threads();

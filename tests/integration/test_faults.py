@@ -40,6 +40,14 @@ def _wait(what, probe, timeout):
     raise AssertionError("%s: not within %.1fs (last %r)" % (what, timeout, last))
 
 
+def _metric(d, name):
+    import re
+    text = d.internal("GET", "/metrics", key=False).body.decode()
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    assert m, "no %s in /metrics" % name
+    return float(m.group(1))
+
+
 def _fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
@@ -182,8 +190,9 @@ def test_a_frozen_mariadb_answers_within_the_deadline_and_loses_nothing(launch, 
     twice = _sql(own_mariadb, "SELECT title FROM notifications GROUP BY title HAVING COUNT(*) > 1")
     assert not twice.split(), "stored twice: %r" % twice[:300]
     assert all(k in _stored_keys(own_mariadb) for k in doubt)
-    # And the store serves again.
+    # And the store serves again; what the deadline shed is counted.
     assert d.notify_ok(user_id=uid, title="after")["id"] > max(ok.values())
+    assert _metric(d, "herald_store_timeouts_total") > 0
 
 
 def test_a_full_writer_queue_refuses_at_once(launch, own_mariadb, new_user):
@@ -214,6 +223,7 @@ def test_a_full_writer_queue_refuses_at_once(launch, own_mariadb, new_user):
     assert all(t < 1.0 for _, _, _, t in refused), refused
     assert all("nothing was stored" in b["error"]["message"] for _, _, b, _ in refused)
     d.wait_ready(10)
+    assert _metric(d, "herald_store_refused_total") == len(refused)
     stored = _stored_keys(own_mariadb)
     leaked = [k for k, *_ in refused if k in stored]
     assert not leaked, leaked
