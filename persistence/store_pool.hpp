@@ -31,18 +31,16 @@ class store_pool {
   // the latest (a call still queued then is never run).
   template <class Fn, class Done>
   void submit(boost::asio::any_io_executor ex, Fn fn, Done done) {
-    using R = std::invoke_result_t<Fn&, store&>;
-    auto answer = std::make_shared<pending_answer<R>>(std::move(ex), std::move(done));
-    watch_.add(answer);
-    boost::asio::post(pool_, [this, answer, fn = std::move(fn)]() mutable {
-      if (!answer->start()) return;  // timed out while queued: dropped
-      outcome<R> out = run_on_thread<R>(fn);
-      watch_.remove(*answer);
-      answer->finish(std::move(out));
-    });
+    submit_watched(watch_, std::move(ex), std::move(fn), std::move(done));
+  }
+  // The same with four times the deadline: for a connection's first load, which may queue
+  // behind thousands of others when every client reconnects at once.
+  template <class Fn, class Done>
+  void submit_patient(boost::asio::any_io_executor ex, Fn fn, Done done) {
+    submit_watched(patient_watch_, std::move(ex), std::move(fn), std::move(done));
   }
   std::chrono::milliseconds timeout() const { return watch_.timeout(); }
-  std::uint64_t timed_out() const { return watch_.expired(); }
+  std::uint64_t timed_out() const { return watch_.expired() + patient_watch_.expired(); }
 
   // The store URL: tools and migrations open their own connection with open_store(url()).
   const std::string& url() const { return url_; }
@@ -50,6 +48,19 @@ class store_pool {
   void stop();
 
  private:
+  template <class Fn, class Done>
+  void submit_watched(deadline_watch& watch, boost::asio::any_io_executor ex, Fn fn, Done done) {
+    using R = std::invoke_result_t<Fn&, store&>;
+    auto answer = std::make_shared<pending_answer<R>>(std::move(ex), std::move(done));
+    watch.add(answer);
+    boost::asio::post(pool_, [this, &watch, answer, fn = std::move(fn)]() mutable {
+      if (!answer->start()) return;  // timed out while queued: dropped
+      outcome<R> out = run_on_thread<R>(fn);
+      watch.remove(*answer);
+      answer->finish(std::move(out));
+    });
+  }
+
   // A connection that died while idle (a database restart) fails its next call: that call is
   // retried once on a fresh connection, so callers see 503 only while the database is down.
   template <class R, class Fn>
@@ -86,6 +97,7 @@ class store_pool {
 
   std::string url_;
   deadline_watch watch_;
+  deadline_watch patient_watch_;
   boost::asio::thread_pool pool_;
 };
 

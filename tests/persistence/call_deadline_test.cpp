@@ -95,6 +95,27 @@ TEST_CASE("a pool call within its deadline is answered with its value", "[deadli
   CHECK(pool.timed_out() == 0);
 }
 
+TEST_CASE("a patient pool call gets four times the deadline", "[deadline]") {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  auto b = fresh_sqlite();
+  persistence::store_pool pool(b->url(), 1, 100ms);
+  std::optional<int> got;
+  pool.submit_patient(
+      io.get_executor(),
+      [](persistence::store&) {
+        std::this_thread::sleep_for(200ms);  // past the plain deadline, within the patient one
+        return 3;
+      },
+      [&](persistence::outcome<int> o) {
+        got = o.value;
+        guard.reset();
+      });
+  io.run_for(3s);
+  REQUIRE(got);
+  CHECK(*got == 3);
+}
+
 TEST_CASE("the writer answers at the deadline; a request still queued then is not stored",
           "[deadline][writer]") {
   boost::asio::io_context io;
