@@ -46,6 +46,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
     if (!ep) throw std::invalid_argument("HERALD_BUS: not a redis://host:port URL");
     if (opts_.node_id.empty()) throw std::invalid_argument("HERALD_NODE_ID: empty");
     all_channel_ = opts_.prefix + "bus:all";
+    resync_channel_ = opts_.prefix + "bus:resync";
     user_channel_prefix_ = opts_.prefix + "bus:user:";
     redis_connection::options co;
     co.endpoint = *ep;
@@ -67,10 +68,16 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
 
   void begin() {
     std::weak_ptr<core> weak = shared_from_this();
-    // The subscriber cannot PING; when the publisher finds Redis unresponsive, both go.
-    pub_->start([](bool) {}, [weak] {
-      if (auto c = weak.lock(); c && !c->stopped_) c->sub_->reset();
-    });
+    // The subscriber cannot PING; when the publisher finds Redis unresponsive, both go. A
+    // publisher back after trouble lost what it published meanwhile: the other nodes resync.
+    pub_->start(
+        [weak](bool resumed) {
+          auto c = weak.lock();
+          if (c && resumed) c->pub_->command({"PUBLISH", c->resync_channel_, c->opts_.node_id});
+        },
+        [weak] {
+          if (auto c = weak.lock(); c && !c->stopped_) c->sub_->reset();
+        });
     sub_->set_push_handler([weak](const redisReply& r) {
       if (auto c = weak.lock()) c->on_push(r);
     });
@@ -106,7 +113,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
 
   void on_sub_up(bool resumed) {
     resync_due_ = resync_due_ || resumed;
-    sub_->subscription_command({"SUBSCRIBE", all_channel_});
+    sub_->subscription_command({"SUBSCRIBE", all_channel_, resync_channel_});
     for (auto& [user, ch] : channels_) {
       if (ch.wanted) subscribe(user, ch);
     }
@@ -182,7 +189,9 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
     if (r.type != REDIS_REPLY_ARRAY || r.elements < 3) return;
     auto kind = reply_text(r.element[0]);
     auto ch = reply_text(r.element[1]);
-    if (kind == "message") {
+    if (kind == "message" && ch == resync_channel_) {
+      if (reply_text(r.element[2]) != opts_.node_id && on_reconnect_) on_reconnect_();
+    } else if (kind == "message") {
       on_message(reply_text(r.element[2]));
     } else if (kind == "subscribe") {
       if (ch == all_channel_) {
@@ -246,6 +255,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
   redis_connection::strand strand_;
   options opts_;
   std::string all_channel_;
+  std::string resync_channel_;
   std::string user_channel_prefix_;
   std::shared_ptr<redis_connection> pub_;
   std::shared_ptr<redis_connection> sub_;

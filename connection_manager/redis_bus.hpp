@@ -3,9 +3,12 @@
 // its own messages, so each event reaches each session once. Channels (see README.md):
 //   <prefix>bus:all         everyone, group and large users events; every node subscribes
 //   <prefix>bus:user:<id>   events for one user; only nodes holding that user subscribe
+//   <prefix>bus:resync      a node id: that node's publisher is back after an outage, so its
+//                           events of the meantime were lost; every other node resyncs
 // One publishing and one subscribing hiredis connection, driven by the node's io_context and
 // reconnected with capped backoff. Events published while Redis is down reach local sessions
-// only; on_reconnect tells the node to resynchronise counts from the store.
+// only; on_reconnect tells the node to resynchronise its sessions from the store, when its own
+// subscription comes back and when another node's publisher does.
 // Thread safety: every member may be called from any thread; the event handler and
 // on_reconnect run on the bus strand (the handler also on the publishing thread, for local
 // delivery). Destroy the bus before its io_context.
@@ -35,7 +38,8 @@ class redis_bus final : public bus {
     std::chrono::milliseconds unsubscribe_after{10000};
     std::chrono::milliseconds backoff_min{100};
     std::chrono::milliseconds backoff_max{5000};
-    std::chrono::milliseconds ping_interval{2000};
+    // Two unanswered PINGs reconnect: a frozen Redis is seen within about 3 s.
+    std::chrono::milliseconds ping_interval{1000};
   };
   struct counters {
     std::uint64_t published = 0;  // messages handed to Redis
@@ -53,8 +57,9 @@ class redis_bus final : public bus {
   bool healthy() const override;
   void stop() override;
 
-  // Runs whenever the subscription comes back after a time in which events could have been
-  // missed (a lost connection, or a failed first attempt). Set before start().
+  // Runs whenever events could have been missed: this node's subscription comes back after a
+  // lost connection or a failed first attempt, or another node announces that its publisher
+  // is back. Set before start().
   void set_on_reconnect(std::function<void()> f);
   // Call on each local session's open and close: the bus subscribes to the user's channel
   // while the node holds at least one of their sessions.

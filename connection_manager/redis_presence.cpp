@@ -98,6 +98,22 @@ std::optional<std::uint64_t> count_of(const redisReply* r) {
   return v < 0 ? 0 : std::uint64_t(v);
 }
 
+// One lookup's answer, given once: by Redis' reply or by the timeout, on the presence strand.
+template <class T>
+struct lookup {
+  lookup(const redis_connection::strand& s, std::function<void(std::optional<T>)> d)
+      : timer(s), done(std::move(d)) {}
+  void answer(std::optional<T> v) {
+    if (!done) return;
+    auto d = std::move(done);
+    done = nullptr;
+    timer.cancel();
+    d(std::move(v));
+  }
+  boost::asio::steady_timer timer;
+  std::function<void(std::optional<T>)> done;
+};
+
 }  // namespace
 
 struct redis_presence::core : std::enable_shared_from_this<redis_presence::core> {
@@ -275,6 +291,20 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
   bool needs_full_ = true;
   std::atomic<bool> started_{false};
   std::atomic<bool> registered_{false};
+  std::atomic<std::uint64_t> timeouts_{0};
+
+  template <class T>
+  std::shared_ptr<lookup<T>> begin_lookup(std::function<void(std::optional<T>)> done,
+                                          std::chrono::milliseconds timeout) {
+    auto l = std::make_shared<lookup<T>>(strand_, std::move(done));
+    l->timer.expires_after(timeout);
+    l->timer.async_wait([l, self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || !l->done) return;
+      self->timeouts_.fetch_add(1, std::memory_order_relaxed);
+      l->answer(std::nullopt);
+    });
+    return l;
+  }
 };
 
 redis_presence::redis_presence(boost::asio::io_context& io, options opts, snapshot_fn snapshot)
@@ -300,10 +330,10 @@ void redis_presence::refresh_soon() {
 void redis_presence::user_connections(std::uint64_t user,
                                       std::function<void(std::optional<std::uint64_t>)> done) {
   boost::asio::post(core_->strand_, [c = core_, user, done = std::move(done)]() mutable {
-    auto shared = std::make_shared<decltype(done)>(std::move(done));
+    auto l = c->begin_lookup<std::uint64_t>(std::move(done), c->opts_.query_timeout);
     bool sent = c->conn_->command({"HGET", c->users_key_, std::to_string(user)},
-                                  [shared](const redisReply* r) { (*shared)(count_of(r)); });
-    if (!sent) (*shared)(std::nullopt);
+                                  [l](const redisReply* r) { l->answer(count_of(r)); });
+    if (!sent) l->answer(std::nullopt);
   });
 }
 
@@ -318,11 +348,11 @@ void redis_presence::users_connections(
     }
     std::vector<std::string> args{"HMGET", c->users_key_};
     for (auto u : users) args.push_back(std::to_string(u));
-    auto shared = std::make_shared<decltype(done)>(std::move(done));
+    auto l = c->begin_lookup<std::vector<std::uint64_t>>(std::move(done), c->opts_.lookup_timeout);
     auto expected = users.size();
-    bool sent = c->conn_->command(args, [shared, expected](const redisReply* r) {
+    bool sent = c->conn_->command(args, [l, expected](const redisReply* r) {
       if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != expected) {
-        (*shared)(std::nullopt);
+        l->answer(std::nullopt);
         return;
       }
       std::vector<std::uint64_t> out;
@@ -330,37 +360,42 @@ void redis_presence::users_connections(
       for (std::size_t i = 0; i < r->elements; ++i) {
         auto n = count_of(r->element[i]);
         if (!n) {
-          (*shared)(std::nullopt);
+          l->answer(std::nullopt);
           return;
         }
         out.push_back(*n);
       }
-      (*shared)(std::move(out));
+      l->answer(std::move(out));
     });
-    if (!sent) (*shared)(std::nullopt);
+    if (!sent) l->answer(std::nullopt);
   });
 }
 
-void redis_presence::totals(std::function<void(std::optional<presence_totals>)> done) {
-  boost::asio::post(core_->strand_, [c = core_, done = std::move(done)]() mutable {
-    auto shared = std::make_shared<decltype(done)>(std::move(done));
+void redis_presence::totals(std::function<void(std::optional<presence_totals>)> done, bool fast) {
+  boost::asio::post(core_->strand_, [c = core_, done = std::move(done), fast]() mutable {
+    auto l = c->begin_lookup<presence_totals>(
+        std::move(done), fast ? c->opts_.lookup_timeout : c->opts_.query_timeout);
     bool sent = c->conn_->command(
-        {"EVAL", c->totals_script_, "0", c->opts_.prefix}, [shared](const redisReply* r) {
+        {"EVAL", c->totals_script_, "0", c->opts_.prefix}, [l](const redisReply* r) {
           if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-            (*shared)(std::nullopt);
+            l->answer(std::nullopt);
             return;
           }
           auto connections = count_of(r->element[0]);
           auto users = count_of(r->element[1]);
           auto nodes = count_of(r->element[2]);
           if (!connections || !users || !nodes) {
-            (*shared)(std::nullopt);
+            l->answer(std::nullopt);
             return;
           }
-          (*shared)(presence_totals{*connections, *users, *nodes});
+          l->answer(presence_totals{*connections, *users, *nodes});
         });
-    if (!sent) (*shared)(std::nullopt);
+    if (!sent) l->answer(std::nullopt);
   });
+}
+
+std::uint64_t redis_presence::lookups_timed_out() const {
+  return core_->timeouts_.load(std::memory_order_relaxed);
 }
 
 }  // namespace herald::cm

@@ -10,7 +10,7 @@
 // Each write is one Lua script, so the cluster-wide hash always equals the sum of the node
 // hashes. A user's count is one HGET; totals are one script over the node list.
 // Query callbacks run on the presence strand (on the given io_context), with nullopt when
-// Redis cannot answer. Thread safety: every member may be called from any thread. Destroy
+// Redis cannot answer or has not answered within the lookup timeout. Thread safety: every member may be called from any thread. Destroy
 // the registry before its io_context.
 #pragma once
 #include <boost/asio/io_context.hpp>
@@ -48,7 +48,12 @@ class redis_presence {
     std::chrono::milliseconds debounce{100};
     std::chrono::milliseconds backoff_min{100};
     std::chrono::milliseconds backoff_max{5000};
-    std::chrono::milliseconds ping_interval{2000};
+    // PING this often; two unanswered reconnect (a frozen Redis is seen within about 3 s).
+    std::chrono::milliseconds ping_interval{1000};
+    // users_connections() not answered within this gets nullopt (a notify's `online` then uses
+    // the local count instead of waiting); the other queries wait up to query_timeout.
+    std::chrono::milliseconds lookup_timeout{50};
+    std::chrono::milliseconds query_timeout{1000};
   };
 
   // Throws std::invalid_argument for a bad URL, an empty node id or a TTL not above the
@@ -72,7 +77,10 @@ class redis_presence {
   // Counts in the order of `users`.
   void users_connections(std::vector<std::uint64_t> users,
                          std::function<void(std::optional<std::vector<std::uint64_t>>)> done);
-  void totals(std::function<void(std::optional<presence_totals>)> done);
+  // fast: within lookup_timeout (a broadcast's `online`) rather than query_timeout.
+  void totals(std::function<void(std::optional<presence_totals>)> done, bool fast = false);
+  // Lookups answered nullopt at their timeout (for /metrics).
+  std::uint64_t lookups_timed_out() const;
 
  private:
   struct core;

@@ -290,4 +290,8 @@ void registry::for_each(std::function<void(session&)> fn, std::function<void()> 
   }
 }
 
+void registry::resync_all(std::function<void()> done) {
+  for_each([](session& s) { s.on_resync(); }, std::move(done));
+}
+
 }  // namespace herald::cm

@@ -62,6 +62,8 @@ class registry {
   void tick(std::int64_t now_s);
   // Every session, on its shard thread (shutdown, resync).
   void for_each(std::function<void(session&)> fn, std::function<void()> done = {});
+  // Calls on_resync() on every session (after a bus outage); `done` after the last call.
+  void resync_all(std::function<void()> done = {});
 
  private:
   struct shard {

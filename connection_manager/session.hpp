@@ -31,6 +31,9 @@ class session {
   virtual void close_with(std::uint16_t code, const char* reason) = 0;
   // Once a second (keep-alive pings).
   virtual void on_tick(std::int64_t /*now_s*/) {}
+  // Events for this session may have been lost (the bus was down): send from the store what it
+  // missed, in id order, then its count. By default only the count.
+  virtual void on_resync() { on_count_changed(); }
   // None of these may unregister the session synchronously: the registry may be iterating.
 
  private:

@@ -101,7 +101,9 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
     if (srv.draining()) {
       s->respond(error_response(proto::unavailable("shutting down")));
     } else if (!srv.store_ready()) {
-      s->respond(error_response(proto::unavailable("the store does not answer")));
+      s->respond(error_response(proto::unavailable(
+          srv.store_state() == persistence::store_probe::state::full ? "the store cannot write (disk full)"
+                                                                     : "the store does not answer")));
     } else if (!srv.bus_ready()) {
       s->respond(error_response(proto::unavailable("the bus does not answer")));
     } else if (!srv.keys_ready()) {
@@ -117,7 +119,8 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
       server& srv = s->srv();
       response res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = srv.stats().render(static_cast<std::int64_t>(n.users), srv.store_ready(), srv.bus_ready());
+      res.body() = srv.stats().render(static_cast<std::int64_t>(n.users), srv.store_ready(), srv.bus_ready()) +
+                   srv.shed_metrics();
       res.prepare_payload();
       s->respond(std::move(res));
     });

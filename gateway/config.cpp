@@ -202,6 +202,12 @@ const std::map<std::string, setter>& settings() {
       {"reserved_fds", [](config& c, const std::string& v) { c.reserved_fds = parse_uint(v, 0, 10000); }},
       {"drain_grace_ms",
        [](config& c, const std::string& v) { c.drain_grace_ms = static_cast<unsigned>(parse_uint(v, 0, 9000)); }},
+      {"store_timeout_ms",
+       [](config& c, const std::string& v) { c.store_timeout_ms = static_cast<unsigned>(parse_uint(v, 100, 600000)); }},
+      {"writer_queue", [](config& c, const std::string& v) { c.writer_queue = parse_uint(v, 1, 1000000); }},
+      {"read_queue", [](config& c, const std::string& v) { c.read_queue = parse_uint(v, 1, 10000000); }},
+      {"presence_timeout_ms",
+       [](config& c, const std::string& v) { c.presence_timeout_ms = static_cast<unsigned>(parse_uint(v, 1, 10000)); }},
   };
   return table;
 }

@@ -46,6 +46,10 @@ struct config {
   unsigned pong_timeout_s = 20;
   unsigned max_commands_in_flight = 8;    // per connection; past it the socket is not read
   unsigned cluster_order_window_ms = 30;  // cluster: notification events held to deliver in id order
+  unsigned store_timeout_ms = 5000;    // a store call's deadline (503 unavailable past it)
+  std::size_t writer_queue = 4096;     // notify requests waiting for the writer
+  std::size_t read_queue = 65536;      // counts and inbox pages waiting for a reader
+  unsigned presence_timeout_ms = 50;   // a cluster presence lookup; the local count past it
   bool dev = false;
   // Hostile-input bounds (README "Resource bounds").
   std::size_t max_pending_connections = 8192;  // per listener, not yet authenticated

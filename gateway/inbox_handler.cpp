@@ -26,7 +26,13 @@ std::string unread_body(std::int64_t n) { return "{\"unread\":" + std::to_string
 template <class T>
 bool store_failed(const std::shared_ptr<http_session>& s, const persistence::outcome<T>& out) {
   if (out.ok()) return false;
-  s->respond(error_response(proto::unavailable("the store cannot be reached; retry later")));
+  using persistence::failure;
+  const char* why = out.why == failure::full        ? "the store cannot write (disk full); retry later"
+                    : out.why == failure::timed_out || out.why == failure::in_doubt
+                        ? "the store did not answer in time; retry later"
+                    : out.why == failure::overloaded ? "too many requests are waiting for the store; retry later"
+                                                     : "the store cannot be reached; retry later";
+  s->respond(error_response(proto::unavailable(why)));
   return true;
 }
 

@@ -1,5 +1,6 @@
 // POST /v1/notify and /v1/notify/batch: validate (proto), count the connections it will reach,
 // store it durably (group commit) when it is persisted or keyed, then publish and answer.
+#include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -59,6 +60,42 @@ cm::event desktop_event(const proto::notify_request& r) {
 
 void publish_desktop(server& srv, const proto::notify_request& r) { srv.publish(desktop_event(r)); }
 
+// At most one line a second: a store fault fails every request, and /readyz and its log line
+// already say why.
+void log_not_stored(const std::string& why) {
+  static std::atomic<std::int64_t> last_ms{0};
+  static std::atomic<std::uint64_t> since_last{0};
+  const auto now = server::now_ms();
+  auto last = last_ms.load(std::memory_order_relaxed);
+  const auto n = since_last.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (now - last < 1000 || !last_ms.compare_exchange_strong(last, now)) return;
+  since_last.fetch_sub(n, std::memory_order_relaxed);
+  server::log()->warn("notify not stored ({} in the last second or so): {}", n, why);
+}
+
+// The 503 message: whether anything was stored is known, except past the deadline of a batch
+// that was already being written.
+const char* not_stored_message(persistence::failure why) {
+  using persistence::failure;
+  switch (why) {
+    case failure::full:
+      return "the store cannot write (disk full); nothing was stored, retrying with the same "
+             "idempotency key is safe";
+    case failure::timed_out:
+      return "the store did not answer in time; nothing was stored, retrying with the same "
+             "idempotency key is safe";
+    case failure::overloaded:
+      return "too many notifications are waiting for the store; nothing was stored, retrying "
+             "with the same idempotency key is safe";
+    case failure::in_doubt:
+      return "the store did not answer in time while storing it: the outcome is unknown; "
+             "retrying with the same idempotency key is safe (it stores at most one)";
+    default:
+      return "the store cannot be reached; nothing was stored, retrying with the same "
+             "idempotency key is safe";
+  }
+}
+
 // Runs one validated request to its answer; `done` runs on `ex`.
 void process(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done) {
   if (!r.persist && !r.idempotency_key && !srv.presence()) {
@@ -93,10 +130,8 @@ void process(server& srv, proto::notify_request r, boost::asio::any_io_executor 
                         [&srv, r = std::move(r), done = std::move(done)](
                             persistence::outcome<persistence::insert_result> out) {
                           if (!out.ok()) {
-                            server::log()->warn("notify not stored: {}", out.error);
-                            done({503, proto::encode_error(proto::unavailable(
-                                           "the store cannot be reached; nothing was stored, retrying with "
-                                           "the same idempotency key is safe"))});
+                            log_not_stored(out.error);
+                            done({503, proto::encode_error(proto::unavailable(not_stored_message(out.why)))});
                             return;
                           }
                           auto& res = *out.value;

@@ -115,11 +115,12 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
       bo.url = cfg_.bus;
       bo.node_id = cfg_.node_id;
       auto rb = std::make_unique<cm::redis_bus>(*contexts_[0], bo);
-      // Events may have been missed while Redis was away: every session recounts.
-      rb->set_on_reconnect([this] { resync_sessions(); });
+      // Events may have been missed while Redis was away: every session resyncs.
+      rb->set_on_reconnect([this] { resync_soon(); });
       cm::redis_presence::options po;
       po.url = cfg_.bus;
       po.node_id = cfg_.node_id;
+      po.lookup_timeout = std::chrono::milliseconds(cfg_.presence_timeout_ms);
       presence_ = std::make_unique<cm::redis_presence>(
           *contexts_[0], po, [this](std::function<void(cm::redis_presence::user_counts)> done) {
             registry_->snapshot(std::move(done));
@@ -146,11 +147,21 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
   sequencer_ = std::make_unique<event_sequencer>(
       *contexts_[0], std::chrono::milliseconds(cfg_.bus.empty() ? 0 : cfg_.cluster_order_window_ms),
       [this](std::shared_ptr<const cm::event> e) { deliver_local(std::move(e)); });
-  pool_ = std::make_unique<persistence::store_pool>(cfg_.store, store_threads);
-  writer_ = std::make_unique<persistence::notify_writer>(cfg_.store);
+  const std::chrono::milliseconds store_timeout(cfg_.store_timeout_ms);
+  persistence::set_call_timeout(store_timeout);
+  pool_ = std::make_unique<persistence::store_pool>(cfg_.store, store_threads, store_timeout);
+  writer_ = std::make_unique<persistence::notify_writer>(cfg_.store, 512, cfg_.writer_queue,
+                                                         store_timeout);
   // Counts and inbox pages: a few readers, each answering up to 16 queued reads per statement.
   readers_ = std::make_unique<persistence::read_batcher>(cfg_.store, cfg_.store_readers, 16,
-                                                         [] { return now_ms(); });
+                                                         [] { return now_ms(); }, cfg_.read_queue,
+                                                         store_timeout);
+  // Readiness on a connection of its own: a frozen store is seen within its timeout (at most
+  // 2 s), whatever the request threads are stuck in.
+  probe_ = std::make_unique<persistence::store_probe>(
+      cfg_.store, std::chrono::milliseconds(500),
+      std::min(store_timeout, std::chrono::milliseconds(2000)));
+  writer_->set_write_observer([p = probe_.get()](bool committed) { p->write_outcome(committed); });
   public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr, listener::kind::public_api);
   internal_listener_ =
       std::make_shared<listener>(*this, *contexts_[0], cfg_.internal_addr, listener::kind::internal_api);
@@ -159,6 +170,7 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
 
 server::~server() {
   writer_.reset();
+  probe_.reset();
   readers_.reset();
   pool_.reset();
   presence_.reset();
@@ -167,16 +179,6 @@ server::~server() {
 
 void server::publish(const cm::event& e) { bus_->publish(e); }
 
-void server::resync_sessions() {
-  registry_->for_each([](cm::session& s) {
-    if (auto* ws = dynamic_cast<ws_session*>(&s)) {
-      ws->resync();
-    } else {
-      s.on_count_changed();
-    }
-  });
-}
-
 void server::online_count(std::shared_ptr<const cm::event> e, std::function<void(std::size_t)> done) {
   registry_->count(e, [this, e, done = std::move(done)](std::size_t local) mutable {
     if (!presence_ || !presence_->healthy() || e->target == cm::event_target::group) {
@@ -184,9 +186,11 @@ void server::online_count(std::shared_ptr<const cm::event> e, std::function<void
       return;
     }
     if (e->target == cm::event_target::everyone) {
-      presence_->totals([local, done = std::move(done)](std::optional<cm::presence_totals> t) {
-        done(t ? std::max<std::size_t>(local, t->connections) : local);
-      });
+      presence_->totals(
+          [local, done = std::move(done)](std::optional<cm::presence_totals> t) {
+            done(t ? std::max<std::size_t>(local, t->connections) : local);
+          },
+          true);  // within HERALD_PRESENCE_TIMEOUT_MS, else the local count
       return;
     }
     presence_->users_connections(e->users, [local, done = std::move(done)](
@@ -264,6 +268,8 @@ int server::run() {
   });
 
   store_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
+  resync_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
+  probe_->start();
   expiry_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
   tick_timer_ = std::make_unique<asio::steady_timer>(*contexts_[0]);
   expiry_checked_ms_ = now_ms();
@@ -307,33 +313,68 @@ void server::start_threads() {
 }
 
 void server::watch_store() {
-  // Migrate until it works once, then ping; a change of state is logged, and a store that
-  // comes back gets every session recounted.
-  pool_->submit(
-      contexts_[0]->get_executor(),
-      [this](persistence::store& st) {
-        if (!migrated_) {
-          st.migrate();
-          migrated_ = true;
-        } else {
-          st.ping();
-        }
-        return true;
-      },
-      [this](persistence::outcome<bool> out) {
-        const bool was = store_ready_.exchange(out.ok());
-        if (out.ok() && !was) {
-          log()->info("store ready");
-          registry_->for_each([](cm::session& s) { s.on_count_changed(); });
-        } else if (!out.ok() && (was || !migrated_)) {
-          log()->warn("store unavailable: {}", out.error);
-        }
-        if (draining_) return;
-        store_timer_->expires_after(std::chrono::seconds(out.ok() ? 2 : 1));
-        store_timer_->async_wait([this](boost::system::error_code ec) {
-          if (!ec) watch_store();
-        });
-      });
+  // Four times a second: the probe's verdict (it runs on a thread and connection of its own). A
+  // change between ready and not ready is logged once, and a store that comes back gets every
+  // session recounted.
+  using state = persistence::store_probe::state;
+  const auto st = probe_->current();
+  const bool ready = st.ready();
+  migrated_ = probe_->migrated();
+  store_state_ = st.now;
+  const bool was = store_ready_.exchange(ready);
+  if (ready && !was) {
+    log()->info("store ready");
+    registry_->for_each([](cm::session& s) { s.on_count_changed(); });
+  } else if (!ready && (was || !store_logged_down_)) {
+    if (st.now != state::starting) {
+      store_logged_down_ = true;
+      if (st.now == state::full) {
+        log()->error("store cannot write (disk full): {}", st.detail);
+      } else if (st.now == state::frozen) {
+        log()->error("store does not answer: {}", st.detail);
+      } else {
+        log()->warn("store unavailable: {}", st.detail);
+      }
+    }
+  }
+  if (ready) store_logged_down_ = false;
+  if (draining_) return;
+  store_timer_->expires_after(std::chrono::milliseconds(250));
+  store_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) watch_store();
+  });
+}
+
+std::string server::shed_metrics() const {
+  std::string o;
+  auto counter = [&o](const char* name, const char* help, std::uint64_t v) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+         " " + std::to_string(v) + "\n";
+  };
+  counter("herald_store_timeouts_total", "Store calls answered 503 at their deadline.",
+          pool_->timed_out() + writer_->timed_out() + readers_->timed_out());
+  counter("herald_store_refused_total", "Notify requests and reads refused: their queue was full.",
+          writer_->refused() + readers_->refused());
+  if (presence_) {
+    counter("herald_presence_timeouts_total",
+            "Presence lookups answered with the local count at their deadline.",
+            presence_->lookups_timed_out());
+  }
+  return o;
+}
+
+void server::resync_soon() {
+  if (resync_pending_.exchange(true)) return;
+  // A reconnect of the publisher and the subscriber, or several nodes' news, come together.
+  asio::post(*contexts_[0], [this] {
+    resync_timer_->expires_after(std::chrono::milliseconds(200));
+    resync_timer_->async_wait([this](boost::system::error_code ec) {
+      resync_pending_ = false;
+      if (ec || draining_) return;
+      log()->info("bus back: every local connection resyncs from the store");
+      registry_->resync_all();
+    });
+  });
 }
 
 void server::watch_expiry() {
@@ -384,6 +425,7 @@ void server::tick() {
 void server::begin_drain() {
   if (draining_.exchange(true)) return;
   store_timer_->cancel();
+  if (resync_timer_) resync_timer_->cancel();
   expiry_timer_->cancel();
   tick_timer_->cancel();
   if (tokens_.jwks()) tokens_.jwks()->cancel();  // a fetch in flight must not hold the exit

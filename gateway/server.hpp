@@ -23,6 +23,7 @@
 #include "persistence/notify_writer.hpp"
 #include "persistence/read_batcher.hpp"
 #include "persistence/store_pool.hpp"
+#include "persistence/store_probe.hpp"
 
 namespace herald::gateway {
 
@@ -55,6 +56,8 @@ class server final : public session_services {
 
   bool draining() const override { return draining_.load(); }
   bool store_ready() const { return store_ready_.load(); }
+  // Why the store is not ready (the probe's verdict), for /readyz.
+  persistence::store_probe::state store_state() const { return store_state_.load(); }
   bool bus_ready() const { return bus_->healthy(); }
   // False only while a JWKS URL was never loaded (a later failure keeps the last good set).
   bool keys_ready() const { return !tokens_.jwks() || tokens_.jwks()->loaded(); }
@@ -92,6 +95,8 @@ class server final : public session_services {
   // Every connection of the user recounts (after a read, delete or read-all).
   void user_count_changed(std::uint64_t user_id) override;
   static std::shared_ptr<spdlog::logger> log();
+  // Prometheus lines for what the store and presence deadlines and bounds shed.
+  std::string shed_metrics() const;
 
  private:
   void start_threads();
@@ -101,8 +106,9 @@ class server final : public session_services {
   void tick();
   void on_bus_event(const cm::event& e);
   void deliver_local(std::shared_ptr<const cm::event> e);
-  // After the bus was away: every session fetches what it may have missed, then recounts.
-  void resync_sessions();
+  // The bus came back (this node's or another's connection to Redis): every local session
+  // resyncs from the store, once for a burst of such news.
+  void resync_soon();
 
   config cfg_;
   token_verifier tokens_;
@@ -117,6 +123,10 @@ class server final : public session_services {
   std::unique_ptr<persistence::store_pool> pool_;
   std::unique_ptr<persistence::notify_writer> writer_;
   std::unique_ptr<persistence::read_batcher> readers_;
+  std::unique_ptr<persistence::store_probe> probe_;
+  std::unique_ptr<boost::asio::steady_timer> resync_timer_;
+  std::atomic<bool> resync_pending_{false};
+  std::atomic<persistence::store_probe::state> store_state_{persistence::store_probe::state::starting};
   std::shared_ptr<listener> public_listener_;
   std::shared_ptr<listener> internal_listener_;
   std::unique_ptr<boost::asio::steady_timer> store_timer_;
@@ -128,6 +138,7 @@ class server final : public session_services {
   std::atomic<bool> migrated_{false};
   std::atomic<int> in_flight_{0};
   std::atomic<int> sessions_{0};
+  bool store_logged_down_ = false;  // watch_store: the not-ready state was logged
   std::int64_t expiry_checked_ms_ = 0;
   std::int64_t last_purge_ms_ = 0;
 };

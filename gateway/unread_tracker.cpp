@@ -11,20 +11,70 @@ void unread_tracker::loaded(std::int64_t unread, std::uint64_t watermark, bool s
   phase_ = phase::ready;
   last_sent_unread_ = unread_;
   out_.send_count(unread_);
-  auto early = std::move(early_);
-  early_.clear();
-  std::sort(early.begin(), early.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [id, prefix] : early) deliver(id, prefix);
+  deliver_held();
   if (dirty_ || early_overflow_) {
     // A change predating the count's snapshot, or arrivals that did not fit: the store knows.
     dirty_ = false;
     early_overflow_ = false;
     on_count_changed();
   }
+  if (resync_after_load_) {
+    resync_after_load_ = false;
+    on_resync();
+  }
+}
+
+void unread_tracker::deliver_held() {
+  auto held = std::move(early_);
+  early_.clear();
+  std::sort(held.begin(), held.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [id, prefix] : held) deliver(id, prefix);
+}
+
+void unread_tracker::on_resync() {
+  if (phase_ == phase::loading) {
+    resync_after_load_ = true;  // the initial load reads after the outage anyway; then once more
+    return;
+  }
+  if (resyncing_) {
+    resync_again_ = true;
+    return;
+  }
+  resyncing_ = true;
+  resync_again_ = false;
+  out_.start_resync(resume_point());
+}
+
+void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std::vector<item> items, bool more) {
+  resyncing_ = false;
+  unread_ = unread;
+  watermark_ = std::max(watermark_, watermark);
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [id, prefix] : items) deliver(id, prefix);  // within the watermark: counted already
+  deliver_held();                                         // past it: counted on top
+  if (unread_ != last_sent_unread_) {
+    last_sent_unread_ = unread_;
+    out_.send_count(unread_);
+  }
+  if (early_overflow_) {
+    early_overflow_ = false;
+    on_count_changed();
+  }
+  if (more || resync_again_) {
+    resync_again_ = false;
+    resyncing_ = true;
+    out_.start_resync(resume_point());
+  }
+}
+
+void unread_tracker::resync_failed() {
+  resyncing_ = false;
+  deliver_held();
+  on_count_changed();
 }
 
 void unread_tracker::on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
-  if (phase_ == phase::loading) {
+  if (phase_ == phase::loading || resyncing_) {
     if (early_.size() < max_early_) {
       early_.emplace_back(id, prefix);
     } else {

@@ -27,7 +27,11 @@ class unread_tracker {
                                    std::int64_t unread) = 0;
     // Read the count from the store; answer with recounted() or recount_failed().
     virtual void start_recount() = 0;
+    // Read the count and the items after `from` from the store; answer with resynced() or
+    // resync_failed().
+    virtual void start_resync(std::uint64_t from) = 0;
   };
+  using item = std::pair<std::uint64_t, std::shared_ptr<const std::string>>;
 
   enum class phase { loading, ready };
 
@@ -40,6 +44,12 @@ class unread_tracker {
   void on_count_changed();
   void recounted(std::int64_t unread, std::uint64_t watermark);
   void recount_failed();
+  // After a bus outage: the items this connection may have missed, then the count. Live
+  // arrivals meanwhile are held, so that ids still go out in increasing order.
+  void on_resync();
+  // `items` (id order, all within `watermark`) came from the store; `more` when a page was full.
+  void resynced(std::int64_t unread, std::uint64_t watermark, std::vector<item> items, bool more);
+  void resync_failed();
 
   phase current() const { return phase_; }
   std::int64_t unread() const { return unread_; }
@@ -50,6 +60,7 @@ class unread_tracker {
 
  private:
   void deliver(std::uint64_t id, const std::shared_ptr<const std::string>& prefix);
+  void deliver_held();
   void recount();
   bool sent_recently(std::uint64_t id) const;
 
@@ -71,6 +82,9 @@ class unread_tracker {
   bool dirty_ = false;  // a change arrived before the initial count
   bool recounting_ = false;
   bool recount_again_ = false;
+  bool resyncing_ = false;  // live arrivals go to early_ meanwhile
+  bool resync_again_ = false;
+  bool resync_after_load_ = false;
 };
 
 }  // namespace herald::gateway

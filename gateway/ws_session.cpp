@@ -168,7 +168,8 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
                           });
     return;
   }
-  svc_.pool().submit(
+  // Patient: after a restart every client reconnects with since at once.
+  svc_.pool().submit_patient(
       sock_.get_executor(),
       [v, since](persistence::store& st) {
         const auto now = now_ms();
@@ -212,22 +213,38 @@ void ws_session::initial_loaded(std::optional<std::uint64_t> since, const persis
   }
 }
 
-void ws_session::resync() {
-  if (closing() || tracker_.current() != unread_tracker::phase::ready) return;
+void ws_session::on_resync() {
+  if (closing()) return;
+  tracker_.on_resync();
+}
+
+void ws_session::start_resync(std::uint64_t from) {
   auto v = viewer();
-  const std::uint64_t from = tracker_.resume_point();
-  svc_.pool().submit(
+  svc_.pool().submit_patient(
       sock_.get_executor(),
-      [v, from](persistence::store& st) { return st.list_since(v, from, sync_page, now_ms()); },
-      [self = shared_from_this()](persistence::outcome<std::vector<proto::notification>> out) {
+      [v, from](persistence::store& st) {
+        const auto now = now_ms();
+        std::pair<persistence::unread_result, std::vector<proto::notification>> out;
+        out.first = st.unread_count(v, now);  // first, as for the initial load
+        out.second = st.list_since(v, from, sync_page + 1, now);
+        return out;
+      },
+      [self = shared_from_this()](auto out) {
         if (self->closing()) return;
-        if (out.ok()) {
-          for (const auto& n : *out.value) {
-            self->tracker_.on_notification(
-                n.id, std::make_shared<const std::string>(proto::encode_notification_prefix(n)));
-          }
+        if (!out.ok()) {
+          self->tracker_.resync_failed();
+          return;
         }
-        self->on_count_changed();
+        const auto& count = out.value->first;
+        auto& items = out.value->second;
+        std::vector<unread_tracker::item> missed;
+        for (const auto& n : items) {
+          if (n.id > count.watermark || missed.size() == static_cast<std::size_t>(sync_page)) break;
+          missed.emplace_back(n.id, std::make_shared<const std::string>(proto::encode_notification_prefix(n)));
+        }
+        const bool more = items.size() > missed.size() && missed.size() == static_cast<std::size_t>(sync_page) &&
+                          items[missed.size()].id <= count.watermark;
+        self->tracker_.resynced(count.unread, count.watermark, std::move(missed), more);
       });
 }
 

@@ -42,7 +42,7 @@ class ws_session final : public cm::session,
   void close_with(std::uint16_t code, const char* reason) override;
   void on_tick(std::int64_t now_s) override;
   // After a bus outage: the items this connection may have missed, in order, then the count.
-  void resync();
+  void on_resync() override;
 
  private:
   enum class phase {
@@ -74,6 +74,7 @@ class ws_session final : public cm::session,
   void send_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix,
                          std::int64_t unread) override;
   void start_recount() override;
+  void start_resync(std::uint64_t from) override;
 
   // Writing.
   void send_error(std::string_view code, std::string_view message);

@@ -4,17 +4,22 @@
 #include <chrono>
 #include <boost/asio/post.hpp>
 
+#include "persistence/call_deadline.hpp"
+
 namespace herald::persistence {
 
 struct notify_writer::pending {
   insert_request request;
-  boost::asio::any_io_executor ex;
-  done_fn done;
+  std::shared_ptr<pending_answer<insert_result>> answer;
 };
 
 struct notify_writer::impl {
+  explicit impl(std::chrono::milliseconds timeout) : watch(timeout) {}
   std::string url;
   std::size_t max_batch;
+  std::size_t max_queue;
+  deadline_watch watch;
+  std::function<void(bool)> observer;  // set before the first submit
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<pending> queue;
@@ -23,6 +28,7 @@ struct notify_writer::impl {
   std::chrono::steady_clock::time_point last_used;
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> rows{0};
+  std::atomic<std::uint64_t> refused{0};
   std::thread thread;
 };
 
@@ -30,41 +36,50 @@ namespace {
 
 constexpr std::size_t max_batch_rows = 8192;
 
-void complete(boost::asio::any_io_executor& ex, notify_writer::done_fn& done,
-              outcome<insert_result> out) {
-  boost::asio::post(ex, [done = std::move(done), out = std::move(out)]() mutable {
-    done(std::move(out));
-  });
-}
-
-outcome<insert_result> failed(const std::string& why) {
-  outcome<insert_result> out;
-  out.error = why;
-  out.unavailable = true;  // nothing was stored: a retry with the same key is safe
-  return out;
+outcome<insert_result> failed(failure why, const std::string& error) {
+  return failed_outcome<insert_result>(why, error);
 }
 
 }  // namespace
 
-notify_writer::notify_writer(std::string url, std::size_t max_batch)
-    : impl_(std::make_unique<impl>()) {
+notify_writer::notify_writer(std::string url, std::size_t max_batch, std::size_t max_queue,
+                             std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<impl>(timeout)) {
   impl_->url = std::move(url);
   impl_->max_batch = max_batch == 0 ? 1 : max_batch;
+  impl_->max_queue = max_queue == 0 ? 1 : max_queue;
   impl_->thread = std::thread([this] { run(); });
 }
 
 notify_writer::~notify_writer() { stop(); }
 
 void notify_writer::submit(insert_request r, boost::asio::any_io_executor ex, done_fn done) {
+  auto answer = std::make_shared<pending_answer<insert_result>>(std::move(ex), std::move(done));
+  failure refusal = failure::none;
   {
     std::lock_guard lock(impl_->mutex);
-    if (!impl_->stopping) {
-      impl_->queue.push_back({std::move(r), std::move(ex), std::move(done)});
+    // Requests answered at their deadline wait at the front: they take no room.
+    auto& q = impl_->queue;
+    while (!q.empty() && q.front().answer->answered()) q.pop_front();
+    if (impl_->stopping) {
+      refusal = failure::unreachable;
+    } else if (q.size() >= impl_->max_queue) {
+      refusal = failure::overloaded;
+    } else {
+      impl_->watch.add(answer);
+      q.push_back({std::move(r), answer});
       impl_->wake.notify_one();
       return;
     }
   }
-  complete(ex, done, failed("the notify writer is stopped"));
+  if (refusal == failure::overloaded) impl_->refused.fetch_add(1, std::memory_order_relaxed);
+  answer->finish(failed(refusal, refusal == failure::overloaded
+                                     ? "store: too many notifications wait for the writer"
+                                     : "store: the notify writer is stopped"));
+}
+
+void notify_writer::set_write_observer(std::function<void(bool)> f) {
+  impl_->observer = std::move(f);
 }
 
 void notify_writer::stop() {
@@ -78,6 +93,8 @@ void notify_writer::stop() {
 
 std::uint64_t notify_writer::batches_written() const { return impl_->batches.load(); }
 std::uint64_t notify_writer::rows_written() const { return impl_->rows.load(); }
+std::uint64_t notify_writer::refused() const { return impl_->refused.load(); }
+std::uint64_t notify_writer::timed_out() const { return impl_->watch.expired(); }
 
 void notify_writer::run() {
   for (;;) {
@@ -89,13 +106,17 @@ void notify_writer::run() {
       // Up to max_batch requests, and about max_batch_rows rows (user_ids fan out).
       std::size_t rows = 0;
       while (!impl_->queue.empty() && batch.size() < impl_->max_batch && rows < max_batch_rows) {
-        const auto& r = impl_->queue.front().request.request;
-        rows += r.target == proto::target_kind::users ? r.user_ids.size() : 1;
-        batch.push_back(std::move(impl_->queue.front()));
+        auto& front = impl_->queue.front();
+        // One answered at its deadline (timed out) is dropped, never written.
+        if (front.answer->start()) {
+          const auto& r = front.request.request;
+          rows += r.target == proto::target_kind::users ? r.user_ids.size() : 1;
+          batch.push_back(std::move(front));
+        }
         impl_->queue.pop_front();
       }
     }
-    write(batch);
+    if (!batch.empty()) write(batch);
   }
 }
 
@@ -108,6 +129,7 @@ void notify_writer::write(std::deque<pending>& batch) {
   for (auto& p : batch) requests.push_back(p.request);
   std::vector<insert_result> results;
   std::string error;
+  failure why = failure::unreachable;
   bool isolate = false;
   try {
     // A connection idle for a while may have died with a database restart: check it first,
@@ -123,6 +145,9 @@ void notify_writer::write(std::deque<pending>& batch) {
     if (!impl_->db) impl_->db = open_store(impl_->url);
     impl_->last_used = now;
     results = impl_->db->insert_batch(requests);
+  } catch (const store_full& e) {
+    error = e.what();  // the connection is fine, and reopening may fail on a full disk
+    why = failure::full;
   } catch (const store_unavailable& e) {
     impl_->db.reset();
     error = e.what();
@@ -141,16 +166,22 @@ void notify_writer::write(std::deque<pending>& batch) {
   }
   if (results.size() != batch.size()) {
     if (error.empty()) error = "store: insert_batch returned a wrong number of results";
-    for (auto& p : batch) complete(p.ex, p.done, failed(error));
+    if (why == failure::full && impl_->observer) impl_->observer(false);
+    for (auto& p : batch) {
+      impl_->watch.remove(*p.answer);
+      p.answer->finish(failed(why, error));
+    }
     return;
   }
+  if (impl_->observer) impl_->observer(true);
   impl_->batches.fetch_add(1);
   std::uint64_t rows = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     rows += results[i].items.size();
     outcome<insert_result> out;
     out.value.emplace(std::move(results[i]));
-    complete(batch[i].ex, batch[i].done, std::move(out));
+    impl_->watch.remove(*batch[i].answer);
+    batch[i].answer->finish(std::move(out));  // discarded when its deadline answered first
   }
   impl_->rows.fetch_add(rows);
 }

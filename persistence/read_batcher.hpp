@@ -3,9 +3,11 @@
 // one round trip). Under load a database round trip, its statement overhead and the thread
 // hand-offs are shared by a batch instead of paid per request; an idle reader takes a request at
 // once, so a quiet server adds no wait. Each reader thread owns one store connection, opened
-// lazily and reopened after a failure. submit() is thread-safe.
+// lazily and reopened after a failure. The queue is bounded (past it, a read is refused at once)
+// and each read has a deadline from submission (see call_deadline.hpp). submit() is thread-safe.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -22,7 +24,9 @@ class read_batcher {
   using done_fn = std::function<void(outcome<read_result>)>;
   using clock_fn = std::function<std::int64_t()>;  // wall clock in ms
 
-  read_batcher(std::string url, unsigned readers, std::size_t max_batch, clock_fn clock);
+  read_batcher(std::string url, unsigned readers, std::size_t max_batch, clock_fn clock,
+               std::size_t max_queue = 4096,
+               std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   ~read_batcher();  // answers what is queued, then joins
   read_batcher(const read_batcher&) = delete;
   read_batcher& operator=(const read_batcher&) = delete;
@@ -35,6 +39,8 @@ class read_batcher {
   // Counters for /metrics.
   std::uint64_t batches() const;
   std::uint64_t reads() const;
+  std::uint64_t refused() const;    // overloaded: the queue was full
+  std::uint64_t timed_out() const;  // answered at their deadline
 
  private:
   struct impl;

@@ -20,6 +20,11 @@ namespace herald::persistence {
 struct store_unavailable : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The database answers but cannot write (disk or table full); nothing of the call was committed.
+// Reads may still work.
+struct store_full : store_unavailable {
+  using store_unavailable::store_unavailable;
+};
 
 // The caller's view: which user, with which groups (from the presented token).
 struct viewer {

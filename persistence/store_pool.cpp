@@ -11,8 +11,11 @@ thread_local std::unordered_map<const store_pool*, std::unique_ptr<store>> conne
 
 }  // namespace
 
-store_pool::store_pool(std::string url, unsigned threads)
-    : url_(std::move(url)), pool_(threads == 0 ? 1 : threads) {}
+store_pool::store_pool(std::string url, unsigned threads, std::chrono::milliseconds timeout)
+    : url_(std::move(url)),
+      watch_(timeout),
+      patient_watch_(4 * timeout),
+      pool_(threads == 0 ? 1 : threads) {}
 
 store_pool::~store_pool() { stop(); }
 

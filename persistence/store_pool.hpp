@@ -1,6 +1,7 @@
 // Runs blocking store calls off the I/O threads. Each pool thread owns one store connection,
 // opened lazily and reopened after a failure (so the pool survives a database restart). Results
-// are posted back to the caller's executor. submit() is thread-safe.
+// are posted back to the caller's executor. With a timeout, a call not answered within it is
+// answered unavailable at its deadline (see call_deadline.hpp). submit() is thread-safe.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -12,37 +13,34 @@
 #include <type_traits>
 #include <variant>
 
+#include "persistence/call_deadline.hpp"
 #include "persistence/store.hpp"
 
 namespace herald::persistence {
 
-// The value of a store call, or why it failed (store_unavailable or another exception).
-template <class T>
-struct outcome {
-  std::optional<T> value;
-  std::string error;  // empty when value is set
-  bool unavailable = false;  // the database could not be reached (answer 503)
-  bool ok() const { return value.has_value(); }
-};
-
 class store_pool {
  public:
-  store_pool(std::string url, unsigned threads);
+  // timeout: each call's deadline from submission (zero: none).
+  store_pool(std::string url, unsigned threads,
+             std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   ~store_pool();  // waits for calls in flight
   store_pool(const store_pool&) = delete;
   store_pool& operator=(const store_pool&) = delete;
 
-  // Runs fn(store&) on a pool thread, then done(outcome<R>) on `ex`.
+  // Runs fn(store&) on a pool thread, then done(outcome<R>) on `ex`, once: at the deadline at
+  // the latest (a call still queued then is never run).
   template <class Fn, class Done>
   void submit(boost::asio::any_io_executor ex, Fn fn, Done done) {
-    using R = std::invoke_result_t<Fn&, store&>;
-    boost::asio::post(pool_, [this, ex, fn = std::move(fn), done = std::move(done)]() mutable {
-      outcome<R> out = run_on_thread<R>(fn);
-      boost::asio::post(ex, [done = std::move(done), out = std::move(out)]() mutable {
-        done(std::move(out));
-      });
-    });
+    submit_watched(watch_, std::move(ex), std::move(fn), std::move(done));
   }
+  // The same with four times the deadline: for a connection's first load, which may queue
+  // behind thousands of others when every client reconnects at once.
+  template <class Fn, class Done>
+  void submit_patient(boost::asio::any_io_executor ex, Fn fn, Done done) {
+    submit_watched(patient_watch_, std::move(ex), std::move(fn), std::move(done));
+  }
+  std::chrono::milliseconds timeout() const { return watch_.timeout(); }
+  std::uint64_t timed_out() const { return watch_.expired() + patient_watch_.expired(); }
 
   // The store URL: tools and migrations open their own connection with open_store(url()).
   const std::string& url() const { return url_; }
@@ -50,6 +48,19 @@ class store_pool {
   void stop();
 
  private:
+  template <class Fn, class Done>
+  void submit_watched(deadline_watch& watch, boost::asio::any_io_executor ex, Fn fn, Done done) {
+    using R = std::invoke_result_t<Fn&, store&>;
+    auto answer = std::make_shared<pending_answer<R>>(std::move(ex), std::move(done));
+    watch.add(answer);
+    boost::asio::post(pool_, [this, &watch, answer, fn = std::move(fn)]() mutable {
+      if (!answer->start()) return;  // timed out while queued: dropped
+      outcome<R> out = run_on_thread<R>(fn);
+      watch.remove(*answer);
+      answer->finish(std::move(out));
+    });
+  }
+
   // A connection that died while idle (a database restart) fails its next call: that call is
   // retried once on a fresh connection, so callers see 503 only while the database is down.
   template <class R, class Fn>
@@ -61,16 +72,19 @@ class store_pool {
         out.value.emplace(fn(connection()));
         out.error.clear();
         out.unavailable = false;
+        out.why = failure::none;
         return out;
+      } catch (const store_full& e) {
+        // The connection is fine (and reopening may fail on a full disk): keep it.
+        out = failed_outcome<R>(failure::full, e.what());
+        break;
       } catch (const store_unavailable& e) {
         drop_connection();
-        out.error = e.what();
-        out.unavailable = true;
+        out = failed_outcome<R>(failure::unreachable, e.what());
         if (fresh) break;
       } catch (const std::exception& e) {
         drop_connection();
-        out.error = e.what();
-        out.unavailable = false;
+        out = failed_outcome<R>(failure::error, e.what());
         break;
       }
     }
@@ -82,6 +96,8 @@ class store_pool {
   bool has_connection() const;
 
   std::string url_;
+  deadline_watch watch_;
+  deadline_watch patient_watch_;
   boost::asio::thread_pool pool_;
 };
 

@@ -8,7 +8,10 @@
 #include <cppconn/resultset.h>
 #include <cppconn/resultset_metadata.h>
 #include <cppconn/statement.h>
+#include <algorithm>
 #include <mutex>
+
+#include "persistence/call_deadline.hpp"
 
 namespace herald::persistence {
 namespace {
@@ -36,6 +39,13 @@ bool connection_error(int code) {
   }
 }
 
+// The server cannot write: disk full (ER_DISK_FULL), table full (ER_RECORD_FILE_FULL), or the
+// engine's "no space left on device" (error 28 from the storage engine).
+bool full_error(int code, const std::string& what) {
+  return code == 1021 || code == 1114 ||
+         (code == 1030 && what.find("error 28 ") != std::string::npos);
+}
+
 bool retry_error(int code) {
   return code == 1213     // deadlock: InnoDB rolled the transaction back
          || code == 1205  // lock wait timeout
@@ -53,9 +63,12 @@ mysql_store::mysql_store(const mysql_url& url) : sql_store(mysql_dialect()) {
     options["userName"] = sql::SQLString(url.user);
     options["password"] = sql::SQLString(url.password);
     options["schema"] = sql::SQLString(url.database);
-    options["OPT_CONNECT_TIMEOUT"] = 5;
-    options["OPT_READ_TIMEOUT"] = 60;
-    options["OPT_WRITE_TIMEOUT"] = 60;
+    // With a call deadline, a thread stuck on a frozen server comes back soon after it (the
+    // caller was answered at the deadline already); reads get at least 10 s for long statements.
+    const auto deadline_s = static_cast<int>((call_timeout().count() + 999) / 1000);
+    options["OPT_CONNECT_TIMEOUT"] = deadline_s > 0 ? std::min(deadline_s, 5) : 5;
+    options["OPT_READ_TIMEOUT"] = deadline_s > 0 ? std::max(2 * deadline_s, 10) : 60;
+    options["OPT_WRITE_TIMEOUT"] = deadline_s > 0 ? std::max(2 * deadline_s, 10) : 60;
     options["OPT_RECONNECT"] = false;
     options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
     {
@@ -95,6 +108,7 @@ void mysql_store::fail(const sql::SQLException& e, const std::string& what) {
   std::string msg = "mysql: " + what + ": " + e.what() + " (" + std::to_string(code) + ")";
   if (retry_error(code)) throw sql_retry(msg);
   if (code == 1452) throw sql_missing_parent(msg);  // only the statement was rolled back
+  if (full_error(code, e.what())) throw store_full(msg);
   if (connection_error(code) || e.getSQLState().rfind("08", 0) == 0) {
     broken_ = true;
     throw store_unavailable(msg);

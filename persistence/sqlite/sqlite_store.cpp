@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+
 namespace herald::persistence {
 namespace {
 
@@ -31,6 +33,10 @@ sqlite_store::sqlite_store(const std::string& path, std::size_t statement_cache)
   }
   sqlite3_busy_timeout(db_, busy_timeout_ms);
   sqlite3_extended_result_codes(db_, 1);
+  // Keep the -wal and -shm files when the last connection closes: a Herald started again on a
+  // full disk then finds them and can read (creating them needs space).
+  int persist_wal = 1;
+  sqlite3_file_control(db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
   try {
     run("PRAGMA journal_mode = WAL");
     // FULL: a notify answered 200 survives power loss too; group commit keeps fsyncs rare.
@@ -60,6 +66,10 @@ void sqlite_store::fail(int rc, const std::string& what) {
   std::string msg = "sqlite: " + what + ": " + sqlite3_errmsg(db_);
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) throw sql_retry(msg);
   if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) throw sql_missing_parent(msg);
+  // No room to write (a full disk, or a write that ran out of space in the WAL or shared memory).
+  if (primary == SQLITE_FULL || rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_SHMSIZE) {
+    if (primary == SQLITE_FULL || sqlite3_system_errno(db_) == ENOSPC) throw store_full(msg);
+  }
   if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN || primary == SQLITE_FULL ||
       primary == SQLITE_READONLY || primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
     throw store_unavailable(msg);

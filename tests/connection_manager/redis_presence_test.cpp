@@ -193,3 +193,25 @@ TEST_CASE("presence refuses a TTL that is not longer than the heartbeat", "[redi
   CHECK_THROWS_AS(redis_presence(loop.io(), o, [](auto done) { done({}); }),
                   std::invalid_argument);
 }
+
+TEST_CASE("a lookup on a frozen Redis answers nullopt at its timeout, and values again after",
+          "[redis][presence]") {
+  redis_test_server redis;
+  auto o = node(redis, "a");
+  o.lookup_timeout = 50ms;
+  test_node a(o, {{1, 2}});
+  REQUIRE(wait_until([&] { return a.presence.healthy(); }));
+  REQUIRE(a.connections_of(std::vector<std::uint64_t>{1}) == std::vector<std::uint64_t>{2});
+  redis.pause();
+  const auto start = std::chrono::steady_clock::now();
+  const auto frozen = a.connections_of(std::vector<std::uint64_t>{1});
+  const auto took = std::chrono::steady_clock::now() - start;
+  redis.resume();
+  CHECK_FALSE(frozen);
+  CHECK(took >= 45ms);
+  CHECK(took < 1s);  // the timeout, not Redis' return
+  CHECK(a.presence.lookups_timed_out() == 1);
+  REQUIRE(wait_until([&] {
+    return a.connections_of(std::vector<std::uint64_t>{1}) == std::vector<std::uint64_t>{2};
+  }));
+}

@@ -23,6 +23,7 @@ struct recorder : unread_tracker::actions {
     pushed.emplace_back(id, u), last = u;
   }
   void start_recount() override { ++recounts; }
+  void start_resync(std::uint64_t) override {}
 };
 
 const auto prefix = std::make_shared<const std::string>("{}");
@@ -196,4 +197,39 @@ TEST_CASE("seeded interleavings always end on the true count", "[unread_tracker]
     INFO("seed " << seed);
     REQUIRE(r.last == true_count());
   }
+}
+
+TEST_CASE("a resync sends the missed items, then what arrived meanwhile, in id order", "[unread_tracker]") {
+  struct resync_recorder : recorder {
+    std::vector<std::uint64_t> resyncs_from;
+    void start_resync(std::uint64_t from) override { resyncs_from.push_back(from); }
+  } r;
+  unread_tracker t(r);
+  t.loaded(1, 10, false);
+  t.on_notification(11, prefix);
+  t.on_resync();
+  REQUIRE(r.resyncs_from == std::vector<std::uint64_t>{11});
+  t.on_notification(16, prefix);  // live, during the resync: held
+  t.on_resync();                  // another outage meanwhile: once more afterwards
+  CHECK(r.pushed.size() == 1);
+  t.resynced(4, 15, {{12, prefix}, {14, prefix}, {11, prefix}}, false);
+  std::vector<std::uint64_t> ids;
+  for (auto& p : r.pushed) ids.push_back(p.first);
+  CHECK(ids == std::vector<std::uint64_t>{11, 12, 14, 16});
+  CHECK(t.unread() == 5);  // 4 up to id 15, and 16 on top
+  CHECK(r.last == 5);
+  REQUIRE(r.resyncs_from.size() == 2);
+  CHECK(r.resyncs_from[1] == 16);
+}
+
+TEST_CASE("a resync asked for during the initial load runs after it", "[unread_tracker]") {
+  struct resync_recorder : recorder {
+    int resyncs = 0;
+    void start_resync(std::uint64_t) override { ++resyncs; }
+  } r;
+  unread_tracker t(r);
+  t.on_resync();
+  CHECK(r.resyncs == 0);
+  t.loaded(0, 3, false);
+  CHECK(r.resyncs == 1);
 }
