@@ -286,7 +286,14 @@ std::unordered_map<std::uint64_t, const sql_row*> sql_store::shared_bodies(
     if (shared_rows_.count(id) == 0) missing.push_back(id);
   }
   if (!missing.empty()) {
-    if (shared_rows_.size() + missing.size() > max_cached_shared_rows) shared_rows_.clear();
+    if (shared_rows_.size() + missing.size() > max_cached_shared_rows) {
+      // Making room drops rows this call needs too: fetch every id asked for, not only the
+      // ones that were missing before (else the page would silently lose the cached ones).
+      shared_rows_.clear();
+      missing = ids;
+      std::sort(missing.begin(), missing.end());
+      missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+    }
     sql_params params;
     for (auto id : missing) params.push_back(id_param(id));
     auto rows = query(select_items + " WHERE id IN (" + placeholders(missing.size()) + ")", params);
