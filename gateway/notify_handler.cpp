@@ -87,6 +87,13 @@ void process(server& srv, proto::notify_request r, boost::asio::any_io_executor 
     srv.writer().submit(std::move(ir), ex,
                         [&srv, r = std::move(r), done = std::move(done)](
                             persistence::outcome<persistence::insert_result> out) {
+                          if (!out.ok() && out.unknown) {
+                            server::log()->warn("notify outcome unknown: {}", out.error);
+                            done({503, proto::encode_error(proto::unavailable(
+                                           "the store connection was lost during the commit; "
+                                           "outcome unknown: retry with the same idempotency key"))});
+                            return;
+                          }
                           if (!out.ok()) {
                             server::log()->warn("notify not stored: {}", out.error);
                             done({503, proto::encode_error(proto::unavailable(

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -41,6 +42,7 @@ class notify_writer {
   struct impl;
   void run();
   void write(std::deque<pending>& batch);
+  std::optional<bool> resolve(const std::string& token);
   std::unique_ptr<impl> impl_;
 };
 

@@ -31,6 +31,8 @@ struct sql_dialect {
   const char* shared_delete_upsert;
   // Deletes up to N expired idempotency keys (expires_at_ms <= ?, LIMIT ?).
   const char* purge_keys;
+  // Deletes up to N batch tokens written before a time (created_at_ms <= ?, LIMIT ?).
+  const char* purge_batch_tokens;
   // Each migration step: the statements that take schema version i to i + 1.
   std::vector<std::vector<std::string>> steps;
 };

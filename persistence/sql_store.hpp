@@ -75,6 +75,8 @@ class sql_store : public store {
   std::vector<item_ref> expired_between(std::int64_t from_ms, std::int64_t to_ms) override;
   std::int64_t purge_expired(std::int64_t now_ms, int limit) override;
   store_stats stats(std::int64_t now_ms) override;
+  std::vector<counter_mismatch> recount(bool repair) override;
+  bool batch_committed(const std::string& token) override;
 
   // Drops every Herald table (tests and the reset tool); migrate() recreates them.
   void drop_schema();
@@ -145,8 +147,11 @@ class sql_store : public store {
   // Full rows of the given shared ids that still exist, keyed by id (valid until the next call).
   std::unordered_map<std::uint64_t, const sql_row*> shared_bodies(
       const std::vector<std::uint64_t>& ids);
-  std::vector<insert_result> insert_in_tx(const std::vector<insert_request>& batch);
+  std::vector<insert_result> insert_in_tx(const std::vector<insert_request>& batch,
+                                          const std::string& token);
 
+  // Batch tokens outlive any commit whose outcome is still being resolved.
+  static constexpr std::int64_t batch_token_life_ms = 86'400'000;
   const sql_dialect& dialect_;
   std::unordered_map<std::string, std::optional<proto::audience>> audience_cache_;
   static constexpr std::size_t max_cached_shared_rows = 512;

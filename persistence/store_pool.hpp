@@ -22,6 +22,9 @@ struct outcome {
   std::optional<T> value;
   std::string error;  // empty when value is set
   bool unavailable = false;  // the database could not be reached (answer 503)
+  // With unavailable: a write whose COMMIT was cut off and whose outcome could not be read
+  // back; it may or may not be stored.
+  bool unknown = false;
   bool ok() const { return value.has_value(); }
 };
 
