@@ -32,8 +32,8 @@ class Socket:
     client object is not thread-safe). `unread` is the count the socket shows now: the one in
     the last count or notification frame."""
 
-    def __init__(self, herald, uid, groups):
-        self.client = herald.ws(uid, groups=groups)
+    def __init__(self, client):
+        self.client = client
         self.unread = self.client.initial_count
         self.outbox = queue.Queue()
         self.stop = False
@@ -242,7 +242,7 @@ def test_counts_and_lists_agree_after_a_concurrent_soak(launch, new_user):
     herald = launch()
     users = [new_user() for _ in range(USERS)]
     tokens = {u: herald.token(u, groups_of(i)) for i, u in enumerate(users)}
-    sockets = {u: Socket(herald, u, groups_of(i)) for i, u in enumerate(users)}
+    sockets = {u: Socket(herald.ws(u, groups=groups_of(i))) for i, u in enumerate(users)}
     for u in users:
         herald.wait_presence(u, 1)
     soak = Soak(herald, users, tokens, sockets)
