@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <random>
+#include <set>
 #include <unordered_map>
 
 #include "persistence/sql_store.hpp"
@@ -248,9 +249,15 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
       key_rows.push_back(expiry ? sql_param{*expiry} : sql_param{nullptr});
     }
   }
+  std::set<std::string> new_audiences;
   for (const auto& res : out) {
-    for (const auto& n : res.items) rows.push_back(&n);
+    for (const auto& n : res.items) {
+      rows.push_back(&n);
+      if (n.kind == proto::item_kind::group) new_audiences.insert(n.audience);
+    }
   }
+  // The pair index: each pair of a group audience -> the audience (kept once it exists).
+  insert_pairs({new_audiences.begin(), new_audiences.end()});
 
   for (std::size_t at = 0; at < rows.size(); at += insert_chunk) {
     const std::size_t n = std::min(insert_chunk, rows.size() - at);
