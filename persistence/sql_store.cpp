@@ -200,20 +200,22 @@ sql_statement sql_store::audience_items_read(std::size_t index, std::uint64_t us
                                              const std::string& where, sql_params more,
                                              const char* order, std::int64_t limit,
                                              bool skip_read) const {
+  // The anti-join as LEFT JOIN ... IS NULL: both planners then walk the audience's range in id
+  // order and stop at the limit (MariaDB turned a NOT EXISTS into a materialized anti-join that
+  // read the whole range and sorted it).
   std::string sql = std::string("SELECT n.id, n.kind, ?, n.audience, NULL, NULL, NULL, NULL,"
                                 " NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1 FROM ") +
                     (audience.empty() ? dialect_.shared_items_from : dialect_.audience_items_from) +
+                    " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
+                    " AND (s.deleted = 1 OR s.is_read = ?)" +
                     (audience.empty() ? " WHERE n.kind = 1" : " WHERE n.kind = 2 AND n.audience = ?") +
                     " AND n.retracted = 0 AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)" +
-                    where +
-                    " AND NOT EXISTS (SELECT 1 FROM user_state s WHERE s.user_id = ?"
-                    " AND s.notification_id = n.id AND (s.deleted = 1 OR s.is_read = ?))";
-  sql_params params{static_cast<std::int64_t>(index)};
+                    where + " AND s.user_id IS NULL";
+  sql_params params{static_cast<std::int64_t>(index), id_param(user_id),
+                    std::int64_t{skip_read ? 1 : 2}};
   if (!audience.empty()) params.push_back(audience);
   params.push_back(now_ms);
   for (auto& p : more) params.push_back(std::move(p));
-  params.push_back(id_param(user_id));
-  params.push_back(std::int64_t{skip_read ? 1 : 2});
   if (limit > 0) {
     sql += std::string(" ORDER BY n.id ") + order + " LIMIT ?";
     params.push_back(limit);
