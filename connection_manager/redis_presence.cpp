@@ -31,6 +31,14 @@ local function drop(p, node)
     end
   end
   redis.call('DEL', nkey)
+  local gkey = p .. 'presence:gnode:' .. node
+  local gs = redis.call('HGETALL', gkey)
+  for i = 1, #gs, 2 do
+    for pair in string.gmatch(gs[i], '[^,]+') do
+      redis.call('HDEL', p .. 'presence:gpair:' .. pair, gs[i] .. '|' .. node)
+    end
+  end
+  redis.call('DEL', gkey)
 end
 local function reap(p)
   for _, node in ipairs(redis.call('SMEMBERS', p .. 'presence:nodes')) do
@@ -42,9 +50,9 @@ local function reap(p)
 end
 )lua";
 
-// ARGV: prefix, node, ttl_ms, mode (full|diff|leave), connections, users, then user/count
-// pairs; a count of 0 removes the user. `diff` answers 0 when the node's entries are gone
-// (it was taken for dead): the caller then writes in `full`.
+// ARGV: prefix, node, ttl_ms, mode (full|diff|leave), connections, users, K, then K user/count
+// pairs, then group set/count pairs; a count of 0 removes the entry. `diff` answers 0 when the
+// node's entries are gone (it was taken for dead): the caller then writes in `full`.
 constexpr std::string_view lua_sync = R"lua(
 local p, node, mode = ARGV[1], ARGV[2], ARGV[4]
 local alive = p .. 'presence:alive:' .. node
@@ -57,12 +65,23 @@ if mode == 'leave' then
   redis.call('SREM', p .. 'presence:nodes', node)
   return 1
 end
-for i = 7, #ARGV, 2 do
+local k = tonumber(ARGV[7] or '0')
+for i = 8, 7 + 2 * k, 2 do
   local user, n = ARGV[i], tonumber(ARGV[i + 1])
   local was = tonumber(redis.call('HGET', nkey, user) or '0')
   if n ~= was then
     if n > 0 then redis.call('HSET', nkey, user, n) else redis.call('HDEL', nkey, user) end
     if redis.call('HINCRBY', ukey, user, n - was) <= 0 then redis.call('HDEL', ukey, user) end
+  end
+end
+local gkey = p .. 'presence:gnode:' .. node
+for i = 8 + 2 * k, #ARGV, 2 do
+  local set, n = ARGV[i], tonumber(ARGV[i + 1])
+  if n > 0 then redis.call('HSET', gkey, set, n) else redis.call('HDEL', gkey, set) end
+  for pair in string.gmatch(set, '[^,]+') do
+    local pk = p .. 'presence:gpair:' .. pair
+    if n > 0 then redis.call('HSET', pk, set .. '|' .. node, n)
+    else redis.call('HDEL', pk, set .. '|' .. node) end
   end
 end
 redis.call('SADD', p .. 'presence:nodes', node)
@@ -85,6 +104,36 @@ for _, node in ipairs(redis.call('SMEMBERS', p .. 'presence:nodes')) do
   end
 end
 return {connections, redis.call('HLEN', p .. 'presence:users'), nodes}
+)lua";
+
+// ARGV: prefix, then an audience's pairs. Answers the connections of live nodes whose group
+// set contains every pair, reading only the smallest of the pairs' hashes.
+constexpr std::string_view lua_group = R"lua(
+local p = ARGV[1]
+reap(p)
+local best, best_len = nil, 0
+for i = 2, #ARGV do
+  local key = p .. 'presence:gpair:' .. ARGV[i]
+  local n = redis.call('HLEN', key)
+  if n == 0 then return 0 end
+  if best == nil or n < best_len then best, best_len = key, n end
+end
+if best == nil then return 0 end
+local total = 0
+local kv = redis.call('HGETALL', best)
+for i = 1, #kv, 2 do
+  local bar = string.find(kv[i], '|', 1, true)
+  local set = ',' .. string.sub(kv[i], 1, bar - 1) .. ','
+  local all = true
+  for j = 2, #ARGV do
+    if not string.find(set, ',' .. ARGV[j] .. ',', 1, true) then
+      all = false
+      break
+    end
+  end
+  if all then total = total + tonumber(kv[i + 1]) end
+end
+return total
 )lua";
 
 std::optional<std::uint64_t> count_of(const redisReply* r) {
@@ -123,7 +172,8 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
         snapshot_(std::move(snapshot)),
         timer_(strand_),
         sync_script_(std::string(lua_common) + std::string(lua_sync)),
-        totals_script_(std::string(lua_common) + std::string(lua_totals)) {
+        totals_script_(std::string(lua_common) + std::string(lua_totals)),
+        group_script_(std::string(lua_common) + std::string(lua_group)) {
     auto ep = redis_endpoint::parse(opts_.url);
     if (!ep) throw std::invalid_argument("HERALD_BUS: not a redis://host:port URL");
     if (opts_.node_id.empty()) throw std::invalid_argument("HERALD_NODE_ID: empty");
@@ -162,7 +212,7 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
     registered_ = false;
     if (conn_->connected()) {
       conn_->command({"EVAL", sync_script_, "0", opts_.prefix, opts_.node_id,
-                      std::to_string(opts_.ttl.count()), "leave", "0", "0"},
+                      std::to_string(opts_.ttl.count()), "leave", "0", "0", "0"},
                      [](const redisReply*) {});
     }
     conn_->stop(true);
@@ -209,13 +259,25 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
     snapshot_([weak = weak_from_this()](user_counts users) {
       auto c = weak.lock();
       if (!c) return;
-      boost::asio::post(c->strand_, [c, users = std::move(users)]() mutable {
-        c->write(std::move(users));
+      if (!c->groups_snapshot_) {
+        boost::asio::post(c->strand_, [c, users = std::move(users)]() mutable {
+          c->write(std::move(users), {});
+        });
+        return;
+      }
+      c->groups_snapshot_([weak = c->weak_from_this(),
+                           users = std::move(users)](group_counts groups) mutable {
+        auto c = weak.lock();
+        if (!c) return;
+        boost::asio::post(c->strand_, [c, users = std::move(users),
+                                       groups = std::move(groups)]() mutable {
+          c->write(std::move(users), std::move(groups));
+        });
       });
     });
   }
 
-  void write(user_counts users) {
+  void write(user_counts users, group_counts groups) {
     if (stopped_ || !conn_->connected()) {
       in_flight_ = false;
       return;
@@ -236,6 +298,8 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
       args.push_back(std::to_string(user));
       args.push_back(std::to_string(n));
     };
+    args.emplace_back();  // K, the number of user/count pairs
+    const std::size_t k_at = args.size() - 1;
     if (full) {
       args.reserve(args.size() + 2 * users.size());
       for (const auto& [user, n] : users) add(user, n);
@@ -248,14 +312,29 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
         if (users.count(user) == 0) add(user, 0);
       }
     }
+    args[k_at] = std::to_string((args.size() - k_at - 1) / 2);
+    auto add_set = [&args](const std::string& set, std::uint32_t n) {
+      args.push_back(set);
+      args.push_back(std::to_string(n));
+    };
+    for (const auto& [set, n] : groups) {
+      auto it = last_groups_.find(set);
+      if (full || it == last_groups_.end() || it->second != n) add_set(set, n);
+    }
+    if (!full) {
+      for (const auto& [set, n] : last_groups_) {
+        if (groups.count(set) == 0) add_set(set, 0);
+      }
+    }
     bool sent = conn_->command(
-        args, [weak = weak_from_this(), users = std::move(users)](const redisReply* r) mutable {
-          if (auto c = weak.lock()) c->written(r, std::move(users));
+        args, [weak = weak_from_this(), users = std::move(users),
+               groups = std::move(groups)](const redisReply* r) mutable {
+          if (auto c = weak.lock()) c->written(r, std::move(users), std::move(groups));
         });
     if (!sent) in_flight_ = false;
   }
 
-  void written(const redisReply* r, user_counts users) {
+  void written(const redisReply* r, user_counts users, group_counts groups) {
     in_flight_ = false;
     if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
       if (r != nullptr) redis_log()->error("presence write refused: {}", r->str);
@@ -268,6 +347,7 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
       dirty_ = true;
     } else {
       last_sent_ = std::move(users);
+      last_groups_ = std::move(groups);
       needs_full_ = false;
       registered_ = true;
     }
@@ -280,6 +360,9 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
   boost::asio::steady_timer timer_;
   std::string sync_script_;
   std::string totals_script_;
+  std::string group_script_;
+  group_snapshot_fn groups_snapshot_;  // set before start()
+  group_counts last_groups_;           // what Redis holds for this node's group sets
   std::string users_key_;
   std::shared_ptr<redis_connection> conn_;
   user_counts last_sent_;  // what Redis holds for this node after the last write
@@ -311,6 +394,41 @@ redis_presence::redis_presence(boost::asio::io_context& io, options opts, snapsh
     : core_(std::make_shared<core>(io, std::move(opts), std::move(snapshot))) {}
 
 redis_presence::~redis_presence() { stop(); }
+
+void redis_presence::set_group_snapshot(group_snapshot_fn fn) {
+  core_->groups_snapshot_ = std::move(fn);
+}
+
+std::string redis_presence::group_set_key(const std::vector<std::string>& sorted_pairs) {
+  std::string key;
+  for (const auto& p : sorted_pairs) {
+    if (!key.empty()) key += ',';
+    key += p;
+  }
+  return key;
+}
+
+void redis_presence::group_connections(std::vector<std::string> pairs,
+                                       std::function<void(std::optional<std::uint64_t>)> done) {
+  boost::asio::post(core_->strand_, [c = core_, pairs = std::move(pairs),
+                                     done = std::move(done)]() mutable {
+    if (pairs.empty()) {
+      done(0);
+      return;
+    }
+    std::vector<std::string> args{"EVAL", c->group_script_, "0", c->opts_.prefix};
+    for (auto& p : pairs) args.push_back(std::move(p));
+    auto shared = std::make_shared<decltype(done)>(std::move(done));
+    bool sent = c->conn_->command(args, [shared](const redisReply* r) {
+      if (r == nullptr || r->type != REDIS_REPLY_INTEGER) {
+        (*shared)(std::nullopt);
+        return;
+      }
+      (*shared)(count_of(r));
+    });
+    if (!sent) (*shared)(std::nullopt);
+  });
+}
 
 void redis_presence::start() {
   if (core_->started_.exchange(true)) return;

@@ -7,6 +7,11 @@
 //   herald:presence:node:<node>   hash user -> connections on that node
 //   herald:presence:alive:<node>  hash {connections, users} of that node, expires after TTL
 //   herald:presence:nodes         set of node ids that may still have entries
+//   herald:presence:gnode:<node>  hash group set -> connections on that node (a group set is a
+//                                 token's sorted pairs joined by ",", e.g. "org/1,role/3")
+//   herald:presence:gpair:<pair>  hash "<group set>|<node>" -> connections, for every group set
+//                                 that contains the pair: a group audience's online count reads
+//                                 the smallest of its pairs' hashes, never every connection
 // Each write is one Lua script, so the cluster-wide hash always equals the sum of the node
 // hashes. A user's count is one HGET; totals are one script over the node list.
 // Query callbacks run on the presence strand (on the given io_context), with nullopt when
@@ -37,6 +42,9 @@ class redis_presence {
   // Gathers this node's user -> connection count (users with none left out) and passes it to
   // the callback, from any thread (registry::snapshot fits).
   using snapshot_fn = std::function<void(std::function<void(user_counts)>)>;
+  // This node's group set (see above) -> connection count, sessions without groups left out.
+  using group_counts = std::unordered_map<std::string, std::uint32_t>;
+  using group_snapshot_fn = std::function<void(std::function<void(group_counts)>)>;
 
   struct options {
     std::string url;  // redis://[:password@]host[:port]
@@ -63,6 +71,9 @@ class redis_presence {
   redis_presence(const redis_presence&) = delete;
   redis_presence& operator=(const redis_presence&) = delete;
 
+  // Optional, before start(): also publish this node's group sets on every write, so that
+  // group_connections() counts them.
+  void set_group_snapshot(group_snapshot_fn fn);
   void start();
   // Removes this node's entries from Redis (when reachable) and disconnects; the io_context
   // must run for a moment (at most a second) afterwards for that to be sent.
@@ -81,6 +92,12 @@ class redis_presence {
   void totals(std::function<void(std::optional<presence_totals>)> done, bool fast = false);
   // Lookups answered nullopt at their timeout (for /metrics).
   std::uint64_t lookups_timed_out() const;
+  // Connections on live nodes whose token groups contain every one of `pairs` ("kind/id"; an
+  // audience's pairs), as of the nodes' last writes.
+  void group_connections(std::vector<std::string> pairs,
+                         std::function<void(std::optional<std::uint64_t>)> done);
+  // The group-set key of a token's groups: its pairs, sorted, joined by ",".
+  static std::string group_set_key(const std::vector<std::string>& sorted_pairs);
 
  private:
   struct core;

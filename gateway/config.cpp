@@ -292,7 +292,7 @@ std::string random_hex(std::size_t bytes) {
 
 std::string usage() {
   std::ostringstream o;
-  o << "usage: herald [serve|migrate] [--config FILE] [--dev] [--SETTING VALUE]...\n"
+  o << "usage: herald [serve|migrate|recount] [--config FILE] [--dev] [--SETTING VALUE]...\n"
        "Settings (flag, environment variable, TOML key):\n";
   for (const auto& [key, _] : settings()) o << "  " << flag_name(key) << "  " << env_name(key) << "  " << key << "\n";
   return o.str();
@@ -306,7 +306,7 @@ command_line load_config(int argc, char** argv, char** envp) {
 
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (i == 1 && (a == "serve" || a == "migrate")) {
+    if (i == 1 && (a == "serve" || a == "migrate" || a == "recount")) {
       out.command = a;
       continue;
     }

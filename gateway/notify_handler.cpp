@@ -88,8 +88,9 @@ const char* not_stored_message(persistence::failure why) {
       return "too many notifications are waiting for the store; nothing was stored, retrying "
              "with the same idempotency key is safe";
     case failure::in_doubt:
-      return "the store did not answer in time while storing it: the outcome is unknown; "
-             "retrying with the same idempotency key is safe (it stores at most one)";
+      return "the store did not confirm the write (its answer was late or its connection was lost "
+             "during the commit): outcome unknown; retrying with the same idempotency key is safe "
+             "(it stores at most one)";
     default:
       return "the store cannot be reached; nothing was stored, retrying with the same "
              "idempotency key is safe";

@@ -13,6 +13,7 @@
 
 #include "connection_manager/local_bus.hpp"
 #include "connection_manager/redis_bus.hpp"
+#include "proto/audience.hpp"
 #include "gateway/listener.hpp"
 #include "gateway/logging.hpp"
 #include "gateway/ws_session.hpp"
@@ -125,6 +126,25 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
           *contexts_[0], po, [this](std::function<void(cm::redis_presence::user_counts)> done) {
             registry_->snapshot(std::move(done));
           });
+      // Group sets too, so that a group notify's `online` counts every node's members.
+      presence_->set_group_snapshot(
+          [this](std::function<void(cm::redis_presence::group_counts)> done) {
+            struct acc {
+              std::mutex mu;
+              cm::redis_presence::group_counts sets;
+            };
+            auto a = std::make_shared<acc>();
+            registry_->for_each(
+                [a](cm::session& s) {
+                  if (s.groups().empty()) return;
+                  std::vector<std::string> pairs;
+                  for (const auto& p : s.groups().pairs()) pairs.push_back(p.str());
+                  auto key = cm::redis_presence::group_set_key(pairs);
+                  std::lock_guard lock(a->mu);
+                  ++a->sets[key];
+                },
+                [a, done = std::move(done)] { done(std::move(a->sets)); });
+          });
       auto* rbp = rb.get();
       registry_->set_user_hooks(
           [this, rbp](std::uint64_t u) {
@@ -181,8 +201,23 @@ void server::publish(const cm::event& e) { bus_->publish(e); }
 
 void server::online_count(std::shared_ptr<const cm::event> e, std::function<void(std::size_t)> done) {
   registry_->count(e, [this, e, done = std::move(done)](std::size_t local) mutable {
-    if (!presence_ || !presence_->healthy() || e->target == cm::event_target::group) {
+    if (!presence_ || !presence_->healthy()) {
       done(local);
+      return;
+    }
+    if (e->target == cm::event_target::group) {
+      std::string why;
+      auto aud = proto::audience::parse(e->group, &why);
+      if (!aud) {
+        done(local);
+        return;
+      }
+      std::vector<std::string> pairs;
+      for (const auto& p : aud->pairs()) pairs.push_back(p.str());
+      presence_->group_connections(std::move(pairs),
+                                   [local, done = std::move(done)](std::optional<std::uint64_t> n) {
+                                     done(n ? std::max<std::size_t>(local, *n) : local);
+                                   });
       return;
     }
     if (e->target == cm::event_target::everyone) {

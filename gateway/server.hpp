@@ -67,7 +67,8 @@ class server final : public session_services {
   void revoke_user(std::uint64_t user_id, std::function<void(std::size_t)> done);
   // Connections an event would reach: this node's exact count, or with a bus the cluster's
   // from the presence registry (which may lag a few seconds; never below the local count).
-  // Group audiences are counted on this node only. `done` runs on an unspecified thread.
+  // Group audiences count the members' connections on every node (presence group sets).
+  // `done` runs on an unspecified thread.
   void online_count(std::shared_ptr<const cm::event> e, std::function<void(std::size_t)> done);
   // One node (no Redis presence): delivers e and reports how many connections it reached, in
   // one hop to the shards concerned (a transient push's `online`). Returns false, doing

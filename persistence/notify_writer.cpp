@@ -1,7 +1,10 @@
 #include "persistence/notify_writer.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <optional>
+#include <thread>
 #include <boost/asio/post.hpp>
 
 #include "persistence/call_deadline.hpp"
@@ -120,8 +123,30 @@ void notify_writer::run() {
   }
 }
 
+// After a COMMIT cut off with its connection: whether the batch committed, read on a new
+// connection (which waits for the old transaction's locks), trying for up to about 10 s while
+// the database restarts. nullopt when it could not be read.
+std::optional<bool> notify_writer::resolve(const std::string& token) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto pause = std::chrono::milliseconds(50);
+  for (;;) {
+    try {
+      if (!impl_->db) impl_->db = open_store(impl_->url);
+      impl_->last_used = std::chrono::steady_clock::now();
+      return impl_->db->batch_committed(token);
+    } catch (const std::exception&) {
+      impl_->db.reset();
+    }
+    if (std::chrono::steady_clock::now() + pause > deadline) return std::nullopt;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+  }
+}
+
 // One transaction for the whole batch. A lost connection fails every request of it (nothing was
-// stored) and the next batch reconnects. Any other error is retried request by request, so one
+// stored) and the next batch reconnects; a connection lost during the COMMIT itself is resolved
+// first (resolve): committed batches are answered with their results, the others fail as
+// unavailable, or as unknown when the outcome could not be read. Any other error is retried request by request, so one
 // bad request cannot sink the others.
 void notify_writer::write(std::deque<pending>& batch) {
   std::vector<insert_request> requests;
@@ -148,6 +173,15 @@ void notify_writer::write(std::deque<pending>& batch) {
   } catch (const store_full& e) {
     error = e.what();  // the connection is fine, and reopening may fail on a full disk
     why = failure::full;
+  } catch (const commit_unknown& e) {
+    impl_->db.reset();
+    auto committed = resolve(e.token);
+    if (committed && *committed) {
+      results = e.results;
+    } else {
+      error = e.what();
+      if (!committed) why = failure::in_doubt;  // stored or not: only a retry with its key is safe
+    }
   } catch (const store_unavailable& e) {
     impl_->db.reset();
     error = e.what();

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -54,6 +55,7 @@ class notify_writer {
   struct impl;
   void run();
   void write(std::deque<pending>& batch);
+  std::optional<bool> resolve(const std::string& token);
   std::unique_ptr<impl> impl_;
 };
 

@@ -104,6 +104,58 @@ std::vector<std::string> mysql_v1() {
   };
 }
 
+// Version 2: batch tokens (see sql_store::insert_batch), the same on both backends but for
+// the key type.
+std::vector<std::string> sqlite_v2() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS batch_tokens (
+           token TEXT PRIMARY KEY,
+           created_at_ms INTEGER NOT NULL))",
+      "CREATE INDEX IF NOT EXISTS ix_batch_tokens_created ON batch_tokens (created_at_ms)",
+  };
+}
+
+std::vector<std::string> mysql_v2() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS batch_tokens (
+           token CHAR(32) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+           created_at_ms BIGINT NOT NULL,
+           KEY ix_batch_tokens_created (created_at_ms)
+         ) ENGINE=InnoDB)",
+  };
+}
+
+// Version 3: the pair index (a group pair -> the audiences holding it) and per-audience ranges
+// of the live items, so that counts and pages read only the viewer's audiences. The pair
+// index of existing group items is built by sql_store::migrate after this step.
+std::vector<std::string> sqlite_v3() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS audience_pairs (
+           pair TEXT NOT NULL,
+           audience TEXT NOT NULL,
+           PRIMARY KEY (pair, audience)) WITHOUT ROWID)",
+      "CREATE INDEX IF NOT EXISTS ix_notifications_audience ON notifications "
+      "(kind, audience, retracted, id)",
+      "CREATE INDEX IF NOT EXISTS ix_notifications_live ON notifications "
+      "(kind, audience, retracted, expires_at_ms)",
+  };
+}
+
+std::vector<std::string> mysql_v3() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS audience_pairs (
+           pair VARCHAR(97) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+           audience VARCHAR(800) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+           PRIMARY KEY (pair, audience)
+         ) ENGINE=InnoDB)",
+      // MySQL has no CREATE INDEX IF NOT EXISTS; MariaDB has.
+      "CREATE INDEX IF NOT EXISTS ix_notifications_audience ON notifications "
+      "(kind, audience, retracted, id)",
+      "CREATE INDEX IF NOT EXISTS ix_notifications_live ON notifications "
+      "(kind, audience, retracted, expires_at_ms)",
+  };
+}
+
 }  // namespace
 
 const sql_dialect& sqlite_dialect() {
@@ -123,7 +175,12 @@ const sql_dialect& sqlite_dialect() {
       "ON CONFLICT (user_id, notification_id) DO UPDATE SET deleted = 1 WHERE deleted = 0",
       "DELETE FROM idempotency WHERE idem_key IN (SELECT idem_key FROM idempotency "
       "WHERE expires_at_ms <= ? LIMIT ?)",
-      {sqlite_v1()},
+      "notifications n INDEXED BY ix_notifications_audience",
+      "notifications a INDEXED BY ix_notifications_live",
+      "INSERT OR IGNORE INTO audience_pairs (pair, audience) VALUES ",
+      "DELETE FROM batch_tokens WHERE token IN (SELECT token FROM batch_tokens "
+      "WHERE created_at_ms <= ? LIMIT ?)",
+      {sqlite_v1(), sqlite_v2(), sqlite_v3()},
   };
   return d;
 }
@@ -144,13 +201,19 @@ const sql_dialect& mysql_dialect() {
       "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 0, 1) "
       "ON DUPLICATE KEY UPDATE deleted = 1",
       "DELETE FROM idempotency WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?",
-      {mysql_v1()},
+      "notifications n FORCE INDEX (ix_notifications_audience)",
+      "notifications a FORCE INDEX (ix_notifications_live)",
+      "INSERT IGNORE INTO audience_pairs (pair, audience) VALUES ",
+      "DELETE FROM batch_tokens WHERE created_at_ms <= ? ORDER BY created_at_ms LIMIT ?",
+      {mysql_v1(), mysql_v2(), mysql_v3()},
   };
   return d;
 }
 
 const std::vector<std::string>& schema_tables() {
-  static const std::vector<std::string> t{"user_state",      "idempotency", "unread_counters",
+  static const std::vector<std::string> t{"audience_pairs", "batch_tokens", "user_state",
+                                          "idempotency",
+                                          "unread_counters",
                                           "id_sequence",     "notifications",
                                           "herald_schema_version"};
   return t;

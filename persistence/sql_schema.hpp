@@ -31,6 +31,14 @@ struct sql_dialect {
   const char* shared_delete_upsert;
   // Deletes up to N expired idempotency keys (expires_at_ms <= ?, LIMIT ?).
   const char* purge_keys;
+  // Table references of one audience's live items (aliased n, newest or oldest first by id) and
+  // of one audience's live count (aliased a, a covering range).
+  const char* audience_items_from;
+  const char* live_count_from;
+  // "INSERT ... INTO audience_pairs (pair, audience) VALUES " that ignores rows already there.
+  const char* pair_insert_head;
+  // Deletes up to N batch tokens written before a time (created_at_ms <= ?, LIMIT ?).
+  const char* purge_batch_tokens;
   // Each migration step: the statements that take schema version i to i + 1.
   std::vector<std::vector<std::string>> steps;
 };

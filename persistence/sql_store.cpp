@@ -9,6 +9,7 @@
 #include <chrono>
 #include <limits>
 #include <random>
+#include <set>
 #include <thread>
 #include <type_traits>
 
@@ -86,11 +87,19 @@ void sql_store::migrate() {
                                ") is newer than this Herald knows (" +
                                std::to_string(steps.size()) + ")");
     }
+    const std::size_t from_version = version;
     for (; version < steps.size(); ++version) {
       for (const auto& statement : steps[version]) exec(statement, {});
       const auto next = static_cast<std::int64_t>(version + 1);
       if (exec("UPDATE herald_schema_version SET version = ? WHERE id = 1", {next}) == 0) {
         exec("INSERT INTO herald_schema_version (id, version) VALUES (1, ?)", {next});
+      }
+      if (next == 3 && from_version < 3) {
+        // The pair index of the group items stored before version 3.
+        for (const auto& r :
+             query("SELECT DISTINCT audience FROM notifications WHERE kind = 2", {})) {
+          insert_pairs({r.str(0)});
+        }
       }
     }
   } catch (...) {
@@ -125,30 +134,94 @@ bool sql_store::audience_matches(const std::string& audience, const proto::group
 namespace {
 constexpr std::size_t col_tag = col_retracted + 1;
 constexpr std::int64_t tag_counts = 0, tag_shared = 1, tag_state = 2;
-constexpr std::int64_t tag_personal = 3;  // personal branch i: 3 + i
+constexpr std::int64_t tag_audience_live = 4, tag_audience_known = 5;
+constexpr std::int64_t tag_personal = 10;  // personal branch i: 10 + i
+
+// A branch of the UNION with its own ORDER BY / LIMIT is wrapped (dialect); one without is not.
+std::string wrapped(const sql_dialect& d, const std::string& select) {
+  return std::string(d.limited_branch_open) + select + d.limited_branch_close;
+}
 
 }  // namespace
 
-// The live broadcast/group items (id, kind, audience). Bounded by the number of live shared
-// items, never by anyone's history; read once per batch whatever its users.
-sql_statement sql_store::live_shared_read(std::int64_t now_ms) const {
-  return {std::string("SELECT n.id, n.kind, NULL, n.audience, NULL, NULL, NULL, NULL, NULL,"
-                      " NULL, NULL, NULL, NULL, NULL, NULL, 1 FROM ") +
-              dialect_.shared_items_from +
-              " WHERE n.kind IN (1, 2) AND n.retracted = 0"
-              " AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)",
-          {now_ms}};
+// A user's flags on live shared items: user_state rows (a primary-key range: only the shared
+// items the user read or deleted) joined with their item by primary key, live ones only. col_id
+// the item, col_kind its kind, col_user_id the user, col_audience its audience, flags in
+// col_is_read and col_deleted.
+sql_statement sql_store::flags_read(std::uint64_t user_id, std::int64_t now_ms) const {
+  return {
+      "SELECT s.notification_id, n.kind, s.user_id, n.audience, NULL, NULL, NULL, NULL, NULL,"
+      " NULL, NULL, NULL, s.is_read, s.deleted, NULL, 2 FROM user_state s"
+      " JOIN notifications n ON n.id = s.notification_id WHERE s.user_id = ?"
+      " AND n.retracted = 0 AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)",
+      {id_param(user_id), now_ms}};
 }
 
-// A user's read/deleted flags on shared items (col_id the item, col_user_id the user, flags in
-// col_is_read and col_deleted): a primary-key range holding only the shared items the user
-// acted on that are still stored (a purge deletes their state with them). Flags of items that
-// are not live are ignored.
-sql_statement sql_store::states_read(std::uint64_t user_id) const {
-  return {
-      "SELECT s.notification_id, NULL, s.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-      " NULL, NULL, s.is_read, s.deleted, NULL, 2 FROM user_state s WHERE s.user_id = ?",
-      {id_param(user_id)}};
+// The number of live items of one audience ("" = the broadcasts): col_id the count,
+// col_audience the audience. A covering range of ix_notifications_live.
+sql_statement sql_store::audience_live_read(const std::string& audience,
+                                            std::int64_t now_ms) const {
+  if (audience.empty()) {
+    return {std::string("SELECT COUNT(*), 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+                        " NULL, NULL, NULL, NULL, NULL, 4 FROM ") +
+                dialect_.live_count_from +
+                " WHERE a.kind = 1 AND a.audience IS NULL AND a.retracted = 0"
+                " AND (a.expires_at_ms IS NULL OR a.expires_at_ms > ?)",
+            {now_ms}};
+  }
+  return {std::string("SELECT COUNT(*), 2, NULL, ?, NULL, NULL, NULL, NULL, NULL, NULL,"
+                      " NULL, NULL, NULL, NULL, NULL, 4 FROM ") +
+              dialect_.live_count_from +
+              " WHERE a.kind = 2 AND a.audience = ? AND a.retracted = 0"
+              " AND (a.expires_at_ms IS NULL OR a.expires_at_ms > ?)",
+          {audience, audience, now_ms}};
+}
+
+// The audiences holding any of the pairs (col_audience), read again inside the snapshot: an
+// audience created after the lookup that planned the statement makes the read start over.
+sql_statement sql_store::audiences_known_read(const std::vector<std::string>& pairs) const {
+  sql_statement st{"SELECT NULL, NULL, NULL, p.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
+                   " NULL, NULL, NULL, NULL, NULL, 5 FROM audience_pairs p WHERE p.pair IN (",
+                   {}};
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    st.sql += i ? ", ?" : "?";
+    st.params.push_back(pairs[i]);
+  }
+  st.sql += ")";
+  return st;
+}
+
+// Live items of one audience ("" = the broadcasts) for shared branch `index`, after `where`
+// (an id range), in `order`, at most `limit` (0: all), leaving out those the user deleted, and
+// read ones with `skip_read`. col_user_id carries the branch index. The cost is the rows taken
+// plus the user's deleted (and skipped read) items of that audience on the way.
+sql_statement sql_store::audience_items_read(std::size_t index, std::uint64_t user_id,
+                                             const std::string& audience, std::int64_t now_ms,
+                                             const std::string& where, sql_params more,
+                                             const char* order, std::int64_t limit,
+                                             bool skip_read) const {
+  // The anti-join as LEFT JOIN ... IS NULL: both planners then walk the audience's range in id
+  // order and stop at the limit (MariaDB turned a NOT EXISTS into a materialized anti-join that
+  // read the whole range and sorted it).
+  std::string sql = std::string("SELECT n.id, n.kind, ?, n.audience, NULL, NULL, NULL, NULL,"
+                                " NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1 FROM ") +
+                    (audience.empty() ? dialect_.shared_items_from : dialect_.audience_items_from) +
+                    " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
+                    " AND (s.deleted = 1 OR s.is_read = ?)" +
+                    (audience.empty() ? " WHERE n.kind = 1" : " WHERE n.kind = 2 AND n.audience = ?") +
+                    " AND n.retracted = 0 AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)" +
+                    where + " AND s.user_id IS NULL";
+  sql_params params{static_cast<std::int64_t>(index), id_param(user_id),
+                    std::int64_t{skip_read ? 1 : 2}};
+  if (!audience.empty()) params.push_back(audience);
+  params.push_back(now_ms);
+  for (auto& p : more) params.push_back(std::move(p));
+  if (limit > 0) {
+    sql += std::string(" ORDER BY n.id ") + order + " LIMIT ?";
+    params.push_back(limit);
+    return {wrapped(dialect_, sql), std::move(params)};
+  }
+  return {std::move(sql), std::move(params)};
 }
 
 // One row: the id sequence (col_id: the watermark + 1), the user (col_user_id), the user's
@@ -183,7 +256,8 @@ sql_statement sql_store::personal_read(const viewer& v, std::int64_t now_ms,
 }
 
 sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& branches,
-                                             std::size_t personal_branches) {
+                                             std::size_t personal_branches,
+                                             std::size_t shared_branches) {
   sql_statement all;
   for (const auto& b : branches) {
     if (!all.sql.empty()) all.sql += " UNION ALL ";
@@ -192,8 +266,7 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
   }
   snapshot out;
   out.personal.resize(personal_branches);
-  std::unordered_map<std::uint64_t, std::size_t> shared_at;
-  std::vector<std::pair<std::uint64_t, shared_state>> states;  // by item id
+  out.shared.resize(shared_branches);
   for (auto& r : query(all.sql, all.params)) {
     const auto tag = r.i64(col_tag);
     if (tag == tag_counts) {
@@ -201,64 +274,133 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
       out.personal_unread[static_cast<std::uint64_t>(r.i64(col_user_id))] =
           r.i64(col_created) - r.i64(col_expires);
     } else if (tag == tag_shared) {
-      const auto id = static_cast<std::uint64_t>(r.i64(col_id));
-      if (shared_at.emplace(id, out.shared.size()).second) {
-        out.shared.push_back({id, kind_of(r.i64(col_kind)), r.str(col_audience), {}});
+      const auto at = static_cast<std::size_t>(r.i64(col_user_id));
+      if (at < shared_branches) {
+        out.shared[at].push_back({static_cast<std::uint64_t>(r.i64(col_id)),
+                                  kind_of(r.i64(col_kind)), r.str(col_audience)});
       }
     } else if (tag == tag_state) {
-      states.push_back({static_cast<std::uint64_t>(r.i64(col_id)),
-                        {static_cast<std::uint64_t>(r.i64(col_user_id)), r.i64(col_is_read) != 0,
-                         r.i64(col_deleted) != 0}});
+      out.flags[static_cast<std::uint64_t>(r.i64(col_user_id))].push_back(
+          {static_cast<std::uint64_t>(r.i64(col_id)), kind_of(r.i64(col_kind)),
+           r.str(col_audience), r.i64(col_is_read) != 0, r.i64(col_deleted) != 0});
+    } else if (tag == tag_audience_live) {
+      out.live[r.str(col_audience)] = r.i64(col_id);
+    } else if (tag == tag_audience_known) {
+      out.known.insert(r.str(col_audience));
     } else if (tag >= tag_personal &&
                static_cast<std::size_t>(tag - tag_personal) < personal_branches) {
       out.personal[static_cast<std::size_t>(tag - tag_personal)].push_back(std::move(r));
     }
   }
-  for (const auto& [id, state] : states) {
-    if (auto it = shared_at.find(id); it != shared_at.end()) {
-      out.shared[it->second].states.push_back(state);
-    }
-  }
-  // The index yields broadcasts then groups, each by id; callers want one id order.
-  std::sort(out.shared.begin(), out.shared.end(),
-            [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
 }
 
-// The live shared items the viewer is in and has not deleted, oldest first, with its read flag.
-std::vector<sql_store::shared_ref> sql_store::visible_shared(const snapshot& snap,
-                                                             const viewer& v) {
-  std::vector<shared_ref> out;
-  out.reserve(snap.shared.size());
-  for (const auto& item : snap.shared) {
-    if (item.kind == proto::item_kind::group && !audience_matches(item.audience, v.groups)) {
-      continue;
+// The audiences holding any of the pairs, from the pair index (audience_pairs).
+std::set<std::string> sql_store::audiences_of(const std::vector<std::string>& pairs) {
+  std::set<std::string> out;
+  constexpr std::size_t chunk = 256;
+  for (std::size_t at = 0; at < pairs.size(); at += chunk) {
+    const std::size_t n = std::min(chunk, pairs.size() - at);
+    sql_params params(pairs.begin() + static_cast<std::ptrdiff_t>(at),
+                      pairs.begin() + static_cast<std::ptrdiff_t>(at + n));
+    for (const auto& r : query("SELECT audience FROM audience_pairs WHERE pair IN (" +
+                                   placeholders(n) + ")",
+                               params)) {
+      out.insert(r.str(0));
     }
-    bool read = false, deleted = false;
-    for (const auto& st : item.states) {
-      if (st.user_id == v.user_id) {
-        read = st.read;
-        deleted = st.deleted;
-      }
-    }
-    if (!deleted) out.push_back({item.id, item.kind, read});
   }
   return out;
 }
 
+// The viewer's audiences: those of the candidates (audiences sharing a pair with the viewer)
+// whose every pair the viewer has.
+std::vector<std::string> sql_store::matching(const std::set<std::string>& candidates,
+                                             const viewer& v) {
+  std::vector<std::string> out;
+  for (const auto& a : candidates) {
+    if (audience_matches(a, v.groups)) out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<std::string> sql_store::pairs_of(const viewer& v) {
+  std::vector<std::string> out;
+  for (const auto& p : v.groups.pairs()) out.push_back(p.str());
+  return out;
+}
+
+// The viewer's count: personal + the live items of the broadcasts and of the viewer's
+// audiences − those of them the viewer read or deleted.
 unread_result sql_store::counts_of(const snapshot& snap, const viewer& v,
-                                   const std::vector<shared_ref>& shared) {
+                                   const std::vector<std::string>& audiences) {
   unread_result r;
   r.watermark = snap.next_id > 0 ? static_cast<std::uint64_t>(snap.next_id - 1) : 0;
   if (auto it = snap.personal_unread.find(v.user_id); it != snap.personal_unread.end()) {
     r.unread = it->second;
   }
-  for (const auto& s : shared) r.unread += s.read ? 0 : 1;
+  auto live = [&](const std::string& a) {
+    auto it = snap.live.find(a);
+    return it == snap.live.end() ? 0 : it->second;
+  };
+  r.unread += live("");
+  for (const auto& a : audiences) r.unread += live(a);
+  if (auto it = snap.flags.find(v.user_id); it != snap.flags.end()) {
+    for (const auto& f : it->second) {
+      if (!f.read && !f.deleted) continue;
+      if (f.kind == proto::item_kind::broadcast ||
+          std::binary_search(audiences.begin(), audiences.end(), f.audience)) {
+        --r.unread;
+      }
+    }
+  }
   return r;
 }
 
+// Shared branch rows as shared_refs, oldest first, with the viewer's read flag.
+std::vector<sql_store::shared_ref> sql_store::refs_of(const snapshot& snap, const viewer& v,
+                                                      std::vector<shared_live>& rows) {
+  std::unordered_map<std::uint64_t, bool> read;
+  if (auto it = snap.flags.find(v.user_id); it != snap.flags.end()) {
+    for (const auto& f : it->second) read[f.id] = f.read;
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::vector<shared_ref> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    if (!out.empty() && out.back().id == r.id) continue;
+    auto it = read.find(r.id);
+    out.push_back({r.id, r.kind, it != read.end() && it->second});
+  }
+  return out;
+}
+
+// Every live shared item the viewer sees and has not read, oldest first (read-all).
 std::vector<sql_store::shared_ref> sql_store::live_shared(const viewer& v, std::int64_t now_ms) {
-  return visible_shared(snapshot_read({live_shared_read(now_ms), states_read(v.user_id)}, 0), v);
+  const auto audiences = matching(audiences_of(pairs_of(v)), v);
+  std::vector<sql_statement> branches{flags_read(v.user_id, now_ms)};
+  branches.push_back(audience_items_read(0, v.user_id, "", now_ms, "", {}, "", 0, true));
+  for (const auto& a : audiences) {
+    branches.push_back(audience_items_read(0, v.user_id, a, now_ms, "", {}, "", 0, true));
+  }
+  auto snap = snapshot_read(branches, 0, 1);
+  return refs_of(snap, v, snap.shared[0]);
+}
+
+// Adds (pair, audience) rows for each pair of each audience; rows already there are kept.
+void sql_store::insert_pairs(const std::vector<std::string>& audiences) {
+  sql_params params;
+  std::string values;
+  for (const auto& a : audiences) {
+    std::string why;
+    auto parsed = proto::audience::parse(a, &why);
+    if (!parsed) continue;
+    for (const auto& p : parsed->pairs()) {
+      values += values.empty() ? "(?, ?)" : ", (?, ?)";
+      params.push_back(p.str());
+      params.push_back(a);
+    }
+  }
+  if (!values.empty()) exec(dialect_.pair_insert_head + values, params);
 }
 
 void sql_store::add_to_counter(std::uint64_t user_id, std::int64_t delta) {
@@ -286,7 +428,14 @@ std::unordered_map<std::uint64_t, const sql_row*> sql_store::shared_bodies(
     if (shared_rows_.count(id) == 0) missing.push_back(id);
   }
   if (!missing.empty()) {
-    if (shared_rows_.size() + missing.size() > max_cached_shared_rows) shared_rows_.clear();
+    if (shared_rows_.size() + missing.size() > max_cached_shared_rows) {
+      // Making room drops rows this call needs too: fetch every id asked for, not only the
+      // ones that were missing before (else the page would silently lose the cached ones).
+      shared_rows_.clear();
+      missing = ids;
+      std::sort(missing.begin(), missing.end());
+      missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+    }
     sql_params params;
     for (auto id : missing) params.push_back(id_param(id));
     auto rows = query(select_items + " WHERE id IN (" + placeholders(missing.size()) + ")", params);
@@ -303,51 +452,90 @@ std::unordered_map<std::uint64_t, const sql_row*> sql_store::shared_bodies(
 }
 
 // Every read of the batch from one statement: counts and pages agree with each other and with
-// the watermark (see persistence/README.md). The bodies of shared items on a page come from the
-// connection's cache or one more query.
+// the watermark (see persistence/README.md). The viewers' audiences come first from the pair
+// index; the statement reads them again and the batch starts over if one appeared meanwhile.
+// The bodies of shared items on a page come from the connection's cache or one more query.
 std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& reads,
                                                std::int64_t now_ms) {
   std::vector<read_result> out(reads.size());
   if (reads.empty()) return out;
   std::vector<std::uint64_t> users;
-  for (const auto& r : reads) users.push_back(r.who.user_id);
+  std::set<std::string> pair_set;
+  for (const auto& r : reads) {
+    users.push_back(r.who.user_id);
+    for (auto& p : pairs_of(r.who)) pair_set.insert(std::move(p));
+  }
   std::sort(users.begin(), users.end());
   users.erase(std::unique(users.begin(), users.end()), users.end());
+  const std::vector<std::string> pairs(pair_set.begin(), pair_set.end());
 
-  // Once: the live shared items. Per user: its counts and its flags on shared items (a key
-  // range each; one block over several users could not use the (user_id, notification_id) key
-  // for each). Per page: the personal rows.
-  std::vector<sql_statement> branches{live_shared_read(now_ms)};
-  for (auto u : users) {
-    branches.push_back(counts_read(u, now_ms));
-    branches.push_back(states_read(u));
+  for (int attempt = 0;; ++attempt) {
+    const auto candidates = audiences_of(pairs);
+    std::vector<std::vector<std::string>> audiences(reads.size());
+    std::set<std::string> all_audiences;
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+      audiences[i] = matching(candidates, reads[i].who);
+      all_audiences.insert(audiences[i].begin(), audiences[i].end());
+    }
+    // Per user: its counts and its flags on live shared items. Per audience (and the
+    // broadcasts): its live count. Per page: the personal rows and each audience's newest.
+    std::vector<sql_statement> branches;
+    for (auto u : users) {
+      branches.push_back(counts_read(u, now_ms));
+      branches.push_back(flags_read(u, now_ms));
+    }
+    branches.push_back(audience_live_read("", now_ms));
+    for (const auto& a : all_audiences) branches.push_back(audience_live_read(a, now_ms));
+    if (!pairs.empty()) branches.push_back(audiences_known_read(pairs));
+    std::vector<std::size_t> branch_of(reads.size(), reads.size());  // personal branch per read
+    std::size_t personal_branches = 0, shared_branches = 0;
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+      const auto& q = reads[i].page;
+      if (!q) continue;
+      const std::int64_t before = q->before ? static_cast<std::int64_t>(*q->before)
+                                            : std::numeric_limits<std::int64_t>::max();
+      const std::int64_t want = static_cast<std::int64_t>(std::max(q->limit, 1)) + 1;
+      if (!q->kind || *q->kind == proto::item_kind::personal) {
+        branch_of[i] = personal_branches;
+        branches.push_back(personal_read(
+            reads[i].who, now_ms,
+            std::string(" AND id < ?") + (q->unread_only ? " AND is_read = 0" : "") +
+                " ORDER BY id DESC LIMIT ?",
+            {before, want}, personal_branches));
+        ++personal_branches;
+      }
+      if (q->kind && *q->kind == proto::item_kind::personal) continue;
+      const auto uid = reads[i].who.user_id;
+      if (!q->kind || *q->kind == proto::item_kind::broadcast) {
+        branches.push_back(audience_items_read(i, uid, "", now_ms, " AND n.id < ?", {before},
+                                               "DESC", want, q->unread_only));
+      }
+      if (!q->kind || *q->kind == proto::item_kind::group) {
+        for (const auto& a : audiences[i]) {
+          branches.push_back(audience_items_read(i, uid, a, now_ms, " AND n.id < ?", {before},
+                                                 "DESC", want, q->unread_only));
+        }
+      }
+      shared_branches = reads.size();
+    }
+    auto snap = snapshot_read(branches, personal_branches, shared_branches);
+    if (attempt < 3 && !std::includes(candidates.begin(), candidates.end(), snap.known.begin(),
+                                      snap.known.end())) {
+      continue;  // an audience appeared between the lookup and the snapshot
+    }
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+      out[i].counts = counts_of(snap, reads[i].who, audiences[i]);
+      if (!reads[i].page) continue;
+      std::vector<sql_row> none;
+      std::vector<shared_live> no_shared;
+      auto& personal = branch_of[i] < personal_branches ? snap.personal[branch_of[i]] : none;
+      auto& rows = i < shared_branches ? snap.shared[i] : no_shared;
+      const auto shared = refs_of(snap, reads[i].who, rows);
+      out[i].page = page_of(*reads[i].page, shared, personal);
+      out[i].page.unread = out[i].counts.unread;
+    }
+    return out;
   }
-  std::vector<std::size_t> branch_of(reads.size(), reads.size());  // personal branch per read
-  std::size_t personal_branches = 0;
-  for (std::size_t i = 0; i < reads.size(); ++i) {
-    const auto& q = reads[i].page;
-    if (!q || (q->kind && *q->kind != proto::item_kind::personal)) continue;
-    const std::int64_t before = q->before ? static_cast<std::int64_t>(*q->before)
-                                          : std::numeric_limits<std::int64_t>::max();
-    branch_of[i] = personal_branches;
-    branches.push_back(personal_read(
-        reads[i].who, now_ms,
-        std::string(" AND id < ?") + (q->unread_only ? " AND is_read = 0" : "") +
-            " ORDER BY id DESC LIMIT ?",
-        {before, static_cast<std::int64_t>(std::max(q->limit, 1)) + 1}, personal_branches));
-    ++personal_branches;
-  }
-  auto snap = snapshot_read(branches, personal_branches);
-  for (std::size_t i = 0; i < reads.size(); ++i) {
-    const auto shared = visible_shared(snap, reads[i].who);
-    out[i].counts = counts_of(snap, reads[i].who, shared);
-    if (!reads[i].page) continue;
-    std::vector<sql_row> none;
-    auto& personal = branch_of[i] < personal_branches ? snap.personal[branch_of[i]] : none;
-    out[i].page = page_of(*reads[i].page, shared, personal);
-    out[i].page.unread = out[i].counts.unread;
-  }
-  return out;
 }
 
 unread_result sql_store::unread_count(const viewer& v, std::int64_t now_ms) {
@@ -418,11 +606,32 @@ inbox_page sql_store::page_of(const inbox_query& q, const std::vector<shared_ref
 std::vector<proto::notification> sql_store::list_since(const viewer& v, std::uint64_t since,
                                                        int limit, std::int64_t now_ms) {
   const auto want = static_cast<std::size_t>(std::max(limit, 1));
-  auto snap = snapshot_read({live_shared_read(now_ms), states_read(v.user_id),
-                             personal_read(v, now_ms, " AND id > ? ORDER BY id LIMIT ?",
-                                           {id_param(since), static_cast<std::int64_t>(want)}, 0)},
-                            1);
-  const auto shared = visible_shared(snap, v);
+  const auto pairs = pairs_of(v);
+  std::vector<shared_ref> shared;
+  snapshot snap;
+  for (int attempt = 0;; ++attempt) {
+    const auto candidates = audiences_of(pairs);
+    const auto audiences = matching(candidates, v);
+    std::vector<sql_statement> branches{
+        flags_read(v.user_id, now_ms),
+        personal_read(v, now_ms, " AND id > ? ORDER BY id LIMIT ?",
+                      {id_param(since), static_cast<std::int64_t>(want)}, 0),
+        audience_items_read(0, v.user_id, "", now_ms, " AND n.id > ?", {id_param(since)}, "ASC",
+                            static_cast<std::int64_t>(want), false)};
+    for (const auto& a : audiences) {
+      branches.push_back(audience_items_read(0, v.user_id, a, now_ms, " AND n.id > ?",
+                                             {id_param(since)}, "ASC",
+                                             static_cast<std::int64_t>(want), false));
+    }
+    if (!pairs.empty()) branches.push_back(audiences_known_read(pairs));
+    snap = snapshot_read(branches, 1, 1);
+    if (attempt < 3 && !std::includes(candidates.begin(), candidates.end(), snap.known.begin(),
+                                      snap.known.end())) {
+      continue;
+    }
+    shared = refs_of(snap, v, snap.shared[0]);
+    break;
+  }
   auto& personal = snap.personal[0];
   std::sort(personal.begin(), personal.end(),
             [](const auto& a, const auto& b) { return a.i64(col_id) < b.i64(col_id); });

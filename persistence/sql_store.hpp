@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -75,6 +76,8 @@ class sql_store : public store {
   std::vector<item_ref> expired_between(std::int64_t from_ms, std::int64_t to_ms) override;
   std::int64_t purge_expired(std::int64_t now_ms, int limit) override;
   store_stats stats(std::int64_t now_ms) override;
+  std::vector<counter_mismatch> recount(bool repair) override;
+  bool batch_committed(const std::string& token) override;
 
   // Drops every Herald table (tests and the reset tool); migrate() recreates them.
   void drop_schema();
@@ -109,44 +112,62 @@ class sql_store : public store {
 
   mark_result act(const viewer& v, std::uint64_t id, action a, std::int64_t now_ms);
   // What one snapshot read returned.
-  struct shared_state {
-    std::uint64_t user_id;
-    bool read;
-    bool deleted;
-  };
   struct shared_live {
     std::uint64_t id;
     proto::item_kind kind;
     std::string audience;
-    std::vector<shared_state> states;  // of the users asked about, where they have one
+  };
+  struct shared_flag {
+    std::uint64_t id;
+    proto::item_kind kind;
+    std::string audience;
+    bool read;
+    bool deleted;
   };
   struct snapshot {
     std::int64_t next_id = 0;  // the id sequence: the watermark + 1
-    std::unordered_map<std::uint64_t, std::int64_t> personal_unread;  // by user
-    std::vector<shared_live> shared;                                  // by id
-    std::vector<std::vector<sql_row>> personal;                       // by personal branch
+    std::unordered_map<std::uint64_t, std::int64_t> personal_unread;      // by user
+    std::unordered_map<std::uint64_t, std::vector<shared_flag>> flags;  // by user, live items
+    std::unordered_map<std::string, std::int64_t> live;  // live items by audience ("" broadcast)
+    std::set<std::string> known;                          // audiences of the batch's pairs
+    std::vector<std::vector<shared_live>> shared;         // by shared branch (read index)
+    std::vector<std::vector<sql_row>> personal;           // by personal branch
   };
   // Runs the branches as one UNION ALL statement: one read view, one round trip.
-  snapshot snapshot_read(const std::vector<sql_statement>& branches, std::size_t personal_branches);
+  snapshot snapshot_read(const std::vector<sql_statement>& branches, std::size_t personal_branches,
+                         std::size_t shared_branches = 0);
   sql_statement counts_read(std::uint64_t user_id, std::int64_t now_ms) const;
-  sql_statement live_shared_read(std::int64_t now_ms) const;
-  sql_statement states_read(std::uint64_t user_id) const;
+  sql_statement flags_read(std::uint64_t user_id, std::int64_t now_ms) const;
+  sql_statement audience_live_read(const std::string& audience, std::int64_t now_ms) const;
+  sql_statement audiences_known_read(const std::vector<std::string>& pairs) const;
+  sql_statement audience_items_read(std::size_t index, std::uint64_t user_id,
+                                    const std::string& audience, std::int64_t now_ms,
+                                    const std::string& where, sql_params more, const char* order,
+                                    std::int64_t limit, bool skip_read) const;
   sql_statement personal_read(const viewer& v, std::int64_t now_ms, const std::string& where,
                               sql_params more, std::size_t index) const;
-  std::vector<shared_ref> visible_shared(const snapshot& snap, const viewer& v);
+  std::set<std::string> audiences_of(const std::vector<std::string>& pairs);
+  std::vector<std::string> matching(const std::set<std::string>& candidates, const viewer& v);
+  static std::vector<std::string> pairs_of(const viewer& v);
   static unread_result counts_of(const snapshot& snap, const viewer& v,
-                                 const std::vector<shared_ref>& shared);
+                                 const std::vector<std::string>& audiences);
+  static std::vector<shared_ref> refs_of(const snapshot& snap, const viewer& v,
+                                         std::vector<shared_live>& rows);
   inbox_page page_of(const inbox_query& q, const std::vector<shared_ref>& shared,
                      std::vector<sql_row>& personal);
   std::vector<shared_ref> live_shared(const viewer& v, std::int64_t now_ms);
   bool audience_matches(const std::string& audience, const proto::group_set& groups);
   bool set_shared_state(std::uint64_t user_id, std::uint64_t id, action a);
   void add_to_counter(std::uint64_t user_id, std::int64_t delta);
+  void insert_pairs(const std::vector<std::string>& audiences);
   // Full rows of the given shared ids that still exist, keyed by id (valid until the next call).
   std::unordered_map<std::uint64_t, const sql_row*> shared_bodies(
       const std::vector<std::uint64_t>& ids);
-  std::vector<insert_result> insert_in_tx(const std::vector<insert_request>& batch);
+  std::vector<insert_result> insert_in_tx(const std::vector<insert_request>& batch,
+                                          const std::string& token);
 
+  // Batch tokens outlive any commit whose outcome is still being resolved.
+  static constexpr std::int64_t batch_token_life_ms = 86'400'000;
   const sql_dialect& dialect_;
   std::unordered_map<std::string, std::optional<proto::audience>> audience_cache_;
   static constexpr std::size_t max_cached_shared_rows = 512;

@@ -2,7 +2,10 @@
 // Ids: one row of id_sequence, locked at the start of every insert transaction, so ids are
 // assigned in increasing order AND commit in that order across every writer (several nodes may
 // share one MySQL). unread_count reads the same row in its snapshot to return its watermark.
+#include <chrono>
 #include <map>
+#include <random>
+#include <set>
 #include <unordered_map>
 
 #include "persistence/sql_store.hpp"
@@ -120,14 +123,62 @@ std::optional<std::int64_t> key_expiry(const insert_request& ir) {
   return ir.now_ms + keep_s * 1000;
 }
 
-}  // namespace
 
-std::vector<insert_result> sql_store::insert_batch(const std::vector<insert_request>& batch) {
-  if (batch.empty()) return {};
-  return in_tx(true, [&] { return insert_in_tx(batch); });
+// A batch token: 128 random bits, hex. Written with the batch, so that a COMMIT whose answer
+// was lost with the connection can be resolved on another connection (batch_committed).
+std::string new_batch_token() {
+  static thread_local std::mt19937_64 gen{std::random_device{}() ^
+                                          static_cast<std::uint64_t>(std::chrono::steady_clock::now()
+                                                                         .time_since_epoch()
+                                                                         .count())};
+  static const char* hex = "0123456789abcdef";
+  std::string t;
+  for (int w = 0; w < 2; ++w) {
+    auto v = gen();
+    for (int i = 0; i < 16; ++i, v >>= 4) t += hex[v & 15];
+  }
+  return t;
 }
 
-std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_request>& batch) {
+}  // namespace
+
+// When the COMMIT itself fails as unavailable (the connection died during it), the database
+// may have committed: the caller gets commit_unknown with the batch's token and its results.
+std::vector<insert_result> sql_store::insert_batch(const std::vector<insert_request>& batch) {
+  if (batch.empty()) return {};
+  std::string token;
+  std::vector<insert_result> pending;
+  bool committing = false;
+  try {
+    return in_tx(true, [&] {
+      committing = false;
+      token = new_batch_token();
+      pending = insert_in_tx(batch, token);
+      committing = true;  // the body is done: what fails next is the COMMIT
+      return pending;
+    });
+  } catch (const commit_unknown&) {
+    throw;
+  } catch (const store_unavailable& e) {
+    if (!committing) throw;
+    throw commit_unknown(e.what(), token, std::move(pending));
+  }
+}
+
+// Every insert transaction locks the id_sequence row first, so taking that lock waits for a
+// batch whose COMMIT may still be running on the server (its client gone): the token lookup
+// after it sees the batch's final outcome.
+bool sql_store::batch_committed(const std::string& token) {
+  return in_tx(true, [&] {
+    query(std::string("SELECT next_id FROM id_sequence WHERE name = 'notifications'") +
+              dialect_.for_update,
+          {});
+    return !query("SELECT 1 FROM batch_tokens WHERE token = ?", {token}).empty();
+  });
+}
+
+std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_request>& batch,
+                                                   const std::string& token) {
   auto seq = query(std::string("SELECT next_id FROM id_sequence WHERE name = 'notifications'") +
                        dialect_.for_update,
                    {});
@@ -198,9 +249,15 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
       key_rows.push_back(expiry ? sql_param{*expiry} : sql_param{nullptr});
     }
   }
+  std::set<std::string> new_audiences;
   for (const auto& res : out) {
-    for (const auto& n : res.items) rows.push_back(&n);
+    for (const auto& n : res.items) {
+      rows.push_back(&n);
+      if (n.kind == proto::item_kind::group) new_audiences.insert(n.audience);
+    }
   }
+  // The pair index: each pair of a group audience -> the audience (kept once it exists).
+  insert_pairs({new_audiences.begin(), new_audiences.end()});
 
   for (std::size_t at = 0; at < rows.size(); at += insert_chunk) {
     const std::size_t n = std::min(insert_chunk, rows.size() - at);
@@ -223,6 +280,8 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
   if (next_id != first_id) {
     exec("UPDATE id_sequence SET next_id = ? WHERE name = 'notifications'", {next_id});
   }
+  exec("INSERT INTO batch_tokens (token, created_at_ms) VALUES (?, ?)",
+       {token, batch.front().now_ms});
   std::vector<std::pair<std::uint64_t, std::int64_t>> counters(new_unread.begin(),
                                                                new_unread.end());
   for (std::size_t at = 0; at < counters.size(); at += counter_chunk) {
@@ -312,8 +371,56 @@ std::int64_t sql_store::purge_expired(std::int64_t now_ms, int limit) {
     }
     for (const auto& [user, n] : lost_unread) add_to_counter(user, -n);
     exec(dialect_.purge_keys, {now_ms, std::int64_t{limit}});
+    exec(dialect_.purge_batch_tokens, {now_ms - batch_token_life_ms, std::int64_t{limit}});
     return static_cast<std::int64_t>(rows.size());
   });
+}
+
+// Two passes: a cheap comparison of every counter with a grouped count of the rows, then, for
+// each user that disagreed, the same under the locks writers take (the counter row and the
+// user's rows), so that a write racing the first pass is not taken for a mismatch.
+std::vector<counter_mismatch> sql_store::recount(bool repair) {
+  std::map<std::uint64_t, std::int64_t> counted, stored;
+  for (const auto& r : query("SELECT user_id, COUNT(*) FROM notifications WHERE kind = 0"
+                             " AND is_read = 0 AND deleted = 0 AND retracted = 0 GROUP BY user_id",
+                             {})) {
+    counted[static_cast<std::uint64_t>(r.i64(0))] = r.i64(1);
+  }
+  for (const auto& r : query("SELECT user_id, personal_unread FROM unread_counters", {})) {
+    stored[static_cast<std::uint64_t>(r.i64(0))] = r.i64(1);
+  }
+  std::vector<std::uint64_t> suspects;
+  for (const auto& [u, n] : counted) {
+    auto it = stored.find(u);
+    if (it == stored.end() || it->second != n) suspects.push_back(u);
+  }
+  for (const auto& [u, n] : stored) {
+    if (n != 0 && counted.count(u) == 0) suspects.push_back(u);
+  }
+  std::vector<counter_mismatch> out;
+  for (auto u : suspects) {
+    in_tx(true, [&] {
+      auto c = query(std::string("SELECT personal_unread FROM unread_counters WHERE user_id = ?") +
+                         dialect_.for_update,
+                     {id_param(u)});
+      auto n = query(std::string("SELECT COUNT(*) FROM notifications WHERE user_id = ?"
+                                 " AND is_read = 0 AND deleted = 0 AND retracted = 0") +
+                         dialect_.for_update,
+                     {id_param(u)});
+      counter_mismatch m{u, c.empty() ? 0 : c[0].i64(0), n.empty() ? 0 : n[0].i64(0)};
+      if (m.stored == m.counted) return;
+      out.push_back(m);
+      if (!repair) return;
+      if (c.empty()) {
+        exec("INSERT INTO unread_counters (user_id, personal_unread) VALUES (?, ?)",
+             {id_param(u), m.counted});
+      } else {
+        exec("UPDATE unread_counters SET personal_unread = ? WHERE user_id = ?",
+             {m.counted, id_param(u)});
+      }
+    });
+  }
+  return out;
 }
 
 store_stats sql_store::stats(std::int64_t now_ms) {

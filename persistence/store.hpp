@@ -101,6 +101,23 @@ struct store_stats {
   std::int64_t notifications_stored = 0;  // visible, unexpired items
 };
 
+// A stored counter that disagreed with a count of the rows it stands for.
+struct counter_mismatch {
+  std::uint64_t user_id = 0;
+  std::int64_t stored = 0;   // the counter (0 when the user had no counter row)
+  std::int64_t counted = 0;  // what the rows say
+};
+
+// The COMMIT of an insert batch failed with the connection: the database may or may not have
+// committed it. `token` names the batch (a row written in the same transaction), `results` is
+// what the batch answers when it did commit.
+struct commit_unknown : store_unavailable {
+  commit_unknown(const std::string& why, std::string t, std::vector<insert_result> r)
+      : store_unavailable(why), token(std::move(t)), results(std::move(r)) {}
+  std::string token;
+  std::vector<insert_result> results;
+};
+
 class store {
  public:
   virtual ~store() = default;
@@ -139,6 +156,13 @@ class store {
   // Deletes up to `limit` expired items (and their per-user state); returns how many.
   virtual std::int64_t purge_expired(std::int64_t now_ms, int limit) = 0;
   virtual store_stats stats(std::int64_t now_ms) = 0;
+  // Checks every user's counters against the rows; with `repair`, sets each wrong one to what
+  // the rows say (under the row locks writers take, so concurrent writes stay exact).
+  // Returns the mismatches found.
+  virtual std::vector<counter_mismatch> recount(bool repair) = 0;
+  // Whether the insert batch named `token` (commit_unknown::token) committed. Throws
+  // store_unavailable when that cannot be read.
+  virtual bool batch_committed(const std::string& token) = 0;
 };
 
 // "sqlite:PATH" or "mysql://USER:PASS@HOST:PORT/DB". Throws std::invalid_argument for a URL of
