@@ -191,8 +191,12 @@ TEST_CASE("with Redis stopped local delivery goes on, and a restart resumes the 
   REQUIRE(wait_until([&] {
     return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2;
   }));
-  CHECK(a.reconnects->load() == 1);
-  CHECK(b.reconnects->load() == 1);
+  // Each node hears of the return from its own subscription and, on the resync channel, from
+  // the other node's publisher: one or two calls (the server folds a burst into one resync).
+  CHECK(a.reconnects->load() >= 1);
+  CHECK(a.reconnects->load() <= 2);
+  CHECK(b.reconnects->load() >= 1);
+  CHECK(b.reconnects->load() <= 2);
   a.bus.publish(users_event({42}, 2));
   REQUIRE(wait_until([&] { return b.seen->count(2) == 1; }));
   b.bus.publish(everyone_event(3));
