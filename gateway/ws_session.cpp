@@ -415,6 +415,8 @@ void ws_session::handle_command(const proto::client_frame& f) {
     case proto::client_frame_type::refresh:
       refresh(f.token);
       return;
+    case proto::client_frame_type::ack:
+      return;  // receipts are not recorded yet; an ack is never answered
     case proto::client_frame_type::sync:
       command_started();
       svc_.pool().submit(

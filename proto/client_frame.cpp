@@ -61,6 +61,16 @@ std::variant<client_frame, frame_error> parse_client_frame(std::string_view text
     if (!read_integer(value, "since", 0, frame.since)) {
       return error("invalid_argument", "\"sync\" needs a non-negative integer \"since\"");
     }
+  } else if (type == "ack") {
+    // Receipts (API.md v1.1): 1..100 positive ids; never answered.
+    frame.type = client_frame_type::ack;
+    const auto ids = value.find("ids");
+    bool ok = ids != value.end() && ids->is_array() && !ids->empty() && ids->size() <= 100;
+    for (std::size_t i = 0; ok && i < ids->size(); ++i) {
+      const auto& v = (*ids)[i];
+      ok = (v.is_number_unsigned() && v.get<std::uint64_t>() > 0) || (v.is_number_integer() && v.get<std::int64_t>() > 0);
+    }
+    if (!ok) return error("invalid_argument", "\"ack\" needs \"ids\": 1 to 100 positive integer ids");
   } else if (type == "refresh") {
     frame.type = client_frame_type::refresh;
     const auto tok = value.find("token");

@@ -7,7 +7,7 @@
 
 namespace herald::proto {
 
-enum class client_frame_type { ping, read, read_all, remove, sync, refresh };
+enum class client_frame_type { ping, read, read_all, remove, sync, refresh, ack };
 
 struct client_frame {
   client_frame_type type = client_frame_type::ping;

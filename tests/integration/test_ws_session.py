@@ -296,3 +296,14 @@ def test_reconnects_with_since_under_load_never_repeat_or_skip_an_item(launch, n
     # Everything stored up to the last id seen was seen once.
     stored = sorted(i for i in sent if i <= last)
     assert sorted(seen) == stored
+
+
+def test_an_ack_is_never_answered_and_a_bad_one_is_refused(shared_herald, new_user):
+    uid = new_user()
+    c = shared_herald.ws(uid)
+    n = shared_herald.notify_ok(user_id=uid, title="a")
+    c.wait_for(lambda f: f["type"] == "notification", timeout=3)
+    c.send_json({"type": "ack", "ids": [n["id"]]})
+    c.assert_silent(0.5)
+    c.send_json({"type": "ack", "ids": []})
+    assert c.expect("error")["code"] == "invalid_argument"

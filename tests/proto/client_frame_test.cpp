@@ -88,3 +88,24 @@ TEST_CASE("a frame nested past 32 levels is refused without a recursive parse", 
   // A shallow extra field is fine (positive control).
   CHECK(accepted(R"({"type":"ping","x":[[1]]})").type == client_frame_type::ping);
 }
+
+TEST_CASE("refresh carries a non-empty token string") {
+  auto f = accepted(R"({"type":"refresh","token":"a.b.c"})");
+  CHECK(f.type == client_frame_type::refresh);
+  CHECK(f.token == "a.b.c");
+  CHECK(refusal(R"({"type":"refresh"})") == "invalid_argument");
+  CHECK(refusal(R"({"type":"refresh","token":""})") == "invalid_argument");
+  CHECK(refusal(R"({"type":"refresh","token":5})") == "invalid_argument");
+}
+
+TEST_CASE("ack carries 1 to 100 positive ids") {
+  CHECK(accepted(R"({"type":"ack","ids":[1,2,3]})").type == client_frame_type::ack);
+  std::string hundred = R"({"type":"ack","ids":[1)";
+  for (int i = 2; i <= 100; ++i) hundred += "," + std::to_string(i);
+  CHECK(accepted(hundred + "]}").type == client_frame_type::ack);
+  CHECK(refusal(hundred + ",101]}") == "invalid_argument");
+  CHECK(refusal(R"({"type":"ack","ids":[]})") == "invalid_argument");
+  CHECK(refusal(R"({"type":"ack","ids":[0]})") == "invalid_argument");
+  CHECK(refusal(R"({"type":"ack","ids":["1"]})") == "invalid_argument");
+  CHECK(refusal(R"({"type":"ack"})") == "invalid_argument");
+}
