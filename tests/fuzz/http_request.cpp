@@ -61,6 +61,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           __builtin_trap();
         }
       }
+      // As the session does: a Content-Length past the limit is answered 413 before any of
+      // the body is read (the parser would otherwise size its buffer from the header).
+      if (auto len = parser.content_length(); len && *len > cfg.max_batch_bytes) return 0;
       parser.body_limit(cfg.max_batch_bytes);
     }
     if (used == 0 && avail == bytes.size()) break;

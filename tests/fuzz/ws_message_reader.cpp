@@ -19,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (at < size) {
     const std::size_t want = 1 + data[at++] % 200;
     const std::size_t n = std::min(want, size - at);
+    if (n == 0) break;
     auto room = r.prepare(n);
     if (room.size() > r.buffer_limit()) __builtin_trap();
     if (room.empty()) __builtin_trap();  // a reader always has room for what can still parse
