@@ -159,6 +159,8 @@ std::vector<insert_result> sql_store::insert_batch(const std::vector<insert_requ
     });
   } catch (const commit_unknown&) {
     throw;
+  } catch (const store_full&) {
+    throw;  // the database refused the write for want of space: nothing committed
   } catch (const store_unavailable& e) {
     if (!committing) throw;
     throw commit_unknown(e.what(), token, std::move(pending));
