@@ -214,8 +214,10 @@ void ws_session::initial_loaded(std::optional<std::uint64_t> since, const persis
 }
 
 void ws_session::on_resync() {
-  if (closing()) return;
-  tracker_.on_resync();
+  // After a bus outage the count is made true from the store. Fetching the missed items too
+  // (tracker_.on_resync) needs the highest id delivered before the outage began: local
+  // deliveries during it move past items other nodes published meanwhile.
+  on_count_changed();
 }
 
 void ws_session::start_resync(std::uint64_t from) {
