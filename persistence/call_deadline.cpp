@@ -61,7 +61,9 @@ void deadline_watch::run() {
       entries_.pop_front();
     }
     if (due.empty()) {
-      wake_.wait_until(lock, entries_.front()->deadline_);
+      // A copy: the entry may be removed (and freed) while this thread waits.
+      const auto next = entries_.front()->deadline_;
+      wake_.wait_until(lock, next);
       continue;
     }
     lock.unlock();
