@@ -249,6 +249,11 @@ class WsClient:
     def expect_close(self, timeout=5.0):
         """Reads (and drops) frames until the server closes; returns the close code (None for
         EOF/reset without a close frame)."""
+        return self.close_frame(timeout)[0]
+
+    def close_frame(self, timeout=5.0):
+        """Reads (and drops) frames until the server closes; returns (code, reason) of its close
+        frame ((None, "") for EOF/reset without one)."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -259,4 +264,4 @@ class WsClient:
             except socket.timeout:
                 continue
             except Closed as c:
-                return c.code
+                return c.code, c.reason

@@ -12,7 +12,6 @@ import pytest
 
 import herald_daemon
 import herald_jwt
-import herald_ws
 from herald_daemon import API_KEY, JWT_SECRET
 from herald_http import assert_error
 
@@ -62,21 +61,6 @@ def eventually_accepted(h, token, timeout=5.0):
             return True
         time.sleep(0.1)
     raise AssertionError("token still refused after %.0fs: %d %r" % (timeout, last.status, last.body))
-
-
-def close_of(client, timeout=5.0):
-    """(code, reason) of the server's close, reading and dropping frames until then."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError("connection not closed within %.1fs" % timeout)
-        try:
-            client.recv_message(left)
-        except socket.timeout:
-            continue
-        except herald_ws.Closed as c:
-            return c.code, c.reason
 
 
 def still_open(client):
@@ -296,8 +280,8 @@ def test_revoking_a_user_closes_their_sockets_with_4003_and_not_another_users(he
     r = herald.internal("DELETE", "/v1/users/%d/connections" % alice)
     assert r.status == 200, r
     assert r.json == {"closed": 2}
-    assert close_of(a1, 2.0) == (4003, "revoked")
-    assert close_of(a2, 2.0) == (4003, "revoked")
+    assert a1.close_frame(2.0) == (4003, "revoked")
+    assert a2.close_frame(2.0) == (4003, "revoked")
     still_open(b)
     herald.wait_presence(alice, 0)
     assert herald.presence(bob)["connections"] == 1
@@ -331,7 +315,7 @@ def test_a_3_second_token_is_closed_with_4001_within_2_s_after_exp(short_window,
     token = short_window.token(new_user(), ttl=3)
     exp = json.loads(herald_jwt.base64.urlsafe_b64decode(token.split(".")[1] + "==="))["exp"]
     c = short_window.ws(token=token)
-    code, reason = close_of(c, 8.0)
+    code, reason = c.close_frame(8.0)
     closed_at = time.time()
     assert (code, reason) == (4001, "token expired")
     assert exp - 0.5 <= closed_at <= exp + 2.0, "closed at exp%+.2fs" % (closed_at - exp)
@@ -386,7 +370,7 @@ def test_a_refresh_for_another_user_gets_forbidden_then_4003(herald, new_user):
     c.send_json({"type": "refresh", "token": herald.token(other)})
     err = c.wait_for(lambda f: f.get("type") == "error", 3.0, "error frame")
     assert err["code"] == "forbidden"
-    assert close_of(c, 3.0)[0] == 4003
+    assert c.close_frame(3.0)[0] == 4003
 
 
 def test_a_refused_refresh_gets_unauthenticated_and_the_connection_keeps_working(herald, new_user):
