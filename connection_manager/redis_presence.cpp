@@ -267,11 +267,11 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
       }
       c->groups_snapshot_([weak = c->weak_from_this(),
                            users = std::move(users)](group_counts groups) mutable {
-        auto c = weak.lock();
-        if (!c) return;
-        boost::asio::post(c->strand_, [c, users = std::move(users),
-                                       groups = std::move(groups)]() mutable {
-          c->write(std::move(users), std::move(groups));
+        auto self = weak.lock();
+        if (!self) return;
+        boost::asio::post(self->strand_, [self, users = std::move(users),
+                                          groups = std::move(groups)]() mutable {
+          self->write(std::move(users), std::move(groups));
         });
       });
     });

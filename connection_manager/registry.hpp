@@ -31,7 +31,7 @@ class registry {
 
   std::size_t shard_count() const { return shards_.size(); }
   std::size_t shard_for(std::uint64_t user_id) const;
-  boost::asio::io_context& context(std::size_t shard) { return *shards_[shard]->ctx; }
+  boost::asio::io_context& context(std::size_t index) { return *shards_[index]->ctx; }
 
   // Called on a shard thread when a user's first local session arrives / last one leaves (the
   // Redis bus subscribes to the user's channel meanwhile). Set before any session is added.

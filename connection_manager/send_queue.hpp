@@ -20,7 +20,6 @@ struct outgoing {
   std::uint8_t opcode = 0x1;  // WebSocket opcode: text, or a control frame (ping, pong, close)
 
   std::size_t size() const { return body->size() + tail_len; }
-  std::string_view tail_view() const { return {tail.data(), tail_len}; }
 };
 
 class send_queue {
@@ -39,8 +38,8 @@ class send_queue {
   // The frame being written stays at the front until pop_front().
   outgoing& front() { return items_[head_]; }
   const outgoing& at(std::size_t i) const { return items_[head_ + i]; }
+  // The front frame is partly written: push_count must not replace it.
   void set_in_flight(bool v) { in_flight_ = v; }
-  bool in_flight() const { return in_flight_; }
   void pop_front();
   void clear();
 

@@ -13,6 +13,7 @@ HERALD_TEST_PACKAGES=(
   mariadb-server mariadb-client redis-server nginx-light chromium nodejs npm curl python3 python3-websocket python3-pytest python3-cryptography
   libclang-rt-14-dev clang-14 libfuzzer-14-dev util-linux
 )
+HERALD_TEST_PACKAGES+=(clang-format)  # deploy/lib/format_check.sh
 
 install_packages() {
   local want=("${HERALD_BUILD_PACKAGES[@]}")

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Herald's test command: installs what is missing, starts MariaDB and Redis on loopback, builds
 # (warnings as errors) and runs every test: unit, store conformance on SQLite and MariaDB, Redis
-# bus, black-box integration, a cluster behind nginx, headless Chromium, a bench smoke run, and the sanitizer build.
+# bus, black-box integration, a cluster behind nginx, headless Chromium, a bench smoke run, the
+# sanitizer builds (address+undefined; thread for the unit tests) and the format check.
 # Usage: deploy/test.sh            (everything)
-#        HERALD_SKIP_ASAN=1 deploy/test.sh   (skip the sanitizer build, for quick local runs)
+#        HERALD_SKIP_ASAN=1 deploy/test.sh   (skip the address+undefined build, for quick local runs)
+#        HERALD_SKIP_TSAN=1 deploy/test.sh   (skip the thread sanitizer build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,7 +35,7 @@ herald_redis_start >/dev/null
 export HERALD_REQUIRE_MYSQL=1 HERALD_REQUIRE_REDIS=1
 echo "MariaDB on port $HERALD_MARIADB_PORT, Redis at $HERALD_TEST_REDIS_URL"
 
-step "build (RelWithDebInfo, -Werror)"
+step "build (RelWithDebInfo, -Werror, -Wshadow)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 
@@ -68,5 +70,24 @@ if [ "${HERALD_SKIP_ASAN:-0}" != "1" ]; then
   (cd build-asan && ctest --output-on-failure -j1)
   HERALD_BIN="$root/build-asan/gateway/herald" HERALD_INTEGRATION_QUICK=1 tests/integration/run.sh
 fi
+
+if [ "${HERALD_SKIP_TSAN:-0}" != "1" ]; then
+  # The unit tests only (shards, pools, strands, the writer and readers cross threads there);
+  # the daemon under TSan would make the integration suite too slow for CI.
+  step "thread sanitizer build (unit tests) and ctest"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_SANITIZE=thread \
+    -DHERALD_BUILD_BENCH=OFF -DHERALD_WERROR=ON >/dev/null
+  cmake --build build-tsan -j"$jobs" --target proto_tests cm_tests redis_tests store_tests gateway_tests
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+  # TSan's shadow memory needs the address layout without full mmap randomization.
+  norand=()
+  if command -v setarch >/dev/null && setarch "$(uname -m)" -R true 2>/dev/null; then
+    norand=(setarch "$(uname -m)" -R)
+  fi
+  (cd build-tsan && "${norand[@]}" ctest --output-on-failure -j1)
+fi
+
+step "format check (clang-format --dry-run --Werror)"
+deploy/lib/format_check.sh
 
 step "all tests passed"

@@ -22,6 +22,7 @@ void finish(session_services& svc, std::uint64_t user, const persistence::outcom
   command_outcome r;
   if (!out.ok()) {
     r.st = command_outcome::status::unavailable;
+    r.why = out.why;
   } else if (!out.value->mark.found) {
     r.st = command_outcome::status::not_found;
   } else {

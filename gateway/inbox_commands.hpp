@@ -18,6 +18,7 @@ struct command_outcome {
   status st = status::ok;
   bool changed = false;                     // a count moved (the user's connections recount)
   std::optional<std::int64_t> unread;       // when asked for: the count after the change
+  persistence::failure why = persistence::failure::none;  // unavailable: why the store did not serve it
 };
 using command_done = std::function<void(command_outcome)>;
 

@@ -1,9 +1,12 @@
 // The inbox API on the public listener (Authorization: Bearer JWT): list, count, get, read,
-// read-all, delete. Every change that moves a count tells the user's sessions to recount.
+// read-all, delete. Read, read-all and delete are the inbox commands the WebSocket's client
+// frames use too (inbox_commands.hpp); each change that moves a count makes the user's sessions
+// recount.
 #include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "gateway/http_session.hpp"
+#include "gateway/inbox_commands.hpp"
 #include "gateway/routes.hpp"
 #include "gateway/server.hpp"
 #include "proto/notify_request.hpp"
@@ -23,17 +26,41 @@ std::optional<std::uint64_t> parse_id(std::string_view s) {
 
 std::string unread_body(std::int64_t n) { return "{\"unread\":" + std::to_string(n) + "}"; }
 
+void respond_unavailable(const std::shared_ptr<http_session>& s, persistence::failure why) {
+  using persistence::failure;
+  const char* text = why == failure::full        ? "the store cannot write (disk full); retry later"
+                     : why == failure::timed_out || why == failure::in_doubt
+                         ? "the store did not answer in time; retry later"
+                     : why == failure::overloaded ? "too many requests are waiting for the store; retry later"
+                                                  : "the store cannot be reached; retry later";
+  s->respond(error_response(proto::unavailable(text)));
+}
+
 template <class T>
 bool store_failed(const std::shared_ptr<http_session>& s, const persistence::outcome<T>& out) {
   if (out.ok()) return false;
-  using persistence::failure;
-  const char* why = out.why == failure::full        ? "the store cannot write (disk full); retry later"
-                    : out.why == failure::timed_out || out.why == failure::in_doubt
-                        ? "the store did not answer in time; retry later"
-                    : out.why == failure::overloaded ? "too many requests are waiting for the store; retry later"
-                                                     : "the store cannot be reached; retry later";
-  s->respond(error_response(proto::unavailable(why)));
+  respond_unavailable(s, out.why);
   return true;
+}
+
+// The answer to a read, delete or read-all (inbox_commands): the count after it, or 204 for a
+// delete.
+void answer_command(const std::shared_ptr<http_session>& s, const command_outcome& out, bool no_body) {
+  switch (out.st) {
+    case command_outcome::status::unavailable:
+      respond_unavailable(s, out.why);
+      return;
+    case command_outcome::status::not_found:
+      s->respond(error_response(proto::not_found("no such notification")));
+      return;
+    case command_outcome::status::ok:
+      if (no_body) {
+        s->respond(no_content());
+      } else {
+        s->respond(json_response(http::status::ok, unread_body(out.unread.value_or(0))));
+      }
+      return;
+  }
 }
 
 std::optional<persistence::inbox_query> parse_inbox_query(const target& t, proto::api_error& err) {
@@ -145,7 +172,6 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
   }
   persistence::viewer v{who->user_id, std::move(who->groups)};
   const auto uid = v.user_id;
-  auto& pool = srv.pool();
   auto ex = s->executor();
 
   switch (which) {
@@ -171,18 +197,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
                            });
       return true;
     case op::read_all:
-      pool.submit(
-          ex,
-          [v](persistence::store& st) {
-            const auto now = server::now_ms();
-            const auto changed = st.mark_all_read(v, now);
-            return std::make_pair(changed, st.unread_count(v, now).unread);
-          },
-          [s, uid](persistence::outcome<std::pair<std::int64_t, std::int64_t>> out) {
-            if (store_failed(s, out)) return;
-            if (out.value->first > 0) s->srv().user_count_changed(uid);
-            s->respond(json_response(http::status::ok, unread_body(out.value->second)));
-          });
+      read_everything(srv, v, true, ex, [s](command_outcome out) { answer_command(s, out, false); });
       return true;
     case op::get: {
       bool mark = true;
@@ -194,7 +209,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
           return true;
         }
       }
-      pool.submit(
+      srv.pool().submit(
           ex, [v, id, mark](persistence::store& st) { return st.get(v, id, mark, server::now_ms()); },
           [s, uid](persistence::outcome<persistence::mark_result> out) {
             if (store_failed(s, out)) return;
@@ -208,36 +223,10 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
       return true;
     }
     case op::read:
-      pool.submit(
-          ex,
-          [v, id](persistence::store& st) {
-            const auto now = server::now_ms();
-            auto r = st.mark_read(v, id, now);
-            std::int64_t unread = r.found ? st.unread_count(v, now).unread : 0;
-            return std::make_pair(r, unread);
-          },
-          [s, uid](persistence::outcome<std::pair<persistence::mark_result, std::int64_t>> out) {
-            if (store_failed(s, out)) return;
-            if (!out.value->first.found) {
-              s->respond(error_response(proto::not_found("no such notification")));
-              return;
-            }
-            if (out.value->first.changed) s->srv().user_count_changed(uid);
-            s->respond(json_response(http::status::ok, unread_body(out.value->second)));
-          });
+      read_item(srv, v, id, true, ex, [s](command_outcome out) { answer_command(s, out, false); });
       return true;
     case op::remove:
-      pool.submit(
-          ex, [v, id](persistence::store& st) { return st.remove_for_user(v, id, server::now_ms()); },
-          [s, uid](persistence::outcome<persistence::mark_result> out) {
-            if (store_failed(s, out)) return;
-            if (!out.value->found) {
-              s->respond(error_response(proto::not_found("no such notification")));
-              return;
-            }
-            s->srv().user_count_changed(uid);
-            s->respond(no_content());
-          });
+      remove_item(srv, v, id, ex, [s](command_outcome out) { answer_command(s, out, true); });
       return true;
   }
   return true;

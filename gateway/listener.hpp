@@ -29,7 +29,6 @@ class listener : public std::enable_shared_from_this<listener> {
   ~listener();
   void start();
   void stop();
-  kind which() const { return kind_; }
   // When this listener runs out of descriptors it also sheds `other`'s pending connections
   // (the internal listener sheds the public one's). Call before start().
   void shed_also(std::shared_ptr<listener> other) { shed_also_ = std::move(other); }

@@ -24,9 +24,6 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr auto drain_limit = std::chrono::milliseconds(9500);
-std::mutex done_mu;
-std::condition_variable done_cv;
-bool done_flag = false;
 
 // The verifier of the configured keys: the secret, the PEM public key, the JWKS source.
 token_verifier make_verifier(const config& c) {
@@ -146,6 +143,7 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
                 [a, done = std::move(done)] { done(std::move(a->sets)); });
           });
       auto* rbp = rb.get();
+      redis_bus_ = rbp;
       registry_->set_user_hooks(
           [this, rbp](std::uint64_t u) {
             rbp->user_connected(u);
@@ -160,8 +158,9 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
       throw config_error(std::string("HERALD_BUS: ") + e.what());
     }
   }
-  const bool mysql = cfg_.store.rfind("mysql", 0) == 0;
-  const unsigned store_threads = cfg_.store_threads ? cfg_.store_threads : (mysql ? 16 : 4);
+  const auto store_caps = persistence::capabilities_of(cfg_.store);
+  store_backend_ = store_caps.backend;
+  const unsigned store_threads = cfg_.store_threads ? cfg_.store_threads : store_caps.pool_threads;
   publish_strand_ = std::make_unique<asio::strand<asio::io_context::executor_type>>(
       asio::make_strand(*contexts_[0]));
   sequencer_ = std::make_unique<event_sequencer>(
@@ -313,11 +312,11 @@ int server::run() {
   tick();
 
   log()->info("herald node {} listening: public {}, internal {}, store {}", cfg_.node_id, cfg_.public_addr.str(),
-              cfg_.internal_addr.str(), cfg_.store.rfind("mysql", 0) == 0 ? "mysql" : cfg_.store);
+              cfg_.internal_addr.str(), store_backend_);
   start_threads();
   {
-    std::unique_lock lock(done_mu);
-    done_cv.wait(lock, [] { return done_flag; });
+    std::unique_lock lock(drained_mu_);
+    drained_cv_.wait(lock, [this] { return drained_; });
   }
   if (presence_) {
     presence_->stop();  // removes this node's entries; needs the loop a moment longer
@@ -390,6 +389,19 @@ std::string server::shed_metrics() const {
           pool_->timed_out() + writer_->timed_out() + readers_->timed_out());
   counter("herald_store_refused_total", "Notify requests and reads refused: their queue was full.",
           writer_->refused() + readers_->refused());
+  counter("herald_writer_batches_total", "Notify batches the writer committed (one transaction each).",
+          writer_->batches_written());
+  counter("herald_writer_rows_total", "Notification rows the writer committed.", writer_->rows_written());
+  counter("herald_reader_batches_total", "Batched read statements the store readers answered.",
+          readers_->batches());
+  counter("herald_reader_reads_total", "Counts and inbox pages the store readers answered.", readers_->reads());
+  if (redis_bus_) {
+    const auto b = redis_bus_->stats();
+    counter("herald_bus_published_total", "Events this node handed to Redis.", b.published);
+    counter("herald_bus_dropped_total", "Events not sent to other nodes because Redis was down.", b.dropped);
+    counter("herald_bus_received_total", "Events from other nodes delivered here.", b.received);
+    counter("herald_bus_malformed_total", "Bus messages that did not decode (dropped).", b.malformed);
+  }
   if (presence_) {
     counter("herald_presence_timeouts_total",
             "Presence lookups answered with the local count at their deadline.",
@@ -476,9 +488,11 @@ void server::begin_drain() {
     if ((in_flight_ == 0 && sessions_ == 0 && now >= grace_end) || now >= deadline) {
       public_listener_->stop();
       internal_listener_->stop();
-      std::lock_guard lock(done_mu);
-      done_flag = true;
-      done_cv.notify_all();
+      {
+        std::lock_guard lock(drained_mu_);
+        drained_ = true;
+      }
+      drained_cv_.notify_all();
       *check = nullptr;  // break the cycle
       return;
     }

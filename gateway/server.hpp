@@ -1,17 +1,20 @@
 // The daemon: owns the I/O threads (one io_context each), the listeners, the store pool and
 // writer, the registry and the bus, and runs start-up and drain in order. Handlers reach shared
-// state through it. Thread-safe accessors; start()/run() from the main thread only.
+// state through it. Thread-safe accessors; the constructor and run() from the main thread only.
 #pragma once
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <spdlog/spdlog.h>
 #include <thread>
 #include <vector>
 
 #include "connection_manager/bus.hpp"
+#include "connection_manager/redis_bus.hpp"
 #include "connection_manager/redis_presence.hpp"
 #include "connection_manager/registry.hpp"
 #include "gateway/config.hpp"
@@ -31,11 +34,15 @@ class listener;
 
 class server final : public session_services {
  public:
+  // Builds every part and binds the listeners (throws config_error when a setting is wrong or
+  // an address cannot be bound); nothing is accepted until run().
   explicit server(config cfg);
   ~server();
 
-  // Binds the listeners (throws config_error when an address cannot be bound), starts the
-  // threads, and blocks until drained after SIGTERM/SIGINT. Returns the exit code.
+  // Starts the bus, the listeners' accepting and the I/O threads, and blocks until drained
+  // after SIGTERM/SIGINT: the listeners answer 503 while requests in flight (a body still
+  // arriving included) finish and sessions close with 1001; exits when none is left, or
+  // after 9.5 s. Returns the exit code.
   int run();
 
   const config& cfg() const override { return cfg_; }
@@ -96,7 +103,8 @@ class server final : public session_services {
   // Every connection of the user recounts (after a read, delete or read-all).
   void user_count_changed(std::uint64_t user_id) override;
   static std::shared_ptr<spdlog::logger> log();
-  // Prometheus lines for what the store and presence deadlines and bounds shed.
+  // Prometheus lines of the store's writer and readers (work done, deadlines, refusals), the
+  // bus's counters in a cluster (dropped messages included) and presence deadlines.
   std::string shed_metrics() const;
 
  private:
@@ -117,6 +125,7 @@ class server final : public session_services {
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::unique_ptr<cm::registry> registry_;
   std::unique_ptr<cm::bus> bus_;
+  cm::redis_bus* redis_bus_ = nullptr;  // bus_ in a cluster, for its counters on /metrics
   std::unique_ptr<cm::redis_presence> presence_;
   std::unique_ptr<event_sequencer> sequencer_;  // events in id order before the sessions
   // Notify completions publish here, one at a time in the writer's commit order.
@@ -136,6 +145,11 @@ class server final : public session_services {
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> store_ready_{false};
+  std::string store_backend_;  // for the start-up line (persistence::capabilities_of)
+  // run() waits here until the drain has finished (set by begin_drain's last check).
+  std::mutex drained_mu_;
+  std::condition_variable drained_cv_;
+  bool drained_ = false;
   std::atomic<bool> migrated_{false};
   std::atomic<int> in_flight_{0};
   std::atomic<int> sessions_{0};

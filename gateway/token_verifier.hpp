@@ -3,6 +3,9 @@
 // which keys may verify a token, so a key is only ever used with its own algorithm; `none` and
 // every other algorithm are refused. Claims: `sub` (a user id), `exp` required, `nbf` and `iat`
 // honoured, all three integers within 0..2^53-1 (5.0 counts as 5); `iss`/`aud` when configured.
+// Order of the checks: size and three parts; the header (alg, crit, kid), read untrusted; the
+// signature; then the claims: exp, nbf, iat, iss, aud, sub, groups. The first failure is the
+// refusal's message.
 // Thread-safe: verify() may be called from any thread at once and never blocks on I/O (a kid
 // the JWKS set lacks asks its thread for a fetch, at most once per 30 s, and refuses the token).
 #pragma once

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace herald::persistence {
 
@@ -55,27 +57,27 @@ class deadline_entry {
   virtual ~deadline_entry() = default;
   // The worker takes a queued call: false when the deadline answered it already (skip it).
   bool start() {
-    int s = queued;
-    return state_.compare_exchange_strong(s, started, std::memory_order_acq_rel);
+    int s = queued_state;
+    return state_.compare_exchange_strong(s, started_state, std::memory_order_acq_rel);
   }
-  bool answered() const { return state_.load(std::memory_order_acquire) == done; }
+  bool answered() const { return state_.load(std::memory_order_acquire) == done_state; }
   // The deadline passed: answers timed_out (queued) or in_doubt (running); false when it was
   // answered already.
   virtual bool expire() = 0;
 
  protected:
-  static constexpr int queued = 0, started = 1, done = 2;
-  // Moves to `done`; returns the state it left, or `done` when it was answered already.
+  static constexpr int queued_state = 0, started_state = 1, done_state = 2;
+  // Moves to `done`; returns the state it left, or done_state when it was answered already.
   int finish_state() {
     int s = state_.load(std::memory_order_acquire);
-    while (s != done && !state_.compare_exchange_weak(s, done, std::memory_order_acq_rel)) {
+    while (s != done_state && !state_.compare_exchange_weak(s, done_state, std::memory_order_acq_rel)) {
     }
     return s;
   }
 
  private:
   friend class deadline_watch;
-  std::atomic<int> state_{queued};
+  std::atomic<int> state_{queued_state};
   std::chrono::steady_clock::time_point deadline_;
   std::list<std::shared_ptr<deadline_entry>>::iterator where_;
   bool watched_ = false;  // in the watch's list (guarded by the watch's mutex)
@@ -91,14 +93,14 @@ class pending_answer final : public deadline_entry {
 
   // The worker's answer; false when the deadline answered first (then `out` is discarded).
   bool finish(outcome<T> out) {
-    if (finish_state() == done) return false;
+    if (finish_state() == done_state) return false;
     post(std::move(out));
     return true;
   }
   bool expire() override {
     const int was = finish_state();
-    if (was == done) return false;
-    post(was == queued
+    if (was == done_state) return false;
+    post(was == queued_state
              ? failed_outcome<T>(failure::timed_out, "store: the call's deadline passed before it started")
              : failed_outcome<T>(failure::in_doubt, "store: the call's deadline passed while it ran"));
     return true;
@@ -139,6 +141,99 @@ class deadline_watch {
   bool stopping_ = false;
   std::atomic<std::uint64_t> expired_{0};
   std::thread thread_;
+};
+
+// The bounded queue in front of the writer's and the readers' threads: each call has a deadline
+// from submission (deadline_watch) and is answered once (pending_answer). Past `max_queue`
+// waiting calls a submission is refused at once (overloaded); after stop() it is refused as
+// unreachable. Thread safety: every member from any thread.
+template <class Request, class Result>
+class call_queue {
+ public:
+  struct call {
+    Request request;
+    std::shared_ptr<pending_answer<Result>> answer;
+  };
+  using done_fn = typename pending_answer<Result>::done_fn;
+
+  // `what`: the calls' name in refusals ("notifications", "reads").
+  call_queue(std::size_t max_queue, std::chrono::milliseconds timeout, std::string what)
+      : max_queue_(max_queue == 0 ? 1 : max_queue), watch_(timeout), what_(std::move(what)) {}
+
+  void submit(Request r, boost::asio::any_io_executor ex, done_fn done) {
+    auto answer = std::make_shared<pending_answer<Result>>(std::move(ex), std::move(done));
+    failure refusal = failure::none;
+    {
+      std::lock_guard lock(mutex_);
+      // Calls answered at their deadline wait at the front: they take no room.
+      while (!queue_.empty() && queue_.front().answer->answered()) queue_.pop_front();
+      if (stopping_) {
+        refusal = failure::unreachable;
+      } else if (queue_.size() >= max_queue_) {
+        refusal = failure::overloaded;
+      } else {
+        watch_.add(answer);
+        queue_.push_back({std::move(r), answer});
+        wake_.notify_one();
+        return;
+      }
+    }
+    if (refusal == failure::overloaded) refused_.fetch_add(1, std::memory_order_relaxed);
+    answer->finish(failed_outcome<Result>(
+        refusal, refusal == failure::overloaded ? "store: too many " + what_ + " wait for the store"
+                                                : "store: the store's " + what_ + " queue is stopped"));
+  }
+
+  // Waits for calls, then takes up to `max` of them while their summed cost(request) stays
+  // under `max_cost`; calls answered at their deadline are dropped, never run. False once
+  // stopped with nothing left (the worker ends).
+  template <class Cost>
+  bool take(std::vector<call>& batch, std::size_t max, Cost cost, std::size_t max_cost) {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return false;
+    std::size_t spent = 0;
+    while (!queue_.empty() && batch.size() < max && spent < max_cost) {
+      auto& front = queue_.front();
+      if (front.answer->start()) {
+        spent += cost(front.request);
+        batch.push_back(std::move(front));
+      }
+      queue_.pop_front();
+    }
+    return true;
+  }
+  bool take(std::vector<call>& batch, std::size_t max) {
+    return take(batch, max, [](const Request&) { return std::size_t{0}; }, 1);
+  }
+
+  // The worker's answer (discarded when the deadline answered first).
+  void answer(call& c, outcome<Result> out) {
+    watch_.remove(*c.answer);
+    c.answer->finish(std::move(out));
+  }
+
+  // Refuses new calls; the workers finish what is queued, then take() says false.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+  }
+
+  std::uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+  std::uint64_t timed_out() const { return watch_.expired(); }
+
+ private:
+  std::size_t max_queue_;
+  deadline_watch watch_;
+  std::string what_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<call> queue_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> refused_{0};
 };
 
 // The store call deadline (HERALD_STORE_TIMEOUT_MS), set once at start before any store opens.

@@ -6,18 +6,17 @@
 // in_doubt (it may commit later). submit() is thread-safe.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "persistence/call_deadline.hpp"
 #include "persistence/store.hpp"
 #include "persistence/store_pool.hpp"
 
@@ -44,17 +43,17 @@ class notify_writer {
   // could not write (failure::full). For the store's readiness.
   void set_write_observer(std::function<void(bool committed)> f);
 
-  // Counters for /metrics.
+  // Counters (the server's /metrics shows them).
   std::uint64_t batches_written() const;
   std::uint64_t rows_written() const;
   std::uint64_t refused() const;    // overloaded: the queue was full
   std::uint64_t timed_out() const;  // answered at their deadline
 
  private:
-  struct pending;
   struct impl;
+  using call = call_queue<insert_request, insert_result>::call;
   void run();
-  void write(std::deque<pending>& batch);
+  void write(std::vector<call>& batch);
   std::optional<bool> resolve(const std::string& token);
   std::unique_ptr<impl> impl_;
 };

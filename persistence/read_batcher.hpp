@@ -2,8 +2,8 @@
 // free reader takes up to `max_batch` of them and answers them with one statement (one snapshot,
 // one round trip). Under load a database round trip, its statement overhead and the thread
 // hand-offs are shared by a batch instead of paid per request; an idle reader takes a request at
-// once, so a quiet server adds no wait. Each reader thread owns one store connection, opened
-// lazily and reopened after a failure. The queue is bounded (past it, a read is refused at once)
+// once, so a quiet server adds no wait. Each reader thread owns one store_connection (opened
+// lazily, reopened after a failure). The queue is bounded (past it, a read is refused at once)
 // and each read has a deadline from submission (see call_deadline.hpp). submit() is thread-safe.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
@@ -36,7 +36,7 @@ class read_batcher {
   void submit(read_request r, boost::asio::any_io_executor ex, done_fn done);
   void stop();
 
-  // Counters for /metrics.
+  // Counters (the server's /metrics shows them).
   std::uint64_t batches() const;
   std::uint64_t reads() const;
   std::uint64_t refused() const;    // overloaded: the queue was full

@@ -79,7 +79,7 @@ class sql_store : public store {
   std::vector<counter_mismatch> recount(bool repair) override;
   bool batch_committed(const std::string& token) override;
 
-  // Drops every Herald table (tests and the reset tool); migrate() recreates them.
+  // Drops every Herald table (the store tests start from it); migrate() recreates them.
   void drop_schema();
 
  protected:

@@ -168,6 +168,13 @@ class store {
 // "sqlite:PATH" or "mysql://USER:PASS@HOST:PORT/DB". Throws std::invalid_argument for a URL of
 // no known form (a bad setting), store_unavailable when the database cannot be reached.
 std::unique_ptr<store> open_store(const std::string& url);
+// What a backend asks of the threads above it, known before any connection opens.
+struct store_capabilities {
+  std::string backend;        // "sqlite" or "mysql" (for logs; never the URL, which may hold a password)
+  unsigned pool_threads = 4;  // store_pool threads when HERALD_STORE_THREADS is unset
+};
+// The capabilities of the backend open_store(url) picks. Throws std::invalid_argument like it.
+store_capabilities capabilities_of(const std::string& url);
 // Validates the URL's form without connecting; returns an error message or empty.
 std::string check_store_url(const std::string& url);
 

@@ -14,6 +14,14 @@ std::unique_ptr<store> open_store(const std::string& url) {
                               "' (expected sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB)");
 }
 
+store_capabilities capabilities_of(const std::string& url) {
+  // SQLite serializes writers and answers from local files: a few threads suffice. MySQL's calls
+  // wait on network round trips, so more threads keep the database busy.
+  if (url.rfind("sqlite:", 0) == 0) return {"sqlite", 4};
+  if (url.rfind("mysql://", 0) == 0) return {"mysql", 16};
+  throw std::invalid_argument("store URL: unknown scheme (expected sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB)");
+}
+
 std::string check_store_url(const std::string& url) {
   try {
     if (url.rfind("sqlite:", 0) == 0) {

@@ -7,7 +7,7 @@ namespace {
 
 // Each pool thread's connections, one per pool (a thread belongs to one pool, but keying by
 // pool keeps this correct if that ever changes). Closed when the thread exits.
-thread_local std::unordered_map<const store_pool*, std::unique_ptr<store>> connections;
+thread_local std::unordered_map<const store_pool*, std::unique_ptr<store_connection>> connections;
 
 }  // namespace
 
@@ -21,17 +21,10 @@ store_pool::~store_pool() { stop(); }
 
 void store_pool::stop() { pool_.join(); }
 
-store& store_pool::connection() {
+store_connection& store_pool::connection() {
   auto& slot = connections[this];
-  if (!slot) slot = open_store(url_);
+  if (!slot) slot = std::make_unique<store_connection>(url_);
   return *slot;
-}
-
-void store_pool::drop_connection() { connections.erase(this); }
-
-bool store_pool::has_connection() const {
-  auto it = connections.find(this);
-  return it != connections.end() && it->second;
 }
 
 }  // namespace herald::persistence

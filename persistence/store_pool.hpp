@@ -1,5 +1,5 @@
-// Runs blocking store calls off the I/O threads. Each pool thread owns one store connection,
-// opened lazily and reopened after a failure (so the pool survives a database restart). Results
+// Runs blocking store calls off the I/O threads. Each pool thread owns one store_connection
+// (opened lazily, reopened after a failure: the pool survives a database restart). Results
 // are posted back to the caller's executor. With a timeout, a call not answered within it is
 // answered unavailable at its deadline (see call_deadline.hpp). submit() is thread-safe.
 #pragma once
@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "persistence/call_deadline.hpp"
+#include "persistence/store_connection.hpp"
 #include "persistence/store.hpp"
 
 namespace herald::persistence {
@@ -55,45 +56,15 @@ class store_pool {
     watch.add(answer);
     boost::asio::post(pool_, [this, &watch, answer, fn = std::move(fn)]() mutable {
       if (!answer->start()) return;  // timed out while queued: dropped
-      outcome<R> out = run_on_thread<R>(fn);
+      outcome<R> out = connection().call(fn);
       watch.remove(*answer);
       answer->finish(std::move(out));
     });
   }
 
-  // A connection that died while idle (a database restart) fails its next call: that call is
-  // retried once on a fresh connection, so callers see 503 only while the database is down.
-  template <class R, class Fn>
-  outcome<R> run_on_thread(Fn& fn) {
-    outcome<R> out;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      const bool fresh = !has_connection();
-      try {
-        out.value.emplace(fn(connection()));
-        out.error.clear();
-        out.unavailable = false;
-        out.why = failure::none;
-        return out;
-      } catch (const store_full& e) {
-        // The connection is fine (and reopening may fail on a full disk): keep it.
-        out = failed_outcome<R>(failure::full, e.what());
-        break;
-      } catch (const store_unavailable& e) {
-        drop_connection();
-        out = failed_outcome<R>(failure::unreachable, e.what());
-        if (fresh) break;
-      } catch (const std::exception& e) {
-        drop_connection();
-        out = failed_outcome<R>(failure::error, e.what());
-        break;
-      }
-    }
-    return out;
-  }
-  // This pool thread's connection, opened on first use (throws store_unavailable).
-  store& connection();
-  void drop_connection();
-  bool has_connection() const;
+  // This pool thread's connection (store_connection.hpp: opened lazily, checked when idle,
+  // dropped on failure, one retry on a fresh connection).
+  store_connection& connection();
 
   std::string url_;
   deadline_watch watch_;

@@ -6,15 +6,6 @@
 
 namespace herald::proto {
 
-std::string encode_count(std::int64_t unread) {
-  std::string out;
-  out.reserve(40);
-  out.append(R"({"type":"count","unread":)");
-  append_json_int(out, unread);
-  out.push_back('}');
-  return out;
-}
-
 std::string encode_pong() { return R"({"type":"pong"})"; }
 
 std::string encode_token_expiring(std::int64_t exp) {

@@ -9,7 +9,6 @@
 
 namespace herald::proto {
 
-std::string encode_count(std::int64_t unread);
 std::string encode_pong();
 // {"type":"token_expiring","exp":E} and {"type":"refreshed","exp":E}.
 std::string encode_token_expiring(std::int64_t exp);
@@ -28,5 +27,8 @@ std::string encode_sync(std::span<const notification> items, bool more);
 std::string encode_notification_prefix(const notification& n);
 // Writes the tail into buf (at least 32 bytes); returns its length.
 std::size_t encode_notification_tail(std::int64_t unread, char* buf);
+// A `count` frame is this prefix and the same tail, so a queued one can be rewritten in place:
+//   {"type":"count"  +  ,"unread":N}
+inline constexpr std::string_view count_frame_prefix = R"({"type":"count")";
 
 }  // namespace herald::proto

@@ -5,7 +5,7 @@ import json
 import socket
 import time
 
-from herald_cluster import readyz, wait_until
+from herald_cluster import metric, readyz, wait_until
 from herald_http import assert_error
 
 
@@ -35,6 +35,8 @@ def test_redis_down_keeps_local_delivery_and_counts_converge_when_it_returns(clu
     for s in (s1, s2, s3a, s3b):
         assert _last_unread(s) == 3
     seen = {id(s): 3 for s in (s1, s2, s3a, s3b)}
+    assert metric(a, "herald_bus_published_total") > 0  # the seeds crossed Redis
+    dropped_before = metric(b, "herald_bus_dropped_total")
 
     cl.redis.stop()
     for n in cl.nodes:
@@ -64,6 +66,8 @@ def test_redis_down_keeps_local_delivery_and_counts_converge_when_it_returns(clu
     assert b.internal("DELETE", "/v1/notifications/%d" % seeded[u1][0]).status == 204
     bcast = b.notify_ok(user_id=-1, title="broadcast while down")["id"]
     assert bcast > cross["id"]
+    # What B could not hand to Redis is counted, not lost from sight.
+    assert metric(b, "herald_bus_dropped_total") > dropped_before
     # Let whatever each node could deliver locally arrive before Redis returns.
     time.sleep(0.5)
     for s in (s1, s2, s3a, s3b):

@@ -223,3 +223,18 @@ def test_the_body_limit_applies_on_the_public_listener_too(shared_herald, new_us
                              token=shared_herald.token(new_user()),
                              headers={"Content-Type": "application/json"})
     assert_error(r, 413, "too_large")
+
+
+def test_metrics_count_the_writers_and_readers_work(herald, new_user):
+    from test_hostile import metric
+    names = ("herald_writer_batches_total", "herald_writer_rows_total",
+             "herald_reader_batches_total", "herald_reader_reads_total")
+    before = {n: metric(herald, n) for n in names}
+    uid = new_user()
+    herald.notify_ok(user_ids=[uid, new_user(), new_user()], title="three rows")
+    assert herald.unread(herald.token(uid)) == 1
+    after = {n: metric(herald, n) for n in names}
+    assert after["herald_writer_batches_total"] == before["herald_writer_batches_total"] + 1
+    assert after["herald_writer_rows_total"] == before["herald_writer_rows_total"] + 3
+    assert after["herald_reader_batches_total"] >= before["herald_reader_batches_total"] + 1
+    assert after["herald_reader_reads_total"] == before["herald_reader_reads_total"] + 1

@@ -1,8 +1,11 @@
-"""Draining on SIGTERM and closing slow clients (issue 2)."""
+"""Draining on SIGTERM and closing slow clients."""
+import json
 import socket
 import time
 
 import herald_ws
+from herald_http import assert_error
+from test_hostile import connect, read_answer
 
 
 def test_sigterm_closes_websockets_with_1001_and_exits_0(launch, new_user):
@@ -29,6 +32,38 @@ def test_after_sigterm_new_requests_are_refused_or_unanswered(launch, new_user):
         pass  # already closed
     assert d.proc.wait(12) == 0
     d.log.close()
+
+
+def test_a_body_still_arriving_at_sigterm_is_answered_and_stored_before_the_exit(launch, new_user):
+    # The daemons of these tests drain with no grace period: without a request in flight the
+    # process would be gone before /readyz is asked.
+    d = launch()
+    uid = new_user()
+    body = json.dumps({"user_id": uid, "title": "half a body at SIGTERM"}).encode()
+    half = len(body) // 2
+    s = connect(d.internal_port, timeout=10)
+    s.sendall(b"POST /v1/notify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Authorization: Bearer " + d.api_key.encode() +
+              b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:half])
+    time.sleep(0.2)  # the head is read: the request is in flight
+    t0 = time.monotonic()
+    d.terminate()
+    time.sleep(0.2)
+    assert_error(d.internal("GET", "/readyz", key=False, timeout=3), 503, "unavailable")
+    time.sleep(1.0)
+    assert d.running(), "herald exited while a request's body was still arriving"
+    s.sendall(body[half:])
+    r = read_answer(s, timeout=5)
+    s.close()
+    assert r is not None, "the request in flight got no answer"
+    assert r.status == 200 and r.json["id"] > 0, r
+    assert d.proc.wait(10) == 0
+    assert time.monotonic() - t0 < 10
+    d.log.close()
+    # The item is stored: a daemon on the same store lists it.
+    again = launch(store=d.store)
+    page = again.inbox(again.token(uid))
+    assert [(n["id"], n["title"]) for n in page["notifications"]] == [(r.json["id"], "half a body at SIGTERM")]
 
 
 def test_a_client_that_never_reads_is_closed_while_others_keep_receiving(launch, new_user):
