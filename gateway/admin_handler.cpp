@@ -116,11 +116,11 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
   if (p == "/metrics") {
     if (!get) return respond_method(s), true;
     srv.registry().totals([s](cm::node_totals n) {
-      server& srv = s->srv();
+      server& node = s->srv();
       response res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = srv.stats().render(static_cast<std::int64_t>(n.users), srv.store_ready(), srv.bus_ready()) +
-                   srv.shed_metrics();
+      res.body() = node.stats().render(static_cast<std::int64_t>(n.users), node.store_ready(), node.bus_ready()) +
+                   node.shed_metrics();
       res.prepare_payload();
       s->respond(std::move(res));
     });
@@ -150,10 +150,10 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
         answer(n.connections, n.users, 1);
         return;
       }
-      presence->totals([n, answer](std::optional<cm::presence_totals> t) {
-        if (!t) return answer(n.connections, n.users, 1);
-        answer(std::max<std::uint64_t>(t->connections, n.connections),
-               std::max<std::uint64_t>(t->users_online, n.users), std::max<std::uint64_t>(t->nodes, 1));
+      presence->totals([n, answer](std::optional<cm::presence_totals> cluster) {
+        if (!cluster) return answer(n.connections, n.users, 1);
+        answer(std::max<std::uint64_t>(cluster->connections, n.connections),
+               std::max<std::uint64_t>(cluster->users_online, n.users), std::max<std::uint64_t>(cluster->nodes, 1));
       });
     });
     return true;

@@ -189,7 +189,7 @@ void http_session::on_header(beast::error_code ec) {
   parser_->body_limit(plan.limit);
   stream_.expires_after(read_timeout);
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+                   [self = shared_from_this()](beast::error_code read_ec, std::size_t) { self->on_body(read_ec); });
 }
 
 void http_session::on_body(beast::error_code ec) {
