@@ -34,13 +34,13 @@ from herald_cluster import Cluster, readyz, wait_until  # noqa: E402
 
 
 class Sock:
-    __slots__ = ("user", "node", "reader", "writer", "arrivals", "ids", "opened_at", "closed")
+    __slots__ = ("user", "node", "reader", "writer", "arrivals", "ids", "opened_at", "closed", "pump")
 
     def __init__(self, user, node):
         self.user, self.node = user, node
         self.arrivals = {}  # id -> monotonic time of its first arrival
         self.ids = []       # every notification id, in arrival order
-        self.closed = False
+        self.closed = None  # why the socket ended, if it did
 
 
 async def read_frame(reader):
@@ -69,6 +69,8 @@ async def open_sock(s, token, port, sem):
             if op == 1 and json.loads(payload).get("type") == "count":
                 break
         s.opened_at = time.monotonic()
+    # Read (and answer keep-alive pings) from now on: the ramp of N connections takes long.
+    s.pump = asyncio.ensure_future(pump(s))
 
 
 async def pump(s):
@@ -76,6 +78,7 @@ async def pump(s):
         while True:
             op, payload = await read_frame(s.reader)
             if op == 8:
+                s.closed = "close %d" % (struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005)
                 break
             if op == 9:  # the server's keep-alive: answer it, masked as a client must
                 mask = os.urandom(4)
@@ -89,9 +92,8 @@ async def pump(s):
                 i = f["notification"]["id"]
                 s.ids.append(i)
                 s.arrivals.setdefault(i, time.monotonic())
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    s.closed = True
+    except (asyncio.IncompleteReadError, ConnectionError) as e:
+        s.closed = s.closed or type(e).__name__
 
 
 def main():
@@ -156,7 +158,7 @@ async def run(cl, a, b, args):
             tasks.append(open_sock(s, node.token(u), node.public_port, sem))
     await asyncio.gather(*tasks)
     connect_s = time.monotonic() - t0
-    pumps = [asyncio.ensure_future(pump(s)) for s in socks]
+    pumps = [s.pump for s in socks]
 
     sent = []  # (id, user or None for everyone, created_at)
     lock = threading.Lock()
@@ -231,7 +233,7 @@ async def run(cl, a, b, args):
         got = s.ids
         missing = sorted(set(want) - set(got))
         if s.closed:
-            problems.append((s.user, s.node, "closed"))
+            problems.append((s.user, s.node, "closed", s.closed))
         if missing:
             problems.append((s.user, s.node, "missing", missing[:5]))
         if len(got) != len(set(got)):
@@ -256,8 +258,16 @@ async def run(cl, a, b, args):
         "ready_after_s": ready, "sockets_repaired": len(repaired),
         "repair_p50_s": pct(0.5), "repair_p99_s": pct(0.99), "repair_max_s": pct(1.0),
         "problems": len(problems), "problem_examples": problems[:5],
+        "closed": _tally(s.closed for s in socks if s.closed),
         "load": open("/proc/loadavg").read().split()[:3],
     }
+
+
+def _tally(values):
+    out = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
 
 
 if __name__ == "__main__":
