@@ -41,7 +41,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
   };
 
   core(boost::asio::io_context& io, options o)
-      : strand_(boost::asio::make_strand(io)), opts_(std::move(o)), sweep_timer_(strand_) {
+      : strand_(boost::asio::make_strand(io)), opts_(std::move(o)), sweep_timer_(strand_), settle_timer_(strand_) {
     auto ep = redis_endpoint::parse(opts_.url);
     if (!ep) throw std::invalid_argument("HERALD_BUS: not a redis://host:port URL");
     if (opts_.node_id.empty()) throw std::invalid_argument("HERALD_NODE_ID: empty");
@@ -95,6 +95,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
     if (stopped_) return;
     stopped_ = true;
     sweep_timer_.cancel();
+    settle_timer_.cancel();
     pub_->stop();
     sub_->stop();
     all_subscribed_ = false;
@@ -114,14 +115,29 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
   void on_sub_up(bool resumed) {
     resync_due_ = resync_due_ || resumed;
     sub_->subscription_command({"SUBSCRIBE", all_channel_, resync_channel_});
+    resubscribing_ = 0;
     for (auto& [user, ch] : channels_) {
-      if (ch.wanted) subscribe(user, ch);
+      if (!ch.wanted) continue;
+      subscribe(user, ch);
+      if (ch.state == sub_state::subscribing) ++resubscribing_;
     }
+  }
+
+  // After a lost subscription, once the shared channel and every user channel of the moment
+  // are confirmed again (Redis confirms in order): sessions read what they missed.
+  void maybe_resynced() {
+    if (!resync_due_ || !all_subscribed_ || resubscribing_ != 0) return;
+    resync_due_ = false;
+    if (on_reconnect_) on_reconnect_();
+    arm_settle();
   }
 
   void on_sub_down() {
     all_subscribed_ = false;
+    settle_timer_.cancel();
+    if (on_lost_ && !stopped_) on_lost_();
     subscribed_ = 0;
+    resubscribing_ = 0;
     resync_due_ = true;
     for (auto it = channels_.begin(); it != channels_.end();) {
       it->second.state = sub_state::none;
@@ -152,6 +168,18 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
       it->second.idle_since = std::chrono::steady_clock::now();
       if (it->second.state == sub_state::none) channels_.erase(it);
     }
+  }
+
+  // Other nodes' publishers reconnect on their own backoff (at most backoff_max and a quarter
+  // of jitter): what they publish before that is lost, so the node's sessions keep taking
+  // arrivals through the store until they have had time.
+  void arm_settle() {
+    settle_timer_.expires_after(opts_.backoff_max * 5 / 4 + std::chrono::seconds(1));
+    settle_timer_.async_wait(boost::asio::bind_executor(
+        strand_, [self = shared_from_this()](boost::system::error_code ec) {
+          if (ec || self->stopped_ || !self->all_subscribed_) return;
+          if (self->on_settled_) self->on_settled_();
+        }));
   }
 
   void arm_sweep() {
@@ -197,15 +225,13 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
       if (ch == all_channel_) {
         all_subscribed_ = true;
         subscribed_.fetch_add(1, std::memory_order_relaxed);
-        if (resync_due_) {
-          resync_due_ = false;
-          if (on_reconnect_) on_reconnect_();
-        }
+        maybe_resynced();
       } else if (auto user = user_of(ch)) {
         auto it = channels_.find(*user);
         if (it != channels_.end() && it->second.state == sub_state::subscribing) {
           it->second.state = sub_state::subscribed;
           subscribed_.fetch_add(1, std::memory_order_relaxed);
+          if (resubscribing_ > 0 && --resubscribing_ == 0) maybe_resynced();
         }
       }
     } else if (kind == "unsubscribe") {
@@ -260,10 +286,14 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
   std::shared_ptr<redis_connection> pub_;
   std::shared_ptr<redis_connection> sub_;
   boost::asio::steady_timer sweep_timer_;
+  boost::asio::steady_timer settle_timer_;
   handler on_event_;                   // set once by start(), before any delivery
   std::function<void()> on_reconnect_;  // set before start()
+  std::function<void()> on_lost_;       // set before start()
+  std::function<void()> on_settled_;    // set before start()
   bool stopped_ = false;
   bool resync_due_ = false;
+  std::size_t resubscribing_ = 0;  // user channels of the last reconnect not confirmed yet
   std::unordered_map<std::uint64_t, channel> channels_;  // strand only
 
   std::mutex users_mu_;
@@ -303,6 +333,12 @@ void redis_bus::stop() {
 }
 
 void redis_bus::set_on_reconnect(std::function<void()> f) { core_->on_reconnect_ = std::move(f); }
+
+void redis_bus::set_on_lost(std::function<void()> f) { core_->on_lost_ = std::move(f); }
+
+void redis_bus::set_on_settled(std::function<void()> f) { core_->on_settled_ = std::move(f); }
+
+bool redis_bus::subscribed() const { return core_->all_subscribed_; }
 
 void redis_bus::user_connected(std::uint64_t user) {
   {

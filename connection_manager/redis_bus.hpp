@@ -7,9 +7,11 @@
 //                           events of the meantime were lost; every other node resyncs
 // One publishing and one subscribing hiredis connection, driven by the node's io_context and
 // reconnected with capped backoff. Events published while Redis is down reach local sessions
-// only; on_reconnect tells the node to resynchronise its sessions from the store, when its own
-// subscription comes back and when another node's publisher does.
-// Thread safety: every member may be called from any thread; the event handler and
+// only; on_lost tells the node when its own subscription is gone (its sessions then take what
+// they are sent through the store, see gateway/unread_tracker.hpp), and on_reconnect tells it
+// to resynchronise its sessions from the store, when its own subscription comes back and when
+// another node's publisher does.
+// Thread safety: every member may be called from any thread; the event handler, on_lost and
 // on_reconnect run on the bus strand (the handler also on the publishing thread, for local
 // delivery). Destroy the bus before its io_context.
 #pragma once
@@ -61,6 +63,17 @@ class redis_bus final : public bus {
   // lost connection or a failed first attempt, or another node announces that its publisher
   // is back. Set before start().
   void set_on_reconnect(std::function<void()> f);
+  // Runs when this node's subscription is lost (the subscribing connection went away, or the
+  // publisher found Redis unresponsive): from then on events of other nodes may be missed,
+  // until on_reconnect. Set before start().
+  void set_on_lost(std::function<void()> f);
+  // Runs once the subscription has been back for the longest reconnect backoff (backoff_max
+  // and its jitter) + 1 s without being lost again:
+  // by then every other node's publisher has had time to reconnect too (and to announce it).
+  // Set before start().
+  void set_on_settled(std::function<void()> f);
+  // This node's subscription is confirmed (events of other nodes reach it).
+  bool subscribed() const;
   // Call on each local session's open and close: the bus subscribes to the user's channel
   // while the node holds at least one of their sessions.
   void user_connected(std::uint64_t user);

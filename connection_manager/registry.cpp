@@ -56,6 +56,7 @@ void registry::add(session& s) {
   mine.push_back(&s);
   if (mine.size() == 1 && on_first_) on_first_(s.user_id());
   for (const auto& p : s.groups().pairs()) sh.by_pair[p.str()].insert(&s);
+  if (bus_lost_.load(std::memory_order_acquire)) s.on_bus_lost();
   // Past the cap, the oldest go: they are the ones a user least likely still looks at.
   if (mine.size() > max_per_user_) {
     std::vector<session*> by_age = mine;
@@ -288,6 +289,16 @@ void registry::for_each(std::function<void(session&)> fn, std::function<void()> 
       g->add(all.size());
     });
   }
+}
+
+void registry::bus_lost_all() {
+  bus_lost_.store(true, std::memory_order_release);
+  for_each([](session& s) { s.on_bus_lost(); });
+}
+
+void registry::bus_back_all() {
+  bus_lost_.store(false, std::memory_order_release);
+  for_each([](session& s) { s.on_bus_back(); });
 }
 
 void registry::resync_all(std::function<void()> done) {

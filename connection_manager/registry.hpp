@@ -5,6 +5,7 @@
 // frame. Thread safety: add/remove/on-shard queries on the session's shard thread only; deliver,
 // count, presence and totals from any thread.
 #pragma once
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -62,6 +63,10 @@ class registry {
   void tick(std::int64_t now_s);
   // Every session, on its shard thread (shutdown, resync).
   void for_each(std::function<void(session&)> fn, std::function<void()> done = {});
+  // Calls on_bus_lost() on every session, and on each one added until bus_back_all(): the bus
+  // lost its subscription. Then on_bus_back() on every session: events flow again. Any thread.
+  void bus_lost_all();
+  void bus_back_all();
   // Calls on_resync() on every session (after a bus outage); `done` after the last call.
   void resync_all(std::function<void()> done = {});
 
@@ -81,6 +86,7 @@ class registry {
   std::vector<std::unique_ptr<shard>> shards_;
   std::size_t max_per_user_;
   std::function<void(std::uint64_t)> on_first_, on_last_;
+  std::atomic<bool> bus_lost_{false};
 };
 
 }  // namespace herald::cm

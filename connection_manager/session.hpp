@@ -34,6 +34,10 @@ class session {
   // Events for this session may have been lost (the bus was down): send from the store what it
   // missed, in id order, then its count. By default only the count.
   virtual void on_resync() { on_count_changed(); }
+  // The node's bus subscription is lost: events of other nodes may be missed from now until
+  // on_bus_back (on_resync repairs what was missed meanwhile). By default nothing.
+  virtual void on_bus_lost() {}
+  virtual void on_bus_back() {}
   // None of these may unregister the session synchronously: the registry may be iterating.
 
  private:

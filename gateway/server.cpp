@@ -115,6 +115,13 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
       auto rb = std::make_unique<cm::redis_bus>(*contexts_[0], bo);
       // Events may have been missed while Redis was away: every session resyncs.
       rb->set_on_reconnect([this] { resync_soon(); });
+      // Meanwhile sessions push what they get through the store (see gateway/unread_tracker.hpp),
+      // until the bus has been back long enough for every node's publisher to return.
+      rb->set_on_lost([this] {
+        log()->warn("bus subscription lost: connections push through the store until it returns");
+        registry_->bus_lost_all();
+      });
+      rb->set_on_settled([this] { registry_->bus_back_all(); });
       cm::redis_presence::options po;
       po.url = cfg_.bus;
       po.node_id = cfg_.node_id;
@@ -418,6 +425,8 @@ void server::resync_soon() {
     resync_timer_->async_wait([this](boost::system::error_code ec) {
       resync_pending_ = false;
       if (ec || draining_) return;
+      // Lost again meanwhile: its return calls for the resync once more.
+      if (auto* rb = dynamic_cast<cm::redis_bus*>(bus_.get()); rb && !rb->subscribed()) return;
       log()->info("bus back: every local connection resyncs from the store");
       registry_->resync_all();
     });

@@ -7,20 +7,30 @@ namespace herald::gateway {
 void unread_tracker::loaded(std::int64_t unread, std::uint64_t watermark, bool synced) {
   unread_ = unread;
   watermark_ = watermark;
+  start_ = watermark;
   if (synced) floor_ = watermark;
   phase_ = phase::ready;
   last_sent_unread_ = unread_;
   out_.send_count(unread_);
+  if (resync_after_load_ || outage_) {
+    // The bus was down during the load: arrivals the count includes go out as on any load;
+    // later ones may have overtaken items other nodes stored, so they go out through a read
+    // of the store (which counts too).
+    release_held_upto(watermark);
+    if (resync_after_load_ || !early_.empty() || early_overflow_ || dirty_) {
+      resync_after_load_ = false;
+      dirty_ = false;
+      early_overflow_ = false;
+      fetch();
+    }
+    return;
+  }
   deliver_held();
   if (dirty_ || early_overflow_) {
     // A change predating the count's snapshot, or arrivals that did not fit: the store knows.
     dirty_ = false;
     early_overflow_ = false;
     on_count_changed();
-  }
-  if (resync_after_load_) {
-    resync_after_load_ = false;
-    on_resync();
   }
 }
 
@@ -29,6 +39,46 @@ void unread_tracker::deliver_held() {
   early_.clear();
   std::sort(held.begin(), held.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [id, prefix] : held) deliver(id, prefix);
+}
+
+void unread_tracker::release_held_upto(std::uint64_t id) {
+  auto held = std::move(early_);
+  early_.clear();
+  std::sort(held.begin(), held.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [i, prefix] : held) {
+    if (i <= id) {
+      deliver(i, prefix);
+    } else {
+      early_.emplace_back(i, std::move(prefix));
+    }
+  }
+}
+
+void unread_tracker::drop_held_upto(std::uint64_t id) {
+  std::erase_if(early_, [id](const item& e) { return e.first <= id; });
+}
+
+void unread_tracker::hold(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
+  if (early_.size() < max_early_) {
+    early_.emplace_back(id, prefix);
+  } else {
+    early_overflow_ = true;
+  }
+}
+
+void unread_tracker::fetch() {
+  resyncing_ = true;
+  read_failed_ = false;
+  resync_again_ = false;
+  out_.start_resync(resume_point());
+}
+
+void unread_tracker::on_bus_lost() { outage_ = true; }
+
+void unread_tracker::on_bus_back() {
+  outage_ = false;
+  // After a failed read (arrivals held, or a repair not done): one more read.
+  if (phase_ == phase::ready && !resyncing_ && (!early_.empty() || early_overflow_ || read_failed_)) fetch();
 }
 
 void unread_tracker::on_resync() {
@@ -40,9 +90,7 @@ void unread_tracker::on_resync() {
     resync_again_ = true;
     return;
   }
-  resyncing_ = true;
-  resync_again_ = false;
-  out_.start_resync(resume_point());
+  fetch();
 }
 
 void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std::vector<item> items, bool more) {
@@ -51,35 +99,43 @@ void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std:
   watermark_ = std::max(watermark_, watermark);
   std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [id, prefix] : items) deliver(id, prefix);  // within the watermark: counted already
-  deliver_held();                                         // past it: counted on top
+  // Held arrivals the store answered for are dropped (sent just now, or no longer listed).
+  // The rest are past its snapshot: pushed on top of the count, unless another read follows
+  // (the bus is still down, or was down again meanwhile), which may find items stored before
+  // them that the bus lost: then they wait for that read, so that ids still go out in order.
+  const std::uint64_t covered = more && !items.empty() ? items.back().first : watermark;
+  drop_held_upto(covered);
+  // Arrivals that did not fit are in the store too: one more read lists them.
+  const bool again = more || resync_again_ || early_overflow_ || (outage_ && !early_.empty());
+  if (!again && !outage_) deliver_held();
   if (unread_ != last_sent_unread_) {
     last_sent_unread_ = unread_;
     out_.send_count(unread_);
   }
-  if (early_overflow_) {
+  if (again) {
     early_overflow_ = false;
-    on_count_changed();
-  }
-  if (more || resync_again_) {
-    resync_again_ = false;
-    resyncing_ = true;
-    out_.start_resync(resume_point());
+    fetch();
   }
 }
 
 void unread_tracker::resync_failed() {
   resyncing_ = false;
+  if (outage_) {
+    read_failed_ = true;  // arrivals stay held: the next arrival or the bus's return reads again
+    return;
+  }
   deliver_held();
   on_count_changed();
 }
 
 void unread_tracker::on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
   if (phase_ == phase::loading || resyncing_) {
-    if (early_.size() < max_early_) {
-      early_.emplace_back(id, prefix);
-    } else {
-      early_overflow_ = true;
-    }
+    hold(id, prefix);
+    return;
+  }
+  if (outage_) {
+    hold(id, prefix);
+    fetch();  // the store has it, and whatever another node stored before it
     return;
   }
   deliver(id, prefix);

@@ -2,10 +2,14 @@
 // The count comes from the store at connect and on recounts, and moves with events in between;
 // a snapshot's watermark (the highest id it could include) tells which arrivals it already
 // counts, so the last count frame always ends on the true value (DESIGN.md invariant 2).
-// Delivery rules: an id is sent at most once per connection, and never one that the initial
-// sync covers (those are in the sync pages).
+// Delivery rules: an id is sent at most once per connection, in increasing order, and never one
+// that the initial sync covers (those are in the sync pages).
+// While the bus is down (on_bus_lost until on_resync), events other nodes publish are lost, so
+// a live arrival is not pushed as it comes: it makes the tracker read the store from its resume
+// point, and what the store holds goes out in id order (the missed items with it).
 // Pure logic, no I/O: the session supplies the actions. Not thread-safe: the session's thread.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +48,11 @@ class unread_tracker {
   void on_count_changed();
   void recounted(std::int64_t unread, std::uint64_t watermark);
   void recount_failed();
+  // The node's bus subscription is lost: from now until on_bus_back, a live arrival is not
+  // pushed as it comes but read from the store with what precedes it, so that nothing another
+  // node published (and the bus lost) is skipped or sent out of order.
+  void on_bus_lost();
+  void on_bus_back();
   // After a bus outage: the items this connection may have missed, then the count. Live
   // arrivals meanwhile are held, so that ids still go out in increasing order.
   void on_resync();
@@ -52,15 +61,21 @@ class unread_tracker {
   void resync_failed();
 
   phase current() const { return phase_; }
+  bool bus_lost() const { return outage_; }
   std::int64_t unread() const { return unread_; }
-  // Items with a higher id were never delivered here: a resync after a bus outage starts here.
-  std::uint64_t resume_point() const { return std::max(max_sent_, floor_); }
+  // Items with a higher id were never delivered here (and the connection's initial count
+  // included every lower one): a resync after a bus outage starts here.
+  std::uint64_t resume_point() const { return std::max({max_sent_, floor_, start_}); }
   // Notifications refused as already sent (a bus redelivery, a sync overlap).
   std::uint64_t duplicates() const { return duplicates_; }
 
  private:
   void deliver(std::uint64_t id, const std::shared_ptr<const std::string>& prefix);
   void deliver_held();
+  void release_held_upto(std::uint64_t id);  // later ones stay held
+  void drop_held_upto(std::uint64_t id);
+  void hold(std::uint64_t id, const std::shared_ptr<const std::string>& prefix);
+  void fetch();  // start_resync from the resume point
   void recount();
   bool sent_recently(std::uint64_t id) const;
 
@@ -71,6 +86,7 @@ class unread_tracker {
   std::int64_t last_sent_unread_ = -1;
   std::uint64_t watermark_ = 0;  // highest id the count includes
   std::uint64_t floor_ = 0;      // ids up to here came in the initial sync
+  std::uint64_t start_ = 0;      // the initial count's watermark: older items are not pushed
   std::uint64_t max_sent_ = 0;
   // Arrivals before the initial count; arrivals during a recount (ids only).
   std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> early_;
@@ -85,6 +101,8 @@ class unread_tracker {
   bool resyncing_ = false;  // live arrivals go to early_ meanwhile
   bool resync_again_ = false;
   bool resync_after_load_ = false;
+  bool outage_ = false;  // the bus is down: arrivals go through the store
+  bool read_failed_ = false;  // the last read through the store failed during the outage
 };
 
 }  // namespace herald::gateway

@@ -6,13 +6,11 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <new>
-#include <span>
 
 #include "gateway/inbox_commands.hpp"
+#include "gateway/session_reads.hpp"
 #include "gateway/ws_frame_writer.hpp"
 #include "gateway/ws_framing.hpp"
 #include "proto/server_frames.hpp"
@@ -25,7 +23,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr int sync_page = 100;
 constexpr std::size_t read_chunk = 1024;  // bytes read at a time
 constexpr int reads_per_turn = 16;         // then let other sessions of the shard run
 constexpr auto close_grace = std::chrono::seconds(1);  // for the close handshake to finish
@@ -51,14 +48,6 @@ cm::outgoing whole(std::string frame) {
   cm::outgoing o;
   o.body = std::make_shared<const std::string>(std::move(frame));
   return o;
-}
-
-bool same_groups(const proto::group_set& a, const proto::group_set& b) {
-  if (a.pairs().size() != b.pairs().size()) return false;
-  for (const auto& p : a.pairs()) {
-    if (!b.contains(p)) return false;
-  }
-  return true;
 }
 
 cm::outgoing control(std::uint8_t opcode, std::string payload) {
@@ -109,7 +98,7 @@ ws_session::ws_session(session_services& svc, tcp::socket socket, identity who)
       reader_(svc.cfg().max_frame_bytes),
       queue_(svc.cfg().max_queue_bytes),
       tracker_(*this),
-      token_exp_s_(who.exp) {
+      life_(who.exp, now_ms() / 1000) {
   svc_.session_opened();
 }
 
@@ -133,7 +122,7 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
   if (ec) return;  // the client went away during the handshake
   beast::error_code nb;
   sock_.non_blocking(true, nb);  // reads and writes never block the shard
-  last_rx_s_ = now_ms() / 1000;
+  life_.heard(now_ms() / 1000);
   phase_ = phase::open;
   if (svc_.draining()) {
     close_with(ws::close_code::going_away, "server shutting down");
@@ -163,42 +152,24 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
                               self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
                               return;
                             }
-                            std::vector<proto::notification> none;
-                            self->initial_loaded(std::nullopt, out.value->counts, none);
+                            self->initial_loaded(std::nullopt, out.value->counts);
                           });
     return;
   }
-  // Patient: after a restart every client reconnects with since at once.
-  svc_.pool().submit_patient(
-      sock_.get_executor(),
-      [v, since](persistence::store& st) {
-        const auto now = now_ms();
-        std::pair<persistence::unread_result, std::vector<proto::notification>> out;
-        // The count first: every item up to its watermark is committed, so the list below
-        // (a later snapshot) holds all of them; later ones are cut off and arrive as events.
-        out.first = st.unread_count(v, now);
-        out.second = st.list_since(v, *since, sync_page + 1, now);
-        return out;
-      },
-      [self = shared_from_this(), since](auto out) {
-        if (self->closing()) return;
-        if (!out.ok()) {
-          self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
-          return;
-        }
-        self->initial_loaded(since, out.value->first, out.value->second);
-      });
+  read_count_and_page(svc_, v, *since, sock_.get_executor(),
+                      [self = shared_from_this(), since](persistence::outcome<count_and_page> out) {
+                        if (self->closing()) return;
+                        if (!out.ok()) {
+                          self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
+                          return;
+                        }
+                        self->enqueue(whole(proto::encode_sync(out.value->items, out.value->more)));
+                        self->initial_loaded(since, out.value->count);
+                      });
 }
 
-void ws_session::initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count,
-                                std::vector<proto::notification>& items) {
-  if (since) {
-    std::erase_if(items, [&](const proto::notification& n) { return n.id > count.watermark; });
-    const bool more = items.size() > static_cast<std::size_t>(sync_page);
-    if (more) items.resize(sync_page);
-    enqueue(whole(proto::encode_sync(items, more)));
-  }
-  // The count frame, then what arrived meanwhile (never an id the sync covers).
+void ws_session::initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count) {
+  // The count frame (after the sync page, with since), then what arrived meanwhile (never an id the sync covers).
   tracker_.loaded(count.unread, count.watermark, since.has_value());
   const auto settle = svc_.subscription_settle();
   if (settle.count() > 0) {
@@ -214,40 +185,33 @@ void ws_session::initial_loaded(std::optional<std::uint64_t> since, const persis
 }
 
 void ws_session::on_resync() {
-  // After a bus outage the count is made true from the store. Fetching the missed items too
-  // (tracker_.on_resync) needs the highest id delivered before the outage began: local
-  // deliveries during it move past items other nodes published meanwhile.
-  on_count_changed();
+  if (!closing()) tracker_.on_resync();
+}
+
+void ws_session::on_bus_lost() {
+  if (!closing()) tracker_.on_bus_lost();
+}
+
+void ws_session::on_bus_back() {
+  if (!closing()) tracker_.on_bus_back();
 }
 
 void ws_session::start_resync(std::uint64_t from) {
-  auto v = viewer();
-  svc_.pool().submit_patient(
-      sock_.get_executor(),
-      [v, from](persistence::store& st) {
-        const auto now = now_ms();
-        std::pair<persistence::unread_result, std::vector<proto::notification>> out;
-        out.first = st.unread_count(v, now);  // first, as for the initial load
-        out.second = st.list_since(v, from, sync_page + 1, now);
-        return out;
-      },
-      [self = shared_from_this()](auto out) {
-        if (self->closing()) return;
-        if (!out.ok()) {
-          self->tracker_.resync_failed();
-          return;
-        }
-        const auto& count = out.value->first;
-        auto& items = out.value->second;
-        std::vector<unread_tracker::item> missed;
-        for (const auto& n : items) {
-          if (n.id > count.watermark || missed.size() == static_cast<std::size_t>(sync_page)) break;
-          missed.emplace_back(n.id, std::make_shared<const std::string>(proto::encode_notification_prefix(n)));
-        }
-        const bool more = items.size() > missed.size() && missed.size() == static_cast<std::size_t>(sync_page) &&
-                          items[missed.size()].id <= count.watermark;
-        self->tracker_.resynced(count.unread, count.watermark, std::move(missed), more);
-      });
+  read_count_and_page(svc_, viewer(), from, sock_.get_executor(),
+                      [self = shared_from_this()](persistence::outcome<count_and_page> out) {
+                        if (self->closing()) return;
+                        if (!out.ok()) {
+                          self->tracker_.resync_failed();
+                          return;
+                        }
+                        std::vector<unread_tracker::item> missed;
+                        missed.reserve(out.value->items.size());
+                        for (const auto& n : out.value->items) {
+                          missed.emplace_back(n.id, std::make_shared<const std::string>(proto::encode_notification_prefix(n)));
+                        }
+                        self->tracker_.resynced(out.value->count.unread, out.value->count.watermark, std::move(missed),
+                                                out.value->more);
+                      });
 }
 
 // ---- reading
@@ -278,8 +242,7 @@ void ws_session::on_readable() {
       return;
     }
     reader_.commit(n);
-    last_rx_s_ = now_ms() / 1000;
-    ping_outstanding_ = false;
+    life_.heard(now_ms() / 1000);
     if (!drain_reader()) return;
     if (turn + 1 == reads_per_turn) {
       asio::post(sock_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
@@ -421,48 +384,37 @@ void ws_session::handle_command(const proto::client_frame& f) {
       return;  // receipts are not recorded yet; an ack is never answered
     case proto::client_frame_type::sync:
       command_started();
-      svc_.pool().submit(
-          ex, [v = viewer(), since = f.since](persistence::store& st) {
-            return st.list_since(v, since, sync_page + 1, now_ms());
-          },
-          [self](persistence::outcome<std::vector<proto::notification>> out) {
-            self->command_finished();
-            if (self->closing()) return;
-            if (!out.ok()) {
-              self->send_error("unavailable", "the store cannot be reached; retry later");
-              return;
-            }
-            auto& items = *out.value;
-            const bool more = items.size() > static_cast<std::size_t>(sync_page);
-            if (more) items.resize(sync_page);
-            self->enqueue(whole(proto::encode_sync(items, more)));
-          });
+      read_page(svc_, viewer(), f.since, ex, [self](persistence::outcome<page> out) {
+        self->command_finished();
+        if (self->closing()) return;
+        if (!out.ok()) {
+          self->send_error("unavailable", "the store cannot be reached; retry later");
+          return;
+        }
+        self->enqueue(whole(proto::encode_sync(out.value->items, out.value->more)));
+      });
       return;
   }
 }
 
 void ws_session::refresh(const std::string& token) {
-  std::string why;
-  auto who = svc_.tokens().verify(token, now_ms() / 1000, &why);
-  if (!who) {
+  using kind = connection_lifetime::refreshed::kind;
+  auto r = life_.refresh(svc_.tokens(), token, user_id(), groups(), now_ms() / 1000);
+  if (r.what != kind::renewed) {
     ++svc_.stats().ws_frames_refused;
-    send_error("unauthenticated", why);  // the old token stays in force
-    return;
-  }
-  if (who->user_id != user_id()) {
-    ++svc_.stats().ws_frames_refused;
+    if (r.what == kind::refused) {
+      send_error("unauthenticated", r.why);  // the old token stays in force
+      return;
+    }
     send_error("forbidden", "the token is for another user");
     close_with(ws::close_code::forbidden, "token of another user");
     return;
   }
   ++svc_.stats().ws_refreshes;
-  token_exp_s_ = who->exp;
-  expiring_sent_ = false;
-  const bool regrouped = !same_groups(who->groups, groups());
-  if (registered_ && regrouped) svc_.registry().regroup(*this, std::move(who->groups));
-  enqueue(whole(proto::encode_refreshed(token_exp_s_)));
-  // The groups decide which shared items count: a count frame follows when it changed.
-  if (regrouped) on_count_changed();
+  if (registered_ && r.groups) svc_.registry().regroup(*this, std::move(*r.groups));
+  enqueue(whole(proto::encode_refreshed(life_.exp())));
+  // The groups decide which shared items count: a count frame follows when they changed.
+  if (r.groups) on_count_changed();
 }
 
 // ---- the count
@@ -511,8 +463,7 @@ void ws_session::on_frame(const std::shared_ptr<const std::string>& frame) {
 }
 
 void ws_session::on_count_changed() {
-  if (closing()) return;
-  tracker_.on_count_changed();
+  if (!closing()) tracker_.on_count_changed();
 }
 
 // ---- writing
@@ -558,38 +509,32 @@ void ws_session::flush() {
 
 void ws_session::wait_writable() {
   waiting_writable_ = true;
-  sock_.async_wait(tcp::socket::wait_write,
-                                          [self = shared_from_this()](beast::error_code ec) {
-                                            self->waiting_writable_ = false;
-                                            if (ec || self->phase_ == phase::finished) return;
-                                            self->flush();
-                                          });
+  sock_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](beast::error_code ec) {
+    self->waiting_writable_ = false;
+    if (ec || self->phase_ == phase::finished) return;
+    self->flush();
+  });
 }
 
 void ws_session::on_tick(std::int64_t now_s) {
   ws_frame_writer::fold_tally(svc_.stats());
   if (closing()) return;
+  const auto& c = svc_.cfg();
+  const auto due = life_.tick(now_s, {static_cast<std::int64_t>(c.token_refresh_window_s),
+                                      static_cast<std::int64_t>(c.ping_interval_s),
+                                      static_cast<std::int64_t>(c.pong_timeout_s)});
   // The connection lives as long as its token: a warning ahead of exp, then 4001.
-  if (token_exp_s_ > 0) {
-    if (now_s >= token_exp_s_) {
-      ++svc_.stats().ws_tokens_expired;
-      close_with(ws::close_code::token_expired, "token expired");
-      return;
-    }
-    if (!expiring_sent_ && now_s >= token_exp_s_ - static_cast<std::int64_t>(svc_.cfg().token_refresh_window_s)) {
-      expiring_sent_ = true;
-      enqueue(whole(proto::encode_token_expiring(token_exp_s_)));
-    }
-  }
-  // Keep-alive: after ping_interval of silence a ping goes out; when nothing (not even the
-  // pong) arrives within pong_timeout after it, the connection is dead: cut it.
-  if (ping_outstanding_) {
-    if (now_s - ping_sent_s_ >= static_cast<std::int64_t>(svc_.cfg().pong_timeout_s)) shutdown_now();
+  if (due.expired) {
+    ++svc_.stats().ws_tokens_expired;
+    close_with(ws::close_code::token_expired, "token expired");
     return;
   }
-  if (now_s - last_rx_s_ < static_cast<std::int64_t>(svc_.cfg().ping_interval_s)) return;
-  ping_outstanding_ = true;
-  ping_sent_s_ = now_s;
+  if (due.warn) enqueue(whole(proto::encode_token_expiring(life_.exp())));
+  if (due.cut) {
+    shutdown_now();
+    return;
+  }
+  if (!due.ping) return;
   static const auto empty = std::make_shared<const std::string>();
   cm::outgoing o;
   o.body = empty;

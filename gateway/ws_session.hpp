@@ -1,7 +1,8 @@
 // One browser WebSocket: the owner of its socket, composing the units that hold Herald's
 // guarantees: ws::message_reader (the read side of RFC 6455), unread_tracker (the count the
 // client shows and which notifications it may still get), inbox_commands (the client's
-// read/delete/read-all) and a cm::send_queue with a byte cap (past it: close 1013).
+// read/delete/read-all), connection_lifetime (its token's exp and the keep-alive),
+// session_reads (what it sends from the store) and a cm::send_queue with a byte cap (past it: close 1013).
 // Lives on its user's shard thread; the registry calls its on_*() there, and every other
 // thread reaches it by posting to that shard.
 #pragma once
@@ -13,6 +14,7 @@
 
 #include "connection_manager/send_queue.hpp"
 #include "connection_manager/session.hpp"
+#include "gateway/connection_lifetime.hpp"
 #include "gateway/http_types.hpp"
 #include "gateway/session_services.hpp"
 #include "gateway/token_verifier.hpp"
@@ -43,6 +45,9 @@ class ws_session final : public cm::session,
   void on_tick(std::int64_t now_s) override;
   // After a bus outage: the items this connection may have missed, in order, then the count.
   void on_resync() override;
+  // The bus is down: live arrivals go out through the store until on_bus_back.
+  void on_bus_lost() override;
+  void on_bus_back() override;
 
  private:
   enum class phase {
@@ -55,8 +60,7 @@ class ws_session final : public cm::session,
   void accept(request req, std::optional<std::uint64_t> since);
   void on_accept(boost::beast::error_code ec, std::optional<std::uint64_t> since);
   void load_initial(std::optional<std::uint64_t> since);
-  void initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count,
-                      std::vector<proto::notification>& items);
+  void initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count);
 
   // Reading.
   void wait_readable();
@@ -95,9 +99,7 @@ class ws_session final : public cm::session,
   unread_tracker tracker_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
   std::unique_ptr<boost::asio::steady_timer> settle_timer_;  // cluster: recount after connect
-  std::int64_t last_rx_s_ = 0;      // when the client last sent anything (epoch seconds)
-  std::int64_t ping_sent_s_ = 0;    // when our keep-alive ping went out
-  std::int64_t token_exp_s_ = 0;    // the token's exp: the connection ends there
+  connection_lifetime life_;  // the token's exp and the keep-alive
   phase phase_ = phase::handshake;
   std::uint16_t commands_in_flight_ = 0;
   bool registered_ = false;
@@ -107,8 +109,6 @@ class ws_session final : public cm::session,
   bool waiting_writable_ = false;
   bool close_sent_ = false;
   bool peer_closed_ = false;
-  bool ping_outstanding_ = false;
-  bool expiring_sent_ = false;
 };
 
 }  // namespace herald::gateway

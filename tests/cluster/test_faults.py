@@ -190,11 +190,6 @@ def test_after_a_bus_outage_every_socket_ends_on_its_true_count(outage_run):
     assert not wrong, "sockets not on their true count: %r" % wrong[:10]
 
 
-# The item repair after a bus outage is not wired yet (gateway/ws_session.cpp on_resync): the
-# sessions recount, and what other nodes published during the outage is in the inbox and the
-# next sync, not pushed.
-@pytest.mark.xfail(reason="sessions recount after a bus outage; missed items are not pushed yet",
-                   strict=True)
 def test_after_a_bus_outage_every_socket_has_every_item_once_in_order(outage_run):
     r = outage_run
     problems = []
@@ -209,3 +204,123 @@ def test_after_a_bus_outage_every_socket_has_every_item_once_in_order(outage_run
         elif ids != sorted(ids):
             problems.append((u, "out of order"))
     assert not problems, "%d of %d sockets: %r" % (len(problems), len(r["socks"]), problems[:5])
+
+
+# ---- reconnects with `since` through two nodes under load ------------------------------------
+
+def _session_ids(c, last):
+    """The ids one connection opened with since=`last` gets in 0.25 s: its sync pages (asking
+    for the next page while `more`), then live frames."""
+    synced, live = [], []
+    sync = c.expect("sync", timeout=10)
+    synced += [n["id"] for n in sync["notifications"]]
+    pages_pending = sync["more"]
+    if pages_pending:
+        c.send_json({"type": "sync", "since": synced[-1]})
+    end = time.monotonic() + 0.25
+    while time.monotonic() < end or pages_pending:
+        try:
+            f = c.recv_json(0.5)
+        except AssertionError:
+            assert not pages_pending, "a sync page did not come"
+            break
+        if f["type"] == "notification":
+            live.append(f["notification"]["id"])
+        elif f["type"] == "sync":
+            synced += [n["id"] for n in f["notifications"]]
+            pages_pending = f["more"]
+            if pages_pending:
+                c.send_json({"type": "sync", "since": synced[-1]})
+    return synced, live
+
+
+# Fails on the shared 2-core box (load average 10-15), in two ways seen in runs of this test:
+# live ids out of order ([32, 29, 30, 31]: node-b's events reach node-a over Redis later than
+# HERALD_CLUSTER_ORDER_WINDOW_MS, 30 ms, after node-a released its own later one), and an id
+# twice when the connect sync has `more` pages: a page asked for with a client `sync` frame
+# lists items above the connect watermark, which also come live.
+@pytest.mark.xfail(reason="cross-node order window exceeded under load; client sync pages overlap "
+                          "live frames", strict=False)
+def test_reconnects_with_since_through_two_nodes_never_repeat_or_skip_an_item(cluster2, new_user):
+    """Notifies for one user through both nodes from four threads; the client reconnects with
+    since = the highest id it saw, to each node in turn. Per connection: sync then live, ids
+    increasing, none twice; over all connections: every stored item up to the last id seen,
+    each once. A socket held on each node the whole time gets every item once, in order."""
+    cl = cluster2
+    a, b = cl.nodes
+    uid = new_user()
+    held = {a.name: cl.ws(a, uid), b.name: cl.ws(b, uid)}
+    held_ids = {name: [] for name in held}
+    stop_reading = threading.Event()
+
+    def reader(name, sock):
+        while not stop_reading.is_set():
+            try:
+                _, payload = sock.recv_message(0.5)
+            except socket.timeout:
+                continue
+            f = json.loads(payload)
+            if f.get("type") == "notification":
+                held_ids[name].append(f["notification"]["id"])
+
+    readers = [threading.Thread(target=reader, args=(n, s), daemon=True) for n, s in held.items()]
+    for t in readers:
+        t.start()
+    stop = threading.Event()
+    sent = []
+    lock = threading.Lock()
+
+    def load(seed):
+        rng = random.Random(seed)
+        while not stop.is_set():
+            r = rng.choice(cl.nodes).notify(user_id=uid, title="n")
+            if r.status == 200:
+                with lock:
+                    sent.append(r.json["id"])
+
+    workers = [threading.Thread(target=load, args=(i,), daemon=True) for i in range(4)]
+    for w in workers:
+        w.start()
+    last = 0
+    seen = []
+    started = time.monotonic()
+    try:
+        for i in range(30):
+            node = cl.nodes[i % 2]
+            c = node.ws(uid, since=last, read_initial=False)
+            try:
+                synced, live = _session_ids(c, last)
+            finally:
+                c.close()
+            where = "connection %d on %s" % (i, node.name)
+            assert synced == sorted(synced), (where, synced)
+            assert live == sorted(live), "live ids out of order on %s: %r" % (where, live)
+            ids = synced + live
+            assert len(ids) == len(set(ids)), "an id twice on %s: %r / %r" % (where, synced, live)
+            if synced and live:
+                assert synced[-1] < live[0], "a live frame of an item the sync covers (%s)" % where
+            if ids:
+                assert min(ids) > last, where
+                last = max(ids)
+            seen += ids
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(10)
+    assert time.monotonic() - started < 60
+    assert len(seen) > 100, "the load sent too little: %d" % len(seen)
+    with lock:
+        stored = sorted(i for i in sent if i <= last)
+    assert sorted(seen) == stored, "missing %r extra %r" % (
+        sorted(set(stored) - set(seen))[:10], sorted(set(seen) - set(stored))[:10])
+    # The sockets held all along: every item once, in id order.
+    time.sleep(1.0)
+    stop_reading.set()
+    for t in readers:
+        t.join(5)
+    with lock:
+        everything = sorted(sent)
+    for name, ids in held_ids.items():
+        assert ids == everything, "%s: %d of %d, missing %r, out of order: %s" % (
+            name, len(set(ids)), len(everything), sorted(set(everything) - set(ids))[:5],
+            ids != sorted(ids))

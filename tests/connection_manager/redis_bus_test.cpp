@@ -77,8 +77,17 @@ struct test_node {
   redis_bus bus;
   std::shared_ptr<recorder> seen = std::make_shared<recorder>();
   std::shared_ptr<std::atomic<int>> reconnects = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<std::atomic<int>> lost = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<std::atomic<int>> settled = std::make_shared<std::atomic<int>>(0);
+  // Channels Redis had confirmed when the node heard of its return.
+  std::shared_ptr<std::atomic<std::size_t>> channels_at_reconnect = std::make_shared<std::atomic<std::size_t>>(0);
   explicit test_node(redis_bus::options o) : bus(loop.io(), std::move(o)) {
-    bus.set_on_reconnect([r = reconnects] { ++*r; });
+    bus.set_on_reconnect([r = reconnects, c = channels_at_reconnect, b = &bus] {
+      ++*r;
+      *c = b->subscribed_channels();
+    });
+    bus.set_on_lost([l = lost] { ++*l; });
+    bus.set_on_settled([s = settled] { ++*s; });
     bus.start([s = seen](const event& e) {
       std::lock_guard lock(s->mu);
       s->events.push_back(e);
@@ -251,4 +260,27 @@ TEST_CASE("a bad bus URL is refused at construction", "[redis][bus]") {
   o.url = "redis://localhost:6379";
   o.node_id = "";
   CHECK_THROWS_AS(redis_bus(loop.io(), o), std::invalid_argument);
+}
+
+TEST_CASE("a lost subscription is told at once; its return after every user channel, then settled",
+          "[redis][bus]") {
+  redis_test_server redis;
+  test_node a(node(redis, "a"));
+  for (std::uint64_t u = 1; u <= 20; ++u) a.bus.user_connected(u);
+  REQUIRE(wait_until([&] { return a.bus.healthy() && a.bus.subscribed_channels() == 21; }));
+  CHECK(a.lost->load() == 0);
+  CHECK(a.settled->load() == 0);  // no outage yet: nothing to settle
+
+  redis.stop();
+  REQUIRE(wait_until([&] { return a.lost->load() >= 1; }));
+  CHECK_FALSE(a.bus.subscribed());
+  redis.start();
+  REQUIRE(wait_until([&] { return a.reconnects->load() >= 1; }));
+  // The repair starts only once every user channel is confirmed again: an event published to
+  // one still being subscribed would be missed by it.
+  CHECK(a.channels_at_reconnect->load() == 21);
+  CHECK(a.settled->load() == 0);
+  // backoff_max is 200 ms here: settled after 1.25 s.
+  REQUIRE(wait_until([&] { return a.settled->load() == 1; }));
+  CHECK(a.bus.subscribed());
 }

@@ -1,5 +1,6 @@
 #include "connection_manager/registry.hpp"
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -52,6 +53,11 @@ class fake_session : public herald::cm::session {
     std::lock_guard lock(mu_);
     closes_.push_back(code);
   }
+  void on_bus_lost() override { bus_lost_ = true; }
+  void on_bus_back() override { bus_lost_ = false; }
+  void on_resync() override { ++resyncs_; }
+  bool bus_lost() const { return bus_lost_; }
+  int resyncs() const { return resyncs_; }
 
   std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> notifications() {
     std::lock_guard lock(mu_);
@@ -85,6 +91,8 @@ class fake_session : public herald::cm::session {
   int count_changes_ = 0;
   std::vector<std::uint16_t> closes_;
   std::set<std::thread::id> threads_;
+  std::atomic<bool> bus_lost_{false};
+  std::atomic<int> resyncs_{0};
 };
 
 template <class T>
@@ -573,4 +581,32 @@ TEST_CASE("close_user closes every session of the user with 4003 and nobody else
   s.remove(a1);
   s.remove(a2);
   s.remove(b);
+}
+
+TEST_CASE("a lost bus reaches every session, and each one added until it is back", "[registry]") {
+  shards s(2);
+  fake_session a(1), b(2);
+  s.add(a);
+  s.reg->bus_lost_all();
+  s.barrier();
+  CHECK(a.bus_lost());
+  s.add(b);  // connected during the outage: told at once
+  CHECK(b.bus_lost());
+  std::promise<void> done;
+  s.reg->resync_all([&] { done.set_value(); });
+  await(done.get_future());
+  CHECK(a.resyncs() == 1);
+  CHECK(b.resyncs() == 1);
+  fake_session c(3);
+  s.add(c);  // repaired, but not settled yet: still told
+  CHECK(c.bus_lost());
+  s.reg->bus_back_all();
+  s.barrier();
+  CHECK_FALSE(a.bus_lost());
+  CHECK_FALSE(b.bus_lost());
+  CHECK_FALSE(c.bus_lost());
+  fake_session d(4);
+  s.add(d);  // after the return: nothing to tell
+  CHECK_FALSE(d.bus_lost());
+  CHECK(d.resyncs() == 0);
 }
