@@ -14,7 +14,7 @@ namespace herald::bench {
 namespace {
 
 const std::set<std::string> known_scenarios = {"connect", "broadcast", "personal", "reconnect",
-                                               "inbox",   "floor",     "peer"};
+                                               "inbox",   "floor",     "peer",      "scale"};
 
 host_port parse_host_port(const std::string& flag, const std::string& v) {
   const auto colon = v.rfind(':');
@@ -64,6 +64,11 @@ std::string bench_usage() {
   --inbox-items M            items stored per inbox user (200)
   --inbox-requests R         inbox requests (20000), half unread_count, half inbox pages
   --inbox-concurrency C      inbox requests in flight (32)
+  --scale-users U            scale: users of the store bench/seed_scale.py seeded (100000)
+  --scale-orgs/-roles/-jobs  scale: that seeding's orgs, roles, jobs (1000, 20, 50)
+  --scale-sample S           scale: users read, each in 6 groups (2000)
+  --scale-requests R         scale: requests at --inbox-concurrency, half unread_count (40000)
+  --scale-notifies P         scale: persisted personal notifies afterwards (20000)
   --duration S               soak: hold the connections S seconds, broadcast once a second,
                              report RSS and latency every 10 s
   --timeout S                deadline of every wait (60)
@@ -106,6 +111,13 @@ bench_options parse_bench_options(int argc, char** argv) {
       {"--inbox-items", [&](auto& f, auto& v) { o.inbox_items = parse_int(f, v, 1, 100000); }},
       {"--inbox-requests", [&](auto& f, auto& v) { o.inbox_requests = parse_int(f, v, 2, 100'000'000); }},
       {"--inbox-concurrency", [&](auto& f, auto& v) { o.inbox_concurrency = parse_int(f, v, 1, 4096); }},
+      {"--scale-users", [&](auto& f, auto& v) { o.scale_users = parse_int(f, v, 1, 100'000'000); }},
+      {"--scale-sample", [&](auto& f, auto& v) { o.scale_sample = parse_int(f, v, 1, 100'000); }},
+      {"--scale-orgs", [&](auto& f, auto& v) { o.scale_orgs = parse_int(f, v, 1, 1'000'000); }},
+      {"--scale-roles", [&](auto& f, auto& v) { o.scale_roles = parse_int(f, v, 1, 1'000'000); }},
+      {"--scale-jobs", [&](auto& f, auto& v) { o.scale_jobs = parse_int(f, v, 1, 1'000'000); }},
+      {"--scale-requests", [&](auto& f, auto& v) { o.scale_requests = parse_int(f, v, 2, 100'000'000); }},
+      {"--scale-notifies", [&](auto& f, auto& v) { o.scale_notifies = parse_int(f, v, 0, 100'000'000); }},
       {"--duration", [&](auto& f, auto& v) { o.duration_s = parse_int(f, v, 1, 7 * 86400); }},
       {"--timeout", [&](auto& f, auto& v) { o.timeout_s = parse_int(f, v, 1, 3600); }},
       {"--pin-daemon", [&](auto&, auto& v) { o.pin_daemon = parse_cpu_list(v); }},

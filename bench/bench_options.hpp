@@ -41,6 +41,12 @@ struct bench_options {
   int inbox_items = 200;
   int inbox_requests = 20000;
   int inbox_concurrency = 32;
+  // scale: a store seeded by bench/seed_scale.py with scale_users users (its layout).
+  int scale_users = 100000;
+  int scale_sample = 2000;    // users whose counts and pages are read
+  int scale_orgs = 1000, scale_roles = 20, scale_jobs = 50;
+  int scale_requests = 40000; // half unread_count, half inbox pages
+  int scale_notifies = 20000; // persisted personal notifies afterwards
   int duration_s = 0;        // soak mode when > 0
   int timeout_s = 60;        // deadline of each wait
 

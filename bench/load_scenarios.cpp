@@ -222,4 +222,98 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
   co_return out;
 }
 
+asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
+  const auto& o = ctx_.options;
+  // The groups bench/seed_scale.py gives user u: 6 groups, 5 of them in stored audiences.
+  auto groups_of = [&](std::uint64_t u) {
+    const auto org = static_cast<int>(u % static_cast<std::uint64_t>(o.scale_orgs));
+    return std::vector<std::string>{"org/" + std::to_string(org),
+                                    "role/" + std::to_string(org % o.scale_roles),
+                                    "job/" + std::to_string(org % o.scale_jobs),
+                                    "team/" + std::to_string(u % 7),
+                                    "site/" + std::to_string(u % 3),
+                                    "all/x"};
+  };
+  // Users spread over the whole id range (and so over every org).
+  std::vector<std::uint64_t> users;
+  std::vector<std::string> tokens;
+  const auto step = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(o.scale_users / o.scale_sample));
+  for (int k = 0; k < o.scale_sample; ++k) {
+    const std::uint64_t u = 1 + (static_cast<std::uint64_t>(k) * step) % static_cast<std::uint64_t>(o.scale_users);
+    users.push_back(u);
+    tokens.push_back(ctx_.minter.mint_with(u, groups_of(u)));
+  }
+  // Each user's count before the run: every answer of the read phase must repeat it.
+  std::vector<std::int64_t> expected(users.size(), -1);
+  int errors = 0, wrong = 0;
+  std::string first_wrong;
+  co_await run_load(
+      target.public_addr, static_cast<int>(users.size()), o.inbox_concurrency,
+      [&](int k) { return http_job{http::verb::get, "/v1/inbox/unread_count", "", tokens[static_cast<std::size_t>(k)]}; },
+      [&](int k, const http_result& r) {
+        if (r.status == 200) {
+          expected[static_cast<std::size_t>(k)] = unread_in(r.body);
+        } else if (errors++ == 0) {
+          first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+        }
+      });
+  latency_histogram count_latency, page_latency;
+  const std::int64_t t0 = monotonic_ns();
+  co_await run_load(
+      target.public_addr, o.scale_requests, o.inbox_concurrency,
+      [&](int k) {
+        const auto& token = tokens[static_cast<std::size_t>((k / 2) % static_cast<int>(users.size()))];
+        return http_job{http::verb::get, k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count", "", token};
+      },
+      [&](int k, const http_result& r) {
+        if (r.status != 200) {
+          if (errors++ == 0 && first_wrong.empty()) first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+          return;
+        }
+        (k % 2 ? page_latency : count_latency).record(r.latency_ns);
+        const auto want = expected[static_cast<std::size_t>((k / 2) % static_cast<int>(users.size()))];
+        bool ok = unread_in(r.body) == want;
+        if (k % 2) ok = ok && items_in(r.body) == static_cast<std::size_t>(std::min<std::int64_t>(20, want));
+        if (!ok && wrong++ == 0) first_wrong = r.body.substr(0, 300);
+      });
+  const double seconds = (monotonic_ns() - t0) / 1e9;
+  // Persisted notify throughput on the seeded store: personal items to the sampled users.
+  int notify_errors = 0;
+  const std::int64_t n0 = monotonic_ns();
+  co_await run_load(
+      target.internal_addr, o.scale_notifies, o.inbox_concurrency,
+      [&](int k) {
+        json body = {{"user_id", users[static_cast<std::size_t>(k) % users.size()]},
+                     {"title", "scale notify " + std::to_string(k)},
+                     {"content", "persisted on the seeded store"}};
+        return http_job{http::verb::post, "/v1/notify", body.dump(), o.api_key};
+      },
+      [&](int, const http_result& r) {
+        if (r.status != 200 && notify_errors++ == 0) first_wrong = std::to_string(r.status) + " " + r.body.substr(0, 200);
+      });
+  const double notify_s = (monotonic_ns() - n0) / 1e9;
+  std::int64_t min_unread = -1, max_unread = -1;
+  for (auto e : expected) {
+    if (min_unread < 0 || e < min_unread) min_unread = e;
+    max_unread = std::max(max_unread, e);
+  }
+  json out = {{"scale_users", o.scale_users},
+              {"sampled_users", users.size()},
+              {"unread_min", min_unread},
+              {"unread_max", max_unread},
+              {"requests", o.scale_requests},
+              {"concurrency", o.inbox_concurrency},
+              {"requests_per_s", o.scale_requests / seconds},
+              {"unread_count_ms", count_latency.summary_ms()},
+              {"inbox_page_ms", page_latency.summary_ms()},
+              {"notifies", o.scale_notifies},
+              {"notify_per_s", o.scale_notifies ? o.scale_notifies / notify_s : 0.0},
+              {"http_errors", errors + notify_errors},
+              {"wrong_answers", wrong}};
+  if (errors || wrong || notify_errors)
+    ctx_.fail(target.name + " scale: " + std::to_string(errors + notify_errors) + " errors, " + std::to_string(wrong) +
+              " wrong answers, first: " + first_wrong);
+  co_return out;
+}
+
 } // namespace herald::bench

@@ -17,6 +17,9 @@ public:
 
   boost::asio::awaitable<nlohmann::json> personal(const bench_target& target, bool persist);
   boost::asio::awaitable<nlohmann::json> inbox(const bench_target& target);
+  // Counts and pages of users in 6 groups on a store seeded by bench/seed_scale.py, then
+  // persisted notify throughput.
+  boost::asio::awaitable<nlohmann::json> scale(const bench_target& target);
 
   struct http_job {
     boost::beast::http::verb method = boost::beast::http::verb::get;

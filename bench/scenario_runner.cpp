@@ -112,6 +112,11 @@ boost::asio::awaitable<json> scenario_runner::run_target(const bench_target& tar
     load_scenarios load(ctx_);
     out["inbox"] = co_await load.inbox(target);
   }
+  if (!is_peer && o.wants("scale")) {
+    progress(target.name + ": scale");
+    load_scenarios load(ctx_);
+    out["scale"] = co_await load.scale(target);
+  }
   co_return out;
 }
 

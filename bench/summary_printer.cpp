@@ -88,6 +88,14 @@ void side(std::ostream& out, const std::string& name, const json& r, const json&
         << lat(i["inbox_page_ms"]) << " [budget 10000/s, p99 < 10 ms]; seeded " << i.value("seeded_items", 0) << " items at "
         << num(i.value("seed_items_per_s", json(0)), 0) << "/s\n";
   }
+  if (r.contains("scale")) {
+    const auto& i = r["scale"];
+    out << name << " scale      " << i.value("requests", 0) << " requests at c=" << i.value("concurrency", 0)
+        << " for " << i.value("sampled_users", 0) << " users in 6 groups: " << num(i.value("requests_per_s", json(0)), 0)
+        << "/s; unread_count " << lat(i["unread_count_ms"]) << ", page " << lat(i["inbox_page_ms"])
+        << " [budget MariaDB p99 < 2 / 5 ms, SQLite < 1 / 3 ms]; persisted notify "
+        << num(i.value("notify_per_s", json(0)), 0) << "/s\n";
+  }
   (void)floor;
 }
 

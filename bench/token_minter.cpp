@@ -39,11 +39,16 @@ token_minter::token_minter(std::string secret, std::vector<std::string> groups)
     : secret_(std::move(secret)), groups_(std::move(groups)) {}
 
 std::string token_minter::mint(std::uint64_t user_id, std::int64_t ttl_s) const {
+  return mint_with(user_id, groups_, ttl_s);
+}
+
+std::string token_minter::mint_with(std::uint64_t user_id, const std::vector<std::string>& groups,
+                                    std::int64_t ttl_s) const {
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   nlohmann::json claims = {{"sub", std::to_string(user_id)}, {"iat", now}, {"exp", now + ttl_s}};
-  if (!groups_.empty()) claims["groups"] = groups_;
+  if (!groups.empty()) claims["groups"] = groups;
   const std::string input =
       base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(claims.dump());
 

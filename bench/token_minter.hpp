@@ -13,6 +13,9 @@ public:
 
   // A token for `user_id` valid for `ttl_s` seconds from now.
   std::string mint(std::uint64_t user_id, std::int64_t ttl_s = 7200) const;
+  // The same with these groups instead of the minter's.
+  std::string mint_with(std::uint64_t user_id, const std::vector<std::string>& groups,
+                        std::int64_t ttl_s = 7200) const;
 
 private:
   std::string secret_;

@@ -7,6 +7,7 @@
 
 #include "gateway/config.hpp"
 #include "gateway/server.hpp"
+#include "persistence/sql_store.hpp"
 #include "persistence/store.hpp"
 
 extern char** environ;
@@ -52,8 +53,18 @@ int main(int argc, char** argv) {
         std::cout << "user " << m.user_id << ": personal unread counter " << m.stored
                   << ", rows " << m.counted << ": repaired\n";
       }
-      std::cerr << "herald: recount: " << wrong.size() << " counter(s) repaired\n";
-      return wrong.empty() ? 0 : 1;
+      std::size_t repaired = wrong.size();
+      // The shared-item counters (per audience, per user and audience).
+      if (auto* sql = dynamic_cast<persistence::sql_store*>(st.get())) {
+        for (const auto& m : sql->recount_shared(true)) {
+          if (m.user_id != 0) std::cout << "user " << m.user_id << ": ";
+          std::cout << m.counter << " counter " << m.stored << ", rows " << m.counted
+                    << ": repaired\n";
+          ++repaired;
+        }
+      }
+      std::cerr << "herald: recount: " << repaired << " counter(s) repaired\n";
+      return repaired == 0 ? 0 : 1;
     } catch (const std::exception& e) {
       std::cerr << "herald: recount failed: " << e.what() << "\n";
       return 3;

@@ -156,6 +156,39 @@ std::vector<std::string> mysql_v3() {
   };
 }
 
+// Version 4: shared-item counters, so that a count reads O(1) rows per audience of the viewer.
+// audience_live: per audience ("" = the broadcasts) the stored, unretracted items (expired or
+// not, until purged). shared_seen: per user and audience, the user_state rows read or deleted
+// of those items. Both move in the transaction that changes what they count; the rows of a
+// database of an earlier version are counted by the migration (sql_store::migrate).
+std::vector<std::string> sqlite_v4() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS audience_live (
+           audience TEXT NOT NULL PRIMARY KEY,
+           live INTEGER NOT NULL) WITHOUT ROWID)",
+      R"(CREATE TABLE IF NOT EXISTS shared_seen (
+           user_id INTEGER NOT NULL,
+           audience TEXT NOT NULL,
+           seen INTEGER NOT NULL,
+           PRIMARY KEY (user_id, audience)) WITHOUT ROWID)",
+  };
+}
+
+std::vector<std::string> mysql_v4() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS audience_live (
+           audience VARCHAR(800) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+           live BIGINT NOT NULL
+         ) ENGINE=InnoDB)",
+      R"(CREATE TABLE IF NOT EXISTS shared_seen (
+           user_id BIGINT NOT NULL,
+           audience VARCHAR(800) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+           seen BIGINT NOT NULL,
+           PRIMARY KEY (user_id, audience)
+         ) ENGINE=InnoDB)",
+  };
+}
+
 }  // namespace
 
 const sql_dialect& sqlite_dialect() {
@@ -170,9 +203,11 @@ const sql_dialect& sqlite_dialect() {
       " ON CONFLICT (user_id) DO UPDATE SET personal_unread = personal_unread + "
       "excluded.personal_unread",
       "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 1, 0) "
-      "ON CONFLICT (user_id, notification_id) DO UPDATE SET is_read = 1 WHERE is_read = 0",
+      "ON CONFLICT (user_id, notification_id) DO UPDATE SET is_read = 1 WHERE is_read = 0 "
+      "AND deleted = 0",
       "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 0, 1) "
-      "ON CONFLICT (user_id, notification_id) DO UPDATE SET deleted = 1 WHERE deleted = 0",
+      "ON CONFLICT (user_id, notification_id) DO UPDATE SET deleted = 1 WHERE deleted = 0 "
+      "AND is_read = 0",
       "DELETE FROM idempotency WHERE idem_key IN (SELECT idem_key FROM idempotency "
       "WHERE expires_at_ms <= ? LIMIT ?)",
       "notifications n INDEXED BY ix_notifications_audience",
@@ -180,7 +215,10 @@ const sql_dialect& sqlite_dialect() {
       "INSERT OR IGNORE INTO audience_pairs (pair, audience) VALUES ",
       "DELETE FROM batch_tokens WHERE token IN (SELECT token FROM batch_tokens "
       "WHERE created_at_ms <= ? LIMIT ?)",
-      {sqlite_v1(), sqlite_v2(), sqlite_v3()},
+      {sqlite_v1(), sqlite_v2(), sqlite_v3(), sqlite_v4()},
+      "",
+      " ON CONFLICT (audience) DO UPDATE SET live = live + excluded.live",
+      " ON CONFLICT (user_id, audience) DO UPDATE SET seen = seen + excluded.seen",
   };
   return d;
 }
@@ -197,21 +235,24 @@ const sql_dialect& mysql_dialect() {
       " ON DUPLICATE KEY UPDATE personal_unread = personal_unread + VALUES(personal_unread)",
       // 0 rows affected when the flag was already set (the client does not ask for found rows).
       "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 1, 0) "
-      "ON DUPLICATE KEY UPDATE is_read = 1",
+      "ON DUPLICATE KEY UPDATE is_read = IF(deleted = 0, 1, is_read)",
       "INSERT INTO user_state (user_id, notification_id, is_read, deleted) VALUES (?, ?, 0, 1) "
-      "ON DUPLICATE KEY UPDATE deleted = 1",
+      "ON DUPLICATE KEY UPDATE deleted = IF(is_read = 0, 1, deleted)",
       "DELETE FROM idempotency WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?",
       "notifications n FORCE INDEX (ix_notifications_audience)",
       "notifications a FORCE INDEX (ix_notifications_live)",
       "INSERT IGNORE INTO audience_pairs (pair, audience) VALUES ",
       "DELETE FROM batch_tokens WHERE created_at_ms <= ? ORDER BY created_at_ms LIMIT ?",
-      {mysql_v1(), mysql_v2(), mysql_v3()},
+      {mysql_v1(), mysql_v2(), mysql_v3(), mysql_v4()},
+      " LOCK IN SHARE MODE",
+      " ON DUPLICATE KEY UPDATE live = live + VALUES(live)",
+      " ON DUPLICATE KEY UPDATE seen = seen + VALUES(seen)",
   };
   return d;
 }
 
 const std::vector<std::string>& schema_tables() {
-  static const std::vector<std::string> t{"audience_pairs", "batch_tokens", "user_state",
+  static const std::vector<std::string> t{"shared_seen", "audience_live", "audience_pairs", "batch_tokens", "user_state",
                                           "idempotency",
                                           "unread_counters",
                                           "id_sequence",     "notifications",

@@ -26,7 +26,9 @@ struct sql_dialect {
   // existing row is incremented by the new value.
   const char* counter_upsert_tail;
   // Per-user state of a shared item: "read" and "delete" as one upsert each (user_id, id bound),
-  // changing a row only when the flag was not set yet.
+  // changing a row only when the item goes from unseen (neither read nor deleted) to read, or
+  // from unread to deleted: a read of a deleted item and a delete of a read one change nothing
+  // (the caller deletes a read item with a plain UPDATE, see sql_store::set_shared_state).
   const char* shared_read_upsert;
   const char* shared_delete_upsert;
   // Deletes up to N expired idempotency keys (expires_at_ms <= ?, LIMIT ?).
@@ -41,6 +43,13 @@ struct sql_dialect {
   const char* purge_batch_tokens;
   // Each migration step: the statements that take schema version i to i + 1.
   std::vector<std::vector<std::string>> steps;
+  // Appended to a SELECT that must hold its rows against a writer while other readers may hold
+  // them too (MySQL's shared lock); empty on SQLite (the write lock).
+  const char* for_share;
+  // Complete "INSERT INTO audience_live (audience, live) VALUES ..." and "INSERT INTO
+  // shared_seen (user_id, audience, seen) VALUES ..." so that an existing row moves by the value.
+  const char* live_upsert_tail;
+  const char* seen_upsert_tail;
 };
 
 const sql_dialect& sqlite_dialect();

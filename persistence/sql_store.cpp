@@ -8,6 +8,7 @@
 #include <charconv>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -94,6 +95,20 @@ void sql_store::migrate() {
       if (exec("UPDATE herald_schema_version SET version = ? WHERE id = 1", {next}) == 0) {
         exec("INSERT INTO herald_schema_version (id, version) VALUES (1, ?)", {next});
       }
+      if (next == 4 && from_version < 4) {
+        // The counters of the rows stored before version 4 (re-run safe: rebuilt whole).
+        exec("DELETE FROM audience_live", {});
+        exec("INSERT INTO audience_live (audience, live) SELECT COALESCE(audience, ''),"
+             " COUNT(*) FROM notifications WHERE kind <> 0 AND retracted = 0"
+             " GROUP BY COALESCE(audience, '')",
+             {});
+        exec("DELETE FROM shared_seen", {});
+        exec("INSERT INTO shared_seen (user_id, audience, seen) SELECT s.user_id,"
+             " COALESCE(n.audience, ''), COUNT(*) FROM user_state s JOIN notifications n"
+             " ON n.id = s.notification_id WHERE n.kind <> 0 AND n.retracted = 0"
+             " AND (s.is_read = 1 OR s.deleted = 1) GROUP BY s.user_id, COALESCE(n.audience, '')",
+             {});
+      }
       if (next == 3 && from_version < 3) {
         // The pair index of the group items stored before version 3.
         for (const auto& r :
@@ -133,8 +148,9 @@ bool sql_store::audience_matches(const std::string& audience, const proto::group
 // trip without a transaction. Every branch yields the item_columns layout plus a tag column.
 namespace {
 constexpr std::size_t col_tag = col_retracted + 1;
-constexpr std::int64_t tag_counts = 0, tag_shared = 1, tag_state = 2;
-constexpr std::int64_t tag_audience_live = 4, tag_audience_known = 5;
+constexpr std::int64_t tag_counts = 0, tag_shared = 1;
+constexpr std::int64_t tag_audience_live = 4, tag_audience_known = 5, tag_seen = 6,
+                       tag_expired = 7;
 constexpr std::int64_t tag_personal = 10;  // personal branch i: 10 + i
 
 // A branch of the UNION with its own ORDER BY / LIMIT is wrapped (dialect); one without is not.
@@ -144,37 +160,74 @@ std::string wrapped(const sql_dialect& d, const std::string& select) {
 
 }  // namespace
 
-// A user's flags on live shared items: user_state rows (a primary-key range: only the shared
-// items the user read or deleted) joined with their item by primary key, live ones only. col_id
-// the item, col_kind its kind, col_user_id the user, col_audience its audience, flags in
-// col_is_read and col_deleted.
-sql_statement sql_store::flags_read(std::uint64_t user_id, std::int64_t now_ms) const {
-  return {
-      "SELECT s.notification_id, n.kind, s.user_id, n.audience, NULL, NULL, NULL, NULL, NULL,"
-      " NULL, NULL, NULL, s.is_read, s.deleted, NULL, 2 FROM user_state s"
-      " JOIN notifications n ON n.id = s.notification_id WHERE s.user_id = ?"
-      " AND n.retracted = 0 AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)",
-      {id_param(user_id), now_ms}};
+// The live counters of the audiences ("" = the broadcasts): col_id the count, col_audience the
+// audience. Primary-key lookups of audience_live.
+sql_statement sql_store::live_read(const std::vector<std::string>& audiences) const {
+  sql_statement st{"SELECT l.live, NULL, NULL, l.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
+                   " NULL, NULL, NULL, NULL, NULL, 4 FROM audience_live l WHERE l.audience IN (" +
+                       placeholders(audiences.size()) + ")",
+                   {}};
+  for (const auto& a : audiences) st.params.push_back(a);
+  return st;
 }
 
-// The number of live items of one audience ("" = the broadcasts): col_id the count,
-// col_audience the audience. A covering range of ix_notifications_live.
-sql_statement sql_store::audience_live_read(const std::string& audience,
-                                            std::int64_t now_ms) const {
-  if (audience.empty()) {
-    return {std::string("SELECT COUNT(*), 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-                        " NULL, NULL, NULL, NULL, NULL, 4 FROM ") +
-                dialect_.live_count_from +
-                " WHERE a.kind = 1 AND a.audience IS NULL AND a.retracted = 0"
-                " AND (a.expires_at_ms IS NULL OR a.expires_at_ms > ?)",
-            {now_ms}};
+// A user's seen counters (read or deleted live items) of the audiences: col_id the count,
+// col_user_id the user, col_audience the audience. Primary-key lookups of shared_seen.
+sql_statement sql_store::seen_read(std::uint64_t user_id,
+                                   const std::vector<std::string>& audiences) const {
+  sql_statement st{"SELECT s.seen, NULL, s.user_id, s.audience, NULL, NULL, NULL, NULL, NULL,"
+                   " NULL, NULL, NULL, NULL, NULL, NULL, 6 FROM shared_seen s WHERE s.user_id = ?"
+                   " AND s.audience IN (" +
+                       placeholders(audiences.size()) + ")",
+                   {id_param(user_id)}};
+  for (const auto& a : audiences) st.params.push_back(a);
+  return st;
+}
+
+// The items of the audiences (group audiences, and the broadcasts when "" is among them) that
+// expired but are still counted by audience_live (not purged yet, not retracted): col_id the
+// item, col_audience its audience ("" broadcast), col_user_id each of the users who read or
+// deleted it (NULL when none). Ranges of ix_notifications_live past expires_at_ms, so the cost
+// is the items expired since the last purge (at most a purge interval's worth), not the live ones.
+sql_statement sql_store::expired_read(const std::vector<std::string>& audiences,
+                                      const std::vector<std::uint64_t>& users,
+                                      std::int64_t now_ms) const {
+  std::vector<std::string> groups;
+  bool broadcasts = false;
+  for (const auto& a : audiences) {
+    if (a.empty()) {
+      broadcasts = true;
+    } else {
+      groups.push_back(a);
+    }
   }
-  return {std::string("SELECT COUNT(*), 2, NULL, ?, NULL, NULL, NULL, NULL, NULL, NULL,"
-                      " NULL, NULL, NULL, NULL, NULL, 4 FROM ") +
-              dialect_.live_count_from +
-              " WHERE a.kind = 2 AND a.audience = ? AND a.retracted = 0"
-              " AND (a.expires_at_ms IS NULL OR a.expires_at_ms > ?)",
-          {audience, audience, now_ms}};
+  const std::string seen_by =
+      " LEFT JOIN user_state s ON s.user_id IN (" + placeholders(users.size()) +
+      ") AND s.notification_id = a.id AND (s.is_read = 1 OR s.deleted = 1)";
+  sql_statement st;
+  auto add_users = [&] {
+    for (auto u : users) st.params.push_back(id_param(u));
+  };
+  if (broadcasts) {
+    st.sql = std::string("SELECT a.id, 1, s.user_id, '', NULL, NULL, NULL, NULL, NULL, NULL,"
+                         " NULL, NULL, NULL, NULL, NULL, 7 FROM ") +
+             dialect_.live_count_from + seen_by +
+             " WHERE a.kind = 1 AND a.audience IS NULL AND a.retracted = 0"
+             " AND a.expires_at_ms <= ?";
+    add_users();
+    st.params.push_back(now_ms);
+  }
+  if (!groups.empty()) {
+    if (!st.sql.empty()) st.sql += " UNION ALL ";
+    st.sql += std::string("SELECT a.id, 2, s.user_id, a.audience, NULL, NULL, NULL, NULL, NULL,"
+                          " NULL, NULL, NULL, NULL, NULL, NULL, 7 FROM ") +
+              dialect_.live_count_from + seen_by + " WHERE a.kind = 2 AND a.audience IN (" +
+              placeholders(groups.size()) + ") AND a.retracted = 0 AND a.expires_at_ms <= ?";
+    add_users();
+    for (const auto& g : groups) st.params.push_back(g);
+    st.params.push_back(now_ms);
+  }
+  return st;
 }
 
 // The audiences holding any of the pairs (col_audience), read again inside the snapshot: an
@@ -203,16 +256,18 @@ sql_statement sql_store::audience_items_read(std::size_t index, std::uint64_t us
   // The anti-join as LEFT JOIN ... IS NULL: both planners then walk the audience's range in id
   // order and stop at the limit (MariaDB turned a NOT EXISTS into a materialized anti-join that
   // read the whole range and sorted it).
+  // The viewer's read flag comes from a second primary-key probe of user_state (r).
   std::string sql = std::string("SELECT n.id, n.kind, ?, n.audience, NULL, NULL, NULL, NULL,"
-                                " NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1 FROM ") +
+                                " NULL, NULL, NULL, NULL, r.is_read, NULL, NULL, 1 FROM ") +
                     (audience.empty() ? dialect_.shared_items_from : dialect_.audience_items_from) +
                     " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
-                    " AND (s.deleted = 1 OR s.is_read = ?)" +
+                    " AND (s.deleted = 1 OR s.is_read = ?)"
+                    " LEFT JOIN user_state r ON r.user_id = ? AND r.notification_id = n.id" +
                     (audience.empty() ? " WHERE n.kind = 1" : " WHERE n.kind = 2 AND n.audience = ?") +
                     " AND n.retracted = 0 AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)" +
                     where + " AND s.user_id IS NULL";
   sql_params params{static_cast<std::int64_t>(index), id_param(user_id),
-                    std::int64_t{skip_read ? 1 : 2}};
+                    std::int64_t{skip_read ? 1 : 2}, id_param(user_id)};
   if (!audience.empty()) params.push_back(audience);
   params.push_back(now_ms);
   for (auto& p : more) params.push_back(std::move(p));
@@ -277,14 +332,21 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
       const auto at = static_cast<std::size_t>(r.i64(col_user_id));
       if (at < shared_branches) {
         out.shared[at].push_back({static_cast<std::uint64_t>(r.i64(col_id)),
-                                  kind_of(r.i64(col_kind)), r.str(col_audience)});
+                                  kind_of(r.i64(col_kind)), r.str(col_audience),
+                                  r.i64(col_is_read) != 0});
       }
-    } else if (tag == tag_state) {
-      out.flags[static_cast<std::uint64_t>(r.i64(col_user_id))].push_back(
-          {static_cast<std::uint64_t>(r.i64(col_id)), kind_of(r.i64(col_kind)),
-           r.str(col_audience), r.i64(col_is_read) != 0, r.i64(col_deleted) != 0});
     } else if (tag == tag_audience_live) {
       out.live[r.str(col_audience)] = r.i64(col_id);
+    } else if (tag == tag_seen) {
+      out.seen[static_cast<std::uint64_t>(r.i64(col_user_id))][r.str(col_audience)] =
+          r.i64(col_id);
+    } else if (tag == tag_expired) {
+      const auto id = static_cast<std::uint64_t>(r.i64(col_id));
+      auto& ids = out.expired[r.str(col_audience)];
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+      if (!r.null(col_user_id)) {
+        out.expired_seen[static_cast<std::uint64_t>(r.i64(col_user_id))].insert(id);
+      }
     } else if (tag == tag_audience_known) {
       out.known.insert(r.str(col_audience));
     } else if (tag >= tag_personal &&
@@ -329,8 +391,9 @@ std::vector<std::string> sql_store::pairs_of(const viewer& v) {
   return out;
 }
 
-// The viewer's count: personal + the live items of the broadcasts and of the viewer's
-// audiences − those of them the viewer read or deleted.
+// The viewer's count: personal + per audience of the viewer (and the broadcasts) its live
+// counter − the viewer's seen counter of it − its expired-but-unpurged items the viewer has not
+// seen (both counters still include those until the purge removes them).
 unread_result sql_store::counts_of(const snapshot& snap, const viewer& v,
                                    const std::vector<std::string>& audiences) {
   unread_result r;
@@ -338,38 +401,37 @@ unread_result sql_store::counts_of(const snapshot& snap, const viewer& v,
   if (auto it = snap.personal_unread.find(v.user_id); it != snap.personal_unread.end()) {
     r.unread = it->second;
   }
-  auto live = [&](const std::string& a) {
-    auto it = snap.live.find(a);
-    return it == snap.live.end() ? 0 : it->second;
-  };
-  r.unread += live("");
-  for (const auto& a : audiences) r.unread += live(a);
-  if (auto it = snap.flags.find(v.user_id); it != snap.flags.end()) {
-    for (const auto& f : it->second) {
-      if (!f.read && !f.deleted) continue;
-      if (f.kind == proto::item_kind::broadcast ||
-          std::binary_search(audiences.begin(), audiences.end(), f.audience)) {
-        --r.unread;
+  const auto seen_it = snap.seen.find(v.user_id);
+  const auto expired_seen_it = snap.expired_seen.find(v.user_id);
+  auto shared = [&](const std::string& a) {
+    std::int64_t n = 0;
+    if (auto it = snap.live.find(a); it != snap.live.end()) n += it->second;
+    if (seen_it != snap.seen.end()) {
+      if (auto it = seen_it->second.find(a); it != seen_it->second.end()) n -= it->second;
+    }
+    if (auto it = snap.expired.find(a); it != snap.expired.end()) {
+      for (auto id : it->second) {
+        if (expired_seen_it == snap.expired_seen.end() || expired_seen_it->second.count(id) == 0) {
+          --n;
+        }
       }
     }
-  }
+    return n;
+  };
+  r.unread += shared("");
+  for (const auto& a : audiences) r.unread += shared(a);
   return r;
 }
 
 // Shared branch rows as shared_refs, oldest first, with the viewer's read flag.
-std::vector<sql_store::shared_ref> sql_store::refs_of(const snapshot& snap, const viewer& v,
+std::vector<sql_store::shared_ref> sql_store::refs_of(const snapshot&, const viewer&,
                                                       std::vector<shared_live>& rows) {
-  std::unordered_map<std::uint64_t, bool> read;
-  if (auto it = snap.flags.find(v.user_id); it != snap.flags.end()) {
-    for (const auto& f : it->second) read[f.id] = f.read;
-  }
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   std::vector<shared_ref> out;
   out.reserve(rows.size());
   for (const auto& r : rows) {
     if (!out.empty() && out.back().id == r.id) continue;
-    auto it = read.find(r.id);
-    out.push_back({r.id, r.kind, it != read.end() && it->second});
+    out.push_back({r.id, r.kind, r.read, r.audience});
   }
   return out;
 }
@@ -377,7 +439,7 @@ std::vector<sql_store::shared_ref> sql_store::refs_of(const snapshot& snap, cons
 // Every live shared item the viewer sees and has not read, oldest first (read-all).
 std::vector<sql_store::shared_ref> sql_store::live_shared(const viewer& v, std::int64_t now_ms) {
   const auto audiences = matching(audiences_of(pairs_of(v)), v);
-  std::vector<sql_statement> branches{flags_read(v.user_id, now_ms)};
+  std::vector<sql_statement> branches;
   branches.push_back(audience_items_read(0, v.user_id, "", now_ms, "", {}, "", 0, true));
   for (const auto& a : audiences) {
     branches.push_back(audience_items_read(0, v.user_id, a, now_ms, "", {}, "", 0, true));
@@ -408,13 +470,88 @@ void sql_store::add_to_counter(std::uint64_t user_id, std::int64_t delta) {
        {delta, id_param(user_id)});
 }
 
-bool sql_store::set_shared_state(std::uint64_t user_id, std::uint64_t id, action a) {
-  const char* sql = a == action::read ? dialect_.shared_read_upsert : dialect_.shared_delete_upsert;
+// Read: unseen -> read (seen). Delete: a read item only gets its flag (it was seen already);
+// an unread one goes unseen -> deleted (seen). The UPDATE of a read item locks the row (or,
+// when there is none, its gap on MySQL), so the upsert after it decides on a stable row.
+std::pair<bool, bool> sql_store::set_shared_state(std::uint64_t user_id, std::uint64_t id,
+                                                  action a) {
   try {
-    return exec(sql, {id_param(user_id), id_param(id)}) > 0;
+    if (a == action::remove &&
+        exec("UPDATE user_state SET deleted = 1 WHERE user_id = ? AND notification_id = ?"
+             " AND is_read = 1 AND deleted = 0",
+             {id_param(user_id), id_param(id)}) > 0) {
+      return {true, false};
+    }
+    const char* sql =
+        a == action::read ? dialect_.shared_read_upsert : dialect_.shared_delete_upsert;
+    const bool changed = exec(sql, {id_param(user_id), id_param(id)}) > 0;
+    return {changed, changed};
   } catch (const sql_missing_parent&) {
-    return false;  // purged since this transaction's snapshot: nothing left to mark
+    return {false, false};  // purged since this transaction's snapshot: nothing left to mark
   }
+}
+
+void sql_store::add_to_live(const std::map<std::string, std::int64_t>& by_audience) {
+  sql_params params;
+  std::string values;
+  for (const auto& [a, n] : by_audience) {
+    if (n == 0) continue;
+    values += values.empty() ? "(?, ?)" : ", (?, ?)";
+    params.push_back(a);
+    params.push_back(n);
+  }
+  if (values.empty()) return;
+  exec("INSERT INTO audience_live (audience, live) VALUES " + values + dialect_.live_upsert_tail,
+       params);
+}
+
+void sql_store::add_to_seen(
+    const std::map<std::pair<std::uint64_t, std::string>, std::int64_t>& deltas) {
+  sql_params params;
+  std::string values;
+  std::size_t rows = 0;
+  auto flush = [&] {
+    if (values.empty()) return;
+    exec("INSERT INTO shared_seen (user_id, audience, seen) VALUES " + values +
+             dialect_.seen_upsert_tail,
+         params);
+    params.clear();
+    values.clear();
+    rows = 0;
+  };
+  for (const auto& [key, n] : deltas) {
+    if (n == 0) continue;
+    values += values.empty() ? "(?, ?, ?)" : ", (?, ?, ?)";
+    params.push_back(id_param(key.first));
+    params.push_back(key.second);
+    params.push_back(n);
+    if (++rows == 64) flush();
+  }
+  flush();
+}
+
+// The items are locked by the caller (retraction, purge) and still counted: unretracted and
+// stored. Their readers are found by ix_user_state_item and locked, so a read committing
+// before this transaction is counted here and one after it finds the item gone.
+void sql_store::forget_shared(const std::map<std::uint64_t, std::string>& items) {
+  if (items.empty()) return;
+  std::map<std::string, std::int64_t> live;
+  std::map<std::pair<std::uint64_t, std::string>, std::int64_t> seen;
+  sql_params ids;
+  for (const auto& [id, audience] : items) {
+    --live[audience];
+    ids.push_back(id_param(id));
+  }
+  for (const auto& r : query("SELECT user_id, notification_id FROM user_state"
+                             " WHERE notification_id IN (" +
+                                 placeholders(items.size()) +
+                                 ") AND (is_read = 1 OR deleted = 1)" + dialect_.for_update,
+                             ids)) {
+    const auto it = items.find(static_cast<std::uint64_t>(r.i64(1)));
+    if (it != items.end()) --seen[{static_cast<std::uint64_t>(r.i64(0)), it->second}];
+  }
+  add_to_live(live);
+  add_to_seen(seen);
 }
 
 // The stored columns of a broadcast/group item never change after its insert (retraction and
@@ -477,15 +614,23 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
       audiences[i] = matching(candidates, reads[i].who);
       all_audiences.insert(audiences[i].begin(), audiences[i].end());
     }
-    // Per user: its counts and its flags on live shared items. Per audience (and the
-    // broadcasts): its live count. Per page: the personal rows and each audience's newest.
+    // Per user: its counts and its seen counters. Per audience (and the broadcasts): its live
+    // counter and its expired-but-unpurged items. Per page: the personal rows and each audience's newest.
     std::vector<sql_statement> branches;
-    for (auto u : users) {
-      branches.push_back(counts_read(u, now_ms));
-      branches.push_back(flags_read(u, now_ms));
+    std::map<std::uint64_t, std::set<std::string>> user_audiences;
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+      auto& mine = user_audiences[reads[i].who.user_id];
+      mine.insert("");
+      mine.insert(audiences[i].begin(), audiences[i].end());
     }
-    branches.push_back(audience_live_read("", now_ms));
-    for (const auto& a : all_audiences) branches.push_back(audience_live_read(a, now_ms));
+    for (const auto& [u, mine] : user_audiences) {
+      branches.push_back(counts_read(u, now_ms));
+      branches.push_back(seen_read(u, {mine.begin(), mine.end()}));
+    }
+    all_audiences.insert("");
+    const std::vector<std::string> counted(all_audiences.begin(), all_audiences.end());
+    branches.push_back(live_read(counted));
+    branches.push_back(expired_read(counted, users, now_ms));
     if (!pairs.empty()) branches.push_back(audiences_known_read(pairs));
     std::vector<std::size_t> branch_of(reads.size(), reads.size());  // personal branch per read
     std::size_t personal_branches = 0, shared_branches = 0;
@@ -613,7 +758,6 @@ std::vector<proto::notification> sql_store::list_since(const viewer& v, std::uin
     const auto candidates = audiences_of(pairs);
     const auto audiences = matching(candidates, v);
     std::vector<sql_statement> branches{
-        flags_read(v.user_id, now_ms),
         personal_read(v, now_ms, " AND id > ? ORDER BY id LIMIT ?",
                       {id_param(since), static_cast<std::int64_t>(want)}, 0),
         audience_items_read(0, v.user_id, "", now_ms, " AND n.id > ?", {id_param(since)}, "ASC",
@@ -713,7 +857,20 @@ mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int
       if (!st.empty() && st[0].i64(1) != 0) return res;
       is_read = !st.empty() && st[0].i64(0) != 0;
       if (a != action::look) {
-        res.changed = set_shared_state(v.user_id, id, a);
+        // Hold the item against a retraction or purge (which take it exclusively) until this
+        // transaction commits, and see whether it is still counted: the seen counter moves only
+        // for an item its audience's live counter holds.
+        auto lock = query(std::string("SELECT retracted FROM notifications WHERE id = ?") +
+                              dialect_.for_share,
+                          {id_param(id)});
+        if (lock.empty() || lock[0].i64(0) != 0) return res;
+        const auto [changed, seen] = set_shared_state(v.user_id, id, a);
+        res.changed = changed;
+        if (seen) {
+          add_to_seen({{{v.user_id, kind == proto::item_kind::broadcast ? std::string()
+                                                                        : r.str(col_audience)},
+                        1}});
+        }
         if (a == action::read) is_read = true;
       }
     }
@@ -743,9 +900,28 @@ std::int64_t sql_store::mark_all_read(const viewer& v, std::int64_t now_ms) {
         " AND (expires_at_ms IS NULL OR expires_at_ms > ?)",
         {id_param(v.user_id), now_ms});
     std::int64_t changed = personal;
-    for (const auto& s : live_shared(v, now_ms)) {
-      if (!s.read && set_shared_state(v.user_id, s.id, action::read)) ++changed;
+    const auto shared = live_shared(v, now_ms);
+    // Hold the items against retraction and purge (see act), chunk by chunk.
+    std::set<std::uint64_t> held;
+    constexpr std::size_t chunk = 256;
+    for (std::size_t at = 0; at < shared.size(); at += chunk) {
+      const std::size_t n = std::min(chunk, shared.size() - at);
+      sql_params ids;
+      for (std::size_t k = 0; k < n; ++k) ids.push_back(id_param(shared[at + k].id));
+      for (const auto& r : query("SELECT id FROM notifications WHERE id IN (" + placeholders(n) +
+                                     ") AND retracted = 0" + dialect_.for_share,
+                                 ids)) {
+        held.insert(static_cast<std::uint64_t>(r.i64(0)));
+      }
     }
+    std::map<std::pair<std::uint64_t, std::string>, std::int64_t> seen;
+    for (const auto& s : shared) {
+      if (s.read || held.count(s.id) == 0) continue;
+      const auto [was_changed, newly_seen] = set_shared_state(v.user_id, s.id, action::read);
+      if (was_changed) ++changed;
+      if (newly_seen) ++seen[{v.user_id, s.audience}];
+    }
+    add_to_seen(seen);
     // By the rows changed, never "set 0": items inserted meanwhile stay counted.
     if (personal > 0) add_to_counter(v.user_id, -personal);
     return changed;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -57,6 +58,16 @@ struct sql_row {
   const std::string& str(std::size_t i) const;  // "" when NULL
 };
 
+// A shared-item counter that disagreed with a count of the rows it stands for: `counter` is
+// "audience A live" (audience_live of A, "" = the broadcasts; user_id 0) or "audience A seen"
+// (shared_seen of user_id and A).
+struct shared_counter_mismatch {
+  std::string counter;
+  std::uint64_t user_id = 0;
+  std::int64_t stored = 0;
+  std::int64_t counted = 0;
+};
+
 class sql_store : public store {
  public:
   void migrate() override;
@@ -78,6 +89,8 @@ class sql_store : public store {
   store_stats stats(std::int64_t now_ms) override;
   std::vector<counter_mismatch> recount(bool repair) override;
   bool batch_committed(const std::string& token) override;
+  // recount() for the shared-item counters (audience_live, shared_seen), the same way.
+  std::vector<shared_counter_mismatch> recount_shared(bool repair);
 
   // Drops every Herald table (the store tests start from it); migrate() recreates them.
   void drop_schema();
@@ -105,6 +118,7 @@ class sql_store : public store {
     std::uint64_t id = 0;
     proto::item_kind kind = proto::item_kind::broadcast;
     bool read = false;
+    std::string audience;  // "" for a broadcast
   };
 
   template <class F>
@@ -116,29 +130,30 @@ class sql_store : public store {
     std::uint64_t id;
     proto::item_kind kind;
     std::string audience;
-  };
-  struct shared_flag {
-    std::uint64_t id;
-    proto::item_kind kind;
-    std::string audience;
     bool read;
-    bool deleted;
   };
   struct snapshot {
     std::int64_t next_id = 0;  // the id sequence: the watermark + 1
-    std::unordered_map<std::uint64_t, std::int64_t> personal_unread;      // by user
-    std::unordered_map<std::uint64_t, std::vector<shared_flag>> flags;  // by user, live items
-    std::unordered_map<std::string, std::int64_t> live;  // live items by audience ("" broadcast)
-    std::set<std::string> known;                          // audiences of the batch's pairs
-    std::vector<std::vector<shared_live>> shared;         // by shared branch (read index)
-    std::vector<std::vector<sql_row>> personal;           // by personal branch
+    std::unordered_map<std::uint64_t, std::int64_t> personal_unread;  // by user
+    // Counters: live items by audience ("" broadcasts); read or deleted ones by user, audience.
+    std::unordered_map<std::string, std::int64_t> live;
+    std::unordered_map<std::uint64_t, std::unordered_map<std::string, std::int64_t>> seen;
+    // Expired, unretracted items not purged yet, by audience; those of them each user has read
+    // or deleted.
+    std::unordered_map<std::string, std::vector<std::uint64_t>> expired;
+    std::unordered_map<std::uint64_t, std::set<std::uint64_t>> expired_seen;
+    std::set<std::string> known;                   // audiences of the batch's pairs
+    std::vector<std::vector<shared_live>> shared;  // by shared branch (read index)
+    std::vector<std::vector<sql_row>> personal;    // by personal branch
   };
   // Runs the branches as one UNION ALL statement: one read view, one round trip.
   snapshot snapshot_read(const std::vector<sql_statement>& branches, std::size_t personal_branches,
                          std::size_t shared_branches = 0);
   sql_statement counts_read(std::uint64_t user_id, std::int64_t now_ms) const;
-  sql_statement flags_read(std::uint64_t user_id, std::int64_t now_ms) const;
-  sql_statement audience_live_read(const std::string& audience, std::int64_t now_ms) const;
+  sql_statement live_read(const std::vector<std::string>& audiences) const;
+  sql_statement seen_read(std::uint64_t user_id, const std::vector<std::string>& audiences) const;
+  sql_statement expired_read(const std::vector<std::string>& audiences,
+                             const std::vector<std::uint64_t>& users, std::int64_t now_ms) const;
   sql_statement audiences_known_read(const std::vector<std::string>& pairs) const;
   sql_statement audience_items_read(std::size_t index, std::uint64_t user_id,
                                     const std::string& audience, std::int64_t now_ms,
@@ -157,8 +172,16 @@ class sql_store : public store {
                      std::vector<sql_row>& personal);
   std::vector<shared_ref> live_shared(const viewer& v, std::int64_t now_ms);
   bool audience_matches(const std::string& audience, const proto::group_set& groups);
-  bool set_shared_state(std::uint64_t user_id, std::uint64_t id, action a);
+  // Marks a shared item read or deleted for the user; returns {changed, newly seen} (seen: read
+  // or deleted, which moves the user's shared_seen counter).
+  std::pair<bool, bool> set_shared_state(std::uint64_t user_id, std::uint64_t id, action a);
   void add_to_counter(std::uint64_t user_id, std::int64_t delta);
+  // Moves counters by deltas (rows created when missing), in key order (one lock order).
+  void add_to_live(const std::map<std::string, std::int64_t>& by_audience);
+  void add_to_seen(const std::map<std::pair<std::uint64_t, std::string>, std::int64_t>& deltas);
+  // Counter changes for shared items leaving the counted set (retraction, purge): each item's
+  // audience loses one live item and each of its readers one seen item. `items`: id -> audience.
+  void forget_shared(const std::map<std::uint64_t, std::string>& items);
   void insert_pairs(const std::vector<std::string>& audiences);
   // Full rows of the given shared ids that still exist, keyed by id (valid until the next call).
   std::unordered_map<std::uint64_t, const sql_row*> shared_bodies(

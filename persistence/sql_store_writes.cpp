@@ -252,10 +252,13 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
     }
   }
   std::set<std::string> new_audiences;
+  std::map<std::string, std::int64_t> new_live;  // by audience, "" = broadcasts
   for (const auto& res : out) {
     for (const auto& n : res.items) {
       rows.push_back(&n);
       if (n.kind == proto::item_kind::group) new_audiences.insert(n.audience);
+      if (n.kind == proto::item_kind::group) ++new_live[n.audience];
+      if (n.kind == proto::item_kind::broadcast) ++new_live[std::string()];
     }
   }
   // The pair index: each pair of a group audience -> the audience (kept once it exists).
@@ -284,6 +287,7 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
   }
   exec("INSERT INTO batch_tokens (token, created_at_ms) VALUES (?, ?)",
        {token, batch.front().now_ms});
+  add_to_live(new_live);
   std::vector<std::pair<std::uint64_t, std::int64_t>> counters(new_unread.begin(),
                                                                new_unread.end());
   for (std::size_t at = 0; at < counters.size(); at += counter_chunk) {
@@ -323,6 +327,7 @@ std::optional<item_ref> sql_store::retract(std::uint64_t id) {
     if (ref.kind == proto::item_kind::personal && r.i64(3) == 0 && r.i64(4) == 0) {
       add_to_counter(ref.user_id, -1);
     }
+    if (ref.kind != proto::item_kind::personal) forget_shared({{id, ref.audience}});
     return ref;
   });
 }
@@ -352,12 +357,13 @@ std::vector<item_ref> sql_store::expired_between(std::int64_t from_ms, std::int6
 
 std::int64_t sql_store::purge_expired(std::int64_t now_ms, int limit) {
   return in_tx(true, [&] {
-    auto rows = query(std::string("SELECT id, user_id, is_read, deleted, retracted FROM "
-                                  "notifications WHERE expires_at_ms <= ?"
+    auto rows = query(std::string("SELECT id, user_id, is_read, deleted, retracted, kind, audience"
+                                  " FROM notifications WHERE expires_at_ms <= ?"
                                   " ORDER BY expires_at_ms LIMIT ?") +
                           dialect_.for_update,
                       {now_ms, std::int64_t{limit}});
     std::map<std::uint64_t, std::int64_t> lost_unread;
+    std::map<std::uint64_t, std::string> lost_shared;  // still counted: id -> audience
     sql_params ids;
     std::string marks;
     for (const auto& r : rows) {
@@ -366,7 +372,11 @@ std::int64_t sql_store::purge_expired(std::int64_t now_ms, int limit) {
       if (!r.null(1) && r.i64(2) == 0 && r.i64(3) == 0 && r.i64(4) == 0) {
         ++lost_unread[static_cast<std::uint64_t>(r.i64(1))];
       }
+      if (r.i64(5) != kind_personal && r.i64(4) == 0) {
+        lost_shared.emplace(static_cast<std::uint64_t>(r.i64(0)), r.str(6));
+      }
     }
+    forget_shared(lost_shared);
     if (!rows.empty()) {
       exec("DELETE FROM user_state WHERE notification_id IN (" + marks + ")", ids);
       exec("DELETE FROM notifications WHERE id IN (" + marks + ")", ids);
@@ -420,6 +430,97 @@ std::vector<counter_mismatch> sql_store::recount(bool repair) {
         exec("UPDATE unread_counters SET personal_unread = ? WHERE user_id = ?",
              {m.counted, id_param(u)});
       }
+    });
+  }
+  return out;
+}
+
+// The shared counters, checked the same way: audience_live against the stored unretracted
+// items of each audience, shared_seen against each user's read or deleted user_state rows of
+// them. Under the locks: the counter row (every writer that moves it updates it) and the rows
+// it stands for, read with a lock so uncommitted changes are waited for.
+std::vector<shared_counter_mismatch> sql_store::recount_shared(bool repair) {
+  std::vector<shared_counter_mismatch> out;
+  auto key = [](const sql_row& r, std::size_t kind_col, std::size_t audience_col) {
+    return r.i64(kind_col) == kind_broadcast ? std::string() : r.str(audience_col);
+  };
+  std::map<std::string, std::int64_t> live_counted, live_stored;
+  for (const auto& r : query("SELECT kind, audience, COUNT(*) FROM notifications WHERE kind <> 0"
+                             " AND retracted = 0 GROUP BY kind, audience",
+                             {})) {
+    live_counted[key(r, 0, 1)] += r.i64(2);
+  }
+  for (const auto& r : query("SELECT audience, live FROM audience_live", {})) {
+    live_stored[r.str(0)] = r.i64(1);
+  }
+  std::set<std::string> live_suspects;
+  for (const auto& [a, n] : live_counted) {
+    auto it = live_stored.find(a);
+    if (it == live_stored.end() || it->second != n) live_suspects.insert(a);
+  }
+  for (const auto& [a, n] : live_stored) {
+    if (n != 0 && live_counted.count(a) == 0) live_suspects.insert(a);
+  }
+  for (const auto& a : live_suspects) {
+    in_tx(true, [&] {
+      auto c = query(std::string("SELECT live FROM audience_live WHERE audience = ?") +
+                         dialect_.for_update,
+                     {a});
+      auto n = a.empty() ? query(std::string("SELECT COUNT(*) FROM notifications WHERE kind = 1"
+                                             " AND retracted = 0") +
+                                     dialect_.for_share,
+                                 {})
+                         : query(std::string("SELECT COUNT(*) FROM notifications WHERE kind = 2"
+                                             " AND audience = ? AND retracted = 0") +
+                                     dialect_.for_share,
+                                 {a});
+      shared_counter_mismatch m{"audience " + a + " live", 0, c.empty() ? 0 : c[0].i64(0),
+                         n.empty() ? 0 : n[0].i64(0)};
+      if (m.stored == m.counted) return;
+      out.push_back(m);
+      if (repair) add_to_live({{a, m.counted - m.stored}});
+    });
+  }
+
+  using seen_key = std::pair<std::uint64_t, std::string>;
+  std::map<seen_key, std::int64_t> seen_counted, seen_stored;
+  for (const auto& r : query("SELECT s.user_id, n.kind, n.audience, COUNT(*) FROM user_state s"
+                             " JOIN notifications n ON n.id = s.notification_id"
+                             " WHERE n.kind <> 0 AND n.retracted = 0"
+                             " AND (s.is_read = 1 OR s.deleted = 1)"
+                             " GROUP BY s.user_id, n.kind, n.audience",
+                             {})) {
+    seen_counted[{static_cast<std::uint64_t>(r.i64(0)), key(r, 1, 2)}] += r.i64(3);
+  }
+  for (const auto& r : query("SELECT user_id, audience, seen FROM shared_seen", {})) {
+    seen_stored[{static_cast<std::uint64_t>(r.i64(0)), r.str(1)}] = r.i64(2);
+  }
+  std::set<seen_key> seen_suspects;
+  for (const auto& [k, n] : seen_counted) {
+    auto it = seen_stored.find(k);
+    if (it == seen_stored.end() || it->second != n) seen_suspects.insert(k);
+  }
+  for (const auto& [k, n] : seen_stored) {
+    if (n != 0 && seen_counted.count(k) == 0) seen_suspects.insert(k);
+  }
+  for (const auto& k : seen_suspects) {
+    in_tx(true, [&] {
+      auto c = query(std::string("SELECT seen FROM shared_seen WHERE user_id = ? AND audience = ?") +
+                         dialect_.for_update,
+                     {id_param(k.first), k.second});
+      const std::string items = k.second.empty() ? " AND n.kind = 1" : " AND n.kind = 2 AND n.audience = ?";
+      sql_params params{id_param(k.first)};
+      if (!k.second.empty()) params.push_back(k.second);
+      auto n = query("SELECT COUNT(*) FROM user_state s JOIN notifications n"
+                     " ON n.id = s.notification_id WHERE s.user_id = ?" +
+                         items + " AND n.retracted = 0 AND (s.is_read = 1 OR s.deleted = 1)" +
+                         dialect_.for_share,
+                     params);
+      shared_counter_mismatch m{"audience " + k.second + " seen", k.first, c.empty() ? 0 : c[0].i64(0),
+                         n.empty() ? 0 : n[0].i64(0)};
+      if (m.stored == m.counted) return;
+      out.push_back(m);
+      if (repair) add_to_seen({{k, m.counted - m.stored}});
     });
   }
   return out;

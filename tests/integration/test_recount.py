@@ -52,3 +52,39 @@ def test_recount_reports_and_repairs_a_wrong_counter(launch, herald_bin, mysql_d
 
     r = _recount(herald_bin, herald)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _sql(herald, mysql_dbs, statement):
+    if herald.store.startswith("sqlite:"):
+        db = sqlite3.connect(herald.store[len("sqlite:"):])
+        db.execute(statement)
+        db.commit()
+        db.close()
+        return
+    r = mysql_dbs._sql(statement, herald.store.rsplit("/", 1)[1])
+    assert r.returncode == 0, r.stderr
+
+
+def test_recount_reports_and_repairs_the_shared_counters(launch, herald_bin, mysql_dbs, new_user):
+    """The per-audience live counter and the per-user seen counter are checked and repaired too;
+    the daemon's counts trust them, so a wrong one shows until the repair."""
+    herald = launch()
+    u = new_user()
+    audience = "org/%d" % u
+    t = herald.token(u, [audience])
+    before = herald.unread(t)
+    ids = [herald.notify_ok(audience=audience, title="g%d" % i)["id"] for i in range(3)]
+    assert herald.public("POST", "/v1/inbox/%d/read" % ids[0], token=t).status == 200
+    assert herald.unread(t) == before + 2
+
+    _sql(herald, mysql_dbs, "UPDATE audience_live SET live = 10 WHERE audience = '%s'" % audience)
+    _sql(herald, mysql_dbs, "UPDATE shared_seen SET seen = 3 WHERE user_id = %d AND audience = '%s'"
+         % (u, audience))
+    assert herald.unread(t) == before + 10 - 3
+    r = _recount(herald_bin, herald)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert ("audience %s live counter 10, rows 3: repaired\n" % audience) in r.stdout
+    assert ("user %d: audience %s seen counter 3, rows 1: repaired\n" % (u, audience)) in r.stdout
+    assert herald.unread(t) == before + 2
+    r = _recount(herald_bin, herald)
+    assert r.returncode == 0, r.stdout + r.stderr
