@@ -175,12 +175,13 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
           ex,
           [v](persistence::store& st) {
             const auto now = server::now_ms();
-            const auto changed = st.mark_all_read(v, now);
-            return std::make_pair(changed, st.unread_count(v, now).unread);
+            st.mark_all_read(v, now);  // last_change(): the read_all change, when any
+            return std::make_pair(st.last_change(), st.unread_count(v, now).unread);
           },
-          [s, uid](persistence::outcome<std::pair<std::int64_t, std::int64_t>> out) {
+          [s, uid](persistence::outcome<std::pair<std::optional<persistence::item_change>, std::int64_t>> out) {
             if (store_failed(s, out)) return;
-            if (out.value->first > 0) s->srv().user_count_changed(uid);
+            if (out.value->first) s->srv().user_state_changed(uid, *out.value->first);
+            if (out.value->first) s->srv().user_count_changed(uid);
             s->respond(json_response(http::status::ok, unread_body(out.value->second)));
           });
       return true;
@@ -202,6 +203,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
               s->respond(error_response(proto::not_found("no such notification")));
               return;
             }
+            if (out.value->change) s->srv().user_state_changed(uid, *out.value->change);
             if (out.value->changed) s->srv().user_count_changed(uid);
             s->respond(json_response(http::status::ok, proto::encode_item(*out.value->item)));
           });
@@ -222,6 +224,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
               s->respond(error_response(proto::not_found("no such notification")));
               return;
             }
+            if (out.value->first.change) s->srv().user_state_changed(uid, *out.value->first.change);
             if (out.value->first.changed) s->srv().user_count_changed(uid);
             s->respond(json_response(http::status::ok, unread_body(out.value->second)));
           });
@@ -235,6 +238,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
               s->respond(error_response(proto::not_found("no such notification")));
               return;
             }
+            if (out.value->change) s->srv().user_state_changed(uid, *out.value->change);
             s->srv().user_count_changed(uid);
             s->respond(no_content());
           });

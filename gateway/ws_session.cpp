@@ -13,6 +13,7 @@
 #include <span>
 
 #include "gateway/inbox_commands.hpp"
+#include "gateway/state_events.hpp"
 #include "gateway/ws_frame_writer.hpp"
 #include "gateway/ws_framing.hpp"
 #include "proto/server_frames.hpp"
@@ -71,7 +72,8 @@ cm::outgoing control(std::uint8_t opcode, std::string payload) {
 }  // namespace
 
 void ws_session::launch(session_services& svc, tcp::socket socket, request req, identity who,
-                        std::optional<std::uint64_t> since, std::string pending) {
+                        std::optional<std::uint64_t> since, std::string pending,
+                        std::optional<std::uint64_t> changes_since) {
   const std::size_t shard = svc.registry().shard_for(who.user_id);
   auto& target = svc.registry().context(shard);
   tcp::socket moved(target);
@@ -91,6 +93,7 @@ void ws_session::launch(session_services& svc, tcp::socket socket, request req, 
     }
   }
   auto s = std::make_shared<ws_session>(svc, std::move(moved), std::move(who));
+  s->changes_since_ = changes_since;
   if (!pending.empty()) {
     // Frames sent in the same TCP segment as the upgrade request are the first input.
     const std::size_t n = std::min(pending.size(), s->reader_.buffer_limit());
@@ -169,19 +172,23 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
     return;
   }
   // Patient: after a restart every client reconnects with since at once.
+  auto changes = std::make_shared<std::optional<persistence::change_page>>();
   svc_.pool().submit_patient(
       sock_.get_executor(),
-      [v, since](persistence::store& st) {
+      [v, since, changes, cs = changes_since_](persistence::store& st) {
         const auto now = now_ms();
         std::pair<persistence::unread_result, std::vector<proto::notification>> out;
         // The count first: every item up to its watermark is committed, so the list below
         // (a later snapshot) holds all of them; later ones are cut off and arrive as events.
         out.first = st.unread_count(v, now);
         out.second = st.list_since(v, *since, sync_page + 1, now);
+        st.annotate_seq(v, out.second);
+        if (cs) *changes = st.list_changes(v, *cs, *since, sync_page);
         return out;
       },
-      [self = shared_from_this(), since](auto out) {
+      [self = shared_from_this(), since, changes](auto out) {
         if (self->closing()) return;
+        self->initial_changes_ = std::move(*changes);
         if (!out.ok()) {
           self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
           return;
@@ -196,7 +203,8 @@ void ws_session::initial_loaded(std::optional<std::uint64_t> since, const persis
     std::erase_if(items, [&](const proto::notification& n) { return n.id > count.watermark; });
     const bool more = items.size() > static_cast<std::size_t>(sync_page);
     if (more) items.resize(sync_page);
-    enqueue(whole(proto::encode_sync(items, more)));
+    enqueue(whole(encode_sync_page(items, more, initial_changes_)));
+    initial_changes_.reset();
   }
   // The count frame, then what arrived meanwhile (never an id the sync covers).
   tracker_.loaded(count.unread, count.watermark, since.has_value());
@@ -422,20 +430,24 @@ void ws_session::handle_command(const proto::client_frame& f) {
     case proto::client_frame_type::sync:
       command_started();
       svc_.pool().submit(
-          ex, [v = viewer(), since = f.since](persistence::store& st) {
-            return st.list_since(v, since, sync_page + 1, now_ms());
+          ex, [v = viewer(), since = f.since, cs = f.changes_since](persistence::store& st) {
+            std::pair<std::vector<proto::notification>, std::optional<persistence::change_page>> out;
+            out.first = st.list_since(v, since, sync_page + 1, now_ms());
+            st.annotate_seq(v, out.first);
+            if (cs) out.second = st.list_changes(v, *cs, since, sync_page);
+            return out;
           },
-          [self](persistence::outcome<std::vector<proto::notification>> out) {
+          [self](auto out) {
             self->command_finished();
             if (self->closing()) return;
             if (!out.ok()) {
               self->send_error("unavailable", "the store cannot be reached; retry later");
               return;
             }
-            auto& items = *out.value;
+            auto& items = out.value->first;
             const bool more = items.size() > static_cast<std::size_t>(sync_page);
             if (more) items.resize(sync_page);
-            self->enqueue(whole(proto::encode_sync(items, more)));
+            self->enqueue(whole(encode_sync_page(items, more, out.value->second)));
           });
       return;
   }

@@ -31,7 +31,8 @@ class ws_session final : public cm::session,
   // Moves the socket to the user's shard and completes the upgrade there. `pending` holds
   // bytes the client sent after the upgrade request (its first frames).
   static void launch(session_services& svc, boost::asio::ip::tcp::socket socket, request req, identity who,
-                     std::optional<std::uint64_t> since, std::string pending);
+                     std::optional<std::uint64_t> since, std::string pending,
+                     std::optional<std::uint64_t> changes_since = std::nullopt);
 
   ws_session(session_services& svc, boost::asio::ip::tcp::socket socket, identity who);
   ~ws_session() override;
@@ -109,6 +110,10 @@ class ws_session final : public cm::session,
   bool peer_closed_ = false;
   bool ping_outstanding_ = false;
   bool expiring_sent_ = false;
+  // Recovery (state events): the seq after which the initial sync lists changes, and the
+  // changes read with the initial sync page.
+  std::optional<std::uint64_t> changes_since_;
+  std::optional<persistence::change_page> initial_changes_;
 };
 
 }  // namespace herald::gateway

@@ -323,6 +323,7 @@ std::optional<item_ref> sql_store::retract(std::uint64_t id) {
     if (ref.kind == proto::item_kind::personal && r.i64(3) == 0 && r.i64(4) == 0) {
       add_to_counter(ref.user_id, -1);
     }
+    ref.seq = log_retraction(ref);
     return ref;
   });
 }
