@@ -13,6 +13,7 @@ enum class event_type : std::uint8_t {
   desktop,        // a transient popup: push the `desktop` frame as is
   count_changed,  // the matching sessions' counts may have changed: recount from the store
   revoke,         // close the matching sessions with 4003 `revoked` (a user cut off)
+  state,          // a state frame (changed, read_all, removed): push `payload` as is
 };
 
 enum class event_target : std::uint8_t {
@@ -28,7 +29,7 @@ struct event {
   std::string group;   // canonical audience path, for event_target::group
   std::uint64_t id = 0;  // notification id (notification events; 0 otherwise)
   // notification: the encoded frame prefix (proto::encode_notification_prefix);
-  // desktop: the whole frame; count_changed, revoke: unused.
+  // desktop, state: the whole frame; count_changed, revoke: unused.
   std::shared_ptr<const std::string> payload;
 };
 

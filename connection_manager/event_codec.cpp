@@ -13,6 +13,7 @@ const char* type_name(event_type t) {
     case event_type::desktop: return "desktop";
     case event_type::count_changed: return "count";
     case event_type::revoke: return "revoke";
+    case event_type::state: return "state";
   }
   return "";
 }
@@ -31,6 +32,7 @@ std::optional<event_type> parse_type(const std::string& s) {
   if (s == "desktop") return event_type::desktop;
   if (s == "count") return event_type::count_changed;
   if (s == "revoke") return event_type::revoke;
+  if (s == "state") return event_type::state;
   return std::nullopt;
 }
 

@@ -28,6 +28,7 @@ void deliver_one(session& s, const event& e) {
     case event_type::desktop: s.on_frame(e.payload); break;
     case event_type::count_changed: s.on_count_changed(); break;
     case event_type::revoke: s.close_with(4003, "revoked"); break;
+    case event_type::state: s.on_frame(e.payload); break;
   }
 }
 

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "gateway/state_events.hpp"
 #include "gateway/http_session.hpp"
 #include "gateway/routes.hpp"
 #include "gateway/server.hpp"
@@ -211,6 +212,7 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
             s->respond(error_response(proto::not_found("no such notification, or already retracted")));
             return;
           }
+          s->srv().publish(state_event_for_item(**out.value, proto::removal_reason::retracted));
           s->srv().publish(server::count_event_for(**out.value));
           s->respond(no_content());
         });

@@ -123,6 +123,10 @@ const std::map<std::string, setter>& settings() {
          c.node_id = v;
        }},
       {"allowed_origins", [](config& c, const std::string& v) { c.allowed_origins = split_list(v); }},
+      {"changes_days",
+       [](config& c, const std::string& v) {
+         c.changes_days = static_cast<unsigned>(parse_uint(v, 0, 3650));
+       }},
       {"retention_days",
        [](config& c, const std::string& v) {
          c.retention_days = static_cast<std::int64_t>(parse_uint(v, 1, 36500));

@@ -62,6 +62,7 @@ struct config {
   std::string jwt_issuer;      // required `iss` when set
   std::string jwt_audience;    // required in `aud` when set
   unsigned token_refresh_window_s = 60;  // `token_expiring` this long before `exp`
+  unsigned changes_days = 7;  // state changes kept for recovery (changes_since); 0: until the next purge
 };
 
 // The shortest secrets accepted without --dev.

@@ -1,3 +1,4 @@
+#include "gateway/state_events.hpp"
 #include "gateway/http_session.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -327,6 +328,12 @@ void http_session::upgrade(request req) {
     }
     since = v;
   }
+  std::optional<std::uint64_t> changes_since;
+  if (auto why = parse_changes_since(t.param("changes_since"), since.has_value(), changes_since)) {
+    keep_alive_ = false;
+    write(error_response(proto::invalid_argument("changes_since", *why)));
+    return;
+  }
   // Authenticated: the connection leaves the pending list before it becomes a WebSocket.
   leave_pending();
   // The socket leaves this HTTP session; the request counted by handle() is finished.
@@ -335,7 +342,8 @@ void http_session::upgrade(request req) {
   // Bytes after the request head (frames sent in the same segment) go with the socket.
   std::string pending(static_cast<const char*>(buffer_.data().data()), buffer_.size());
   buffer_.consume(buffer_.size());
-  ws_session::launch(srv_, stream_.release_socket(), std::move(req), std::move(*who), since, std::move(pending));
+  ws_session::launch(srv_, stream_.release_socket(), std::move(req), std::move(*who), since, std::move(pending),
+                     changes_since);
 }
 
 void http_session::respond(response res) {

@@ -28,6 +28,7 @@ void finish(session_services& svc, std::uint64_t user, const persistence::outcom
   } else {
     r.changed = out.value->mark.changed;
     r.unread = out.value->unread;
+    if (r.changed && out.value->mark.change) svc.user_state_changed(user, *out.value->mark.change);
     if (r.changed) svc.user_count_changed(user);
   }
   done(r);
@@ -68,6 +69,7 @@ void read_everything(session_services& svc, const persistence::viewer& v, bool w
         step s;
         s.mark.found = true;
         s.mark.changed = st.mark_all_read(v, now) > 0;
+        s.mark.change = st.last_change();
         if (with_unread) s.unread = st.unread_count(v, now).unread;
         return s;
       },

@@ -217,6 +217,7 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
               s->respond(error_response(proto::not_found("no such notification")));
               return;
             }
+            if (out.value->change) s->srv().user_state_changed(uid, *out.value->change);
             if (out.value->changed) s->srv().user_count_changed(uid);
             s->respond(json_response(http::status::ok, proto::encode_item(*out.value->item)));
           });

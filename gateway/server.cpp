@@ -16,6 +16,7 @@
 #include "proto/audience.hpp"
 #include "gateway/listener.hpp"
 #include "gateway/logging.hpp"
+#include "gateway/state_events.hpp"
 #include "gateway/ws_session.hpp"
 
 namespace herald::gateway {
@@ -90,6 +91,10 @@ void server::user_count_changed(std::uint64_t user_id) {
   e.target = cm::event_target::users;
   e.users = {user_id};
   publish(e);
+}
+
+void server::user_state_changed(std::uint64_t user_id, const proto::state_change& c) {
+  publish(state_event_for_user(user_id, c));
 }
 
 server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) {
@@ -447,20 +452,30 @@ void server::watch_expiry() {
     });
     return;
   }
+  const std::int64_t changes_before = now - std::int64_t{cfg_.changes_days} * 86'400'000;
   pool_->submit(
       contexts_[0]->get_executor(),
-      [from, now, purge](persistence::store& st) {
+      [from, now, purge, changes_before](persistence::store& st) {
+        // The `removed` (expired) changes first: logged once, whichever node is first.
+        auto gone = st.record_expiries(from, now, now);
         auto items = st.expired_between(from, now);
         // Small batches keep each transaction short; keep going while there is a backlog.
         for (int i = 0; purge && i < 50 && st.purge_expired(now, 500) == 500; ++i) {
         }
-        return items;
+        for (int i = 0; purge && i < 50 && st.purge_changes(changes_before, 500) == 500; ++i) {
+        }
+        return std::make_pair(std::move(gone), std::move(items));
       },
-      [this, now](persistence::outcome<std::vector<persistence::item_ref>> out) {
+      [this, now](persistence::outcome<std::pair<std::vector<persistence::item_ref>,
+                                                 std::vector<persistence::item_ref>>> out) {
         if (out.ok()) {
           expiry_checked_ms_ = now;
-          // Expiry is seen by every node from the shared store: deliver locally only.
-          for (const auto& item : *out.value) on_bus_event(count_event_for(item));
+          // Expiry is seen by every node from the shared store: deliver locally only, the
+          // state frames before the counts they cause.
+          for (const auto& item : out.value->first) {
+            on_bus_event(state_event_for_item(item, proto::removal_reason::expired));
+          }
+          for (const auto& item : out.value->second) on_bus_event(count_event_for(item));
         }
         if (draining_) return;
         expiry_timer_->expires_after(std::chrono::seconds(1));

@@ -102,6 +102,7 @@ class server final : public session_services {
   }
   // Every connection of the user recounts (after a read, delete or read-all).
   void user_count_changed(std::uint64_t user_id) override;
+  void user_state_changed(std::uint64_t user_id, const proto::state_change& c) override;
   static std::shared_ptr<spdlog::logger> log();
   // Prometheus lines of the store's writer and readers (work done, deadlines, refusals), the
   // bus's counters in a cluster (dropped messages included) and presence deadlines.

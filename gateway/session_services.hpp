@@ -12,6 +12,7 @@
 #include "gateway/token_verifier.hpp"
 #include "persistence/read_batcher.hpp"
 #include "persistence/store_pool.hpp"
+#include "proto/state_frames.hpp"
 
 namespace herald::gateway {
 
@@ -27,6 +28,11 @@ class session_services {
   virtual const token_verifier& tokens() const = 0;
   // Every connection of the user, on every node, recounts (after a read, delete or read-all).
   virtual void user_count_changed(std::uint64_t user_id) = 0;
+  // Every connection of the user, on every node, gets the change's state frame (call it before
+  // user_count_changed so that the frame precedes the count).
+  virtual void user_state_changed(std::uint64_t user_id, const proto::state_change& c) {
+    (void)user_id, (void)c;
+  }
   // How long after connecting events for a new user may still miss this node (a cluster bus
   // subscribing to the user's channel); zero on a single node.
   virtual std::chrono::milliseconds subscription_settle() const = 0;

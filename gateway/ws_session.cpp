@@ -11,6 +11,7 @@
 
 #include "gateway/inbox_commands.hpp"
 #include "gateway/session_reads.hpp"
+#include "gateway/state_events.hpp"
 #include "gateway/ws_frame_writer.hpp"
 #include "gateway/ws_framing.hpp"
 #include "proto/server_frames.hpp"
@@ -60,7 +61,8 @@ cm::outgoing control(std::uint8_t opcode, std::string payload) {
 }  // namespace
 
 void ws_session::launch(session_services& svc, tcp::socket socket, request req, identity who,
-                        std::optional<std::uint64_t> since, std::string pending) {
+                        std::optional<std::uint64_t> since, std::string pending,
+                        std::optional<std::uint64_t> changes_since) {
   const std::size_t shard = svc.registry().shard_for(who.user_id);
   auto& target = svc.registry().context(shard);
   tcp::socket moved(target);
@@ -80,6 +82,7 @@ void ws_session::launch(session_services& svc, tcp::socket socket, request req, 
     }
   }
   auto s = std::make_shared<ws_session>(svc, std::move(moved), std::move(who));
+  s->changes_since_ = changes_since;
   if (!pending.empty()) {
     // Frames sent in the same TCP segment as the upgrade request are the first input.
     const std::size_t n = std::min(pending.size(), s->reader_.buffer_limit());
@@ -156,14 +159,14 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
                           });
     return;
   }
-  read_count_and_page(svc_, v, *since, sock_.get_executor(),
+  read_count_and_page(svc_, v, *since, changes_since_, sock_.get_executor(),
                       [self = shared_from_this(), since](persistence::outcome<count_and_page> out) {
                         if (self->closing()) return;
                         if (!out.ok()) {
                           self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
                           return;
                         }
-                        self->enqueue(whole(proto::encode_sync(out.value->items, out.value->more)));
+                        self->enqueue(whole(encode_sync_page(out.value->items, out.value->more, out.value->changes)));
                         self->initial_loaded(since, out.value->count);
                       });
 }
@@ -197,7 +200,7 @@ void ws_session::on_bus_back() {
 }
 
 void ws_session::start_resync(std::uint64_t from) {
-  read_count_and_page(svc_, viewer(), from, sock_.get_executor(),
+  read_count_and_page(svc_, viewer(), from, std::nullopt, sock_.get_executor(),
                       [self = shared_from_this()](persistence::outcome<count_and_page> out) {
                         if (self->closing()) return;
                         if (!out.ok()) {
@@ -384,14 +387,14 @@ void ws_session::handle_command(const proto::client_frame& f) {
       return;  // receipts are not recorded yet; an ack is never answered
     case proto::client_frame_type::sync:
       command_started();
-      read_page(svc_, viewer(), f.since, ex, [self](persistence::outcome<page> out) {
+      read_page(svc_, viewer(), f.since, f.changes_since, ex, [self](persistence::outcome<page> out) {
         self->command_finished();
         if (self->closing()) return;
         if (!out.ok()) {
           self->send_error("unavailable", "the store cannot be reached; retry later");
           return;
         }
-        self->enqueue(whole(proto::encode_sync(out.value->items, out.value->more)));
+        self->enqueue(whole(encode_sync_page(out.value->items, out.value->more, out.value->changes)));
       });
       return;
   }

@@ -33,7 +33,8 @@ class ws_session final : public cm::session,
   // Moves the socket to the user's shard and completes the upgrade there. `pending` holds
   // bytes the client sent after the upgrade request (its first frames).
   static void launch(session_services& svc, boost::asio::ip::tcp::socket socket, request req, identity who,
-                     std::optional<std::uint64_t> since, std::string pending);
+                     std::optional<std::uint64_t> since, std::string pending,
+                     std::optional<std::uint64_t> changes_since = std::nullopt);
 
   ws_session(session_services& svc, boost::asio::ip::tcp::socket socket, identity who);
   ~ws_session() override;
@@ -109,6 +110,8 @@ class ws_session final : public cm::session,
   bool waiting_writable_ = false;
   bool close_sent_ = false;
   bool peer_closed_ = false;
+  // Recovery (state events): the seq after which the initial sync lists changes.
+  std::optional<std::uint64_t> changes_since_;
 };
 
 }  // namespace herald::gateway

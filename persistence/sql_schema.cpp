@@ -174,6 +174,31 @@ std::vector<std::string> sqlite_v4() {
   };
 }
 
+// Version 5: the change log of state events (see sql_store_changes.cpp). Seqs come from the
+// notifications id sequence; changes_horizon holds the highest seq purged from the log.
+// A per-user change has user_id set and audience ''; a retraction or expiry of a shared item is
+// one row with user_id 0 and the item's audience ('' for broadcasts). expired_item makes an
+// expiry logged once whichever node sees it first.
+std::vector<std::string> sqlite_v5() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS changes (
+           seq INTEGER PRIMARY KEY,
+           at_ms INTEGER NOT NULL,
+           type INTEGER NOT NULL,
+           item_id INTEGER NOT NULL,
+           reason INTEGER NOT NULL,
+           user_id INTEGER NOT NULL,
+           audience TEXT NOT NULL,
+           expired_item INTEGER NULL UNIQUE))",
+      "CREATE INDEX IF NOT EXISTS ix_changes_scope ON changes (user_id, audience, seq)",
+      "CREATE INDEX IF NOT EXISTS ix_changes_at ON changes (at_ms)",
+      R"(CREATE TABLE IF NOT EXISTS changes_horizon (
+           id INTEGER PRIMARY KEY,
+           purged_seq INTEGER NOT NULL))",
+      "INSERT OR IGNORE INTO changes_horizon (id, purged_seq) VALUES (1, 0)",
+  };
+}
+
 std::vector<std::string> mysql_v4() {
   return {
       R"(CREATE TABLE IF NOT EXISTS audience_live (
@@ -186,6 +211,29 @@ std::vector<std::string> mysql_v4() {
            seen BIGINT NOT NULL,
            PRIMARY KEY (user_id, audience)
          ) ENGINE=InnoDB)",
+  };
+}
+
+std::vector<std::string> mysql_v5() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS changes (
+           seq BIGINT NOT NULL PRIMARY KEY,
+           at_ms BIGINT NOT NULL,
+           type TINYINT NOT NULL,
+           item_id BIGINT NOT NULL,
+           reason TINYINT NOT NULL,
+           user_id BIGINT NOT NULL,
+           audience VARCHAR(800) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+           expired_item BIGINT NULL,
+           UNIQUE KEY ux_changes_expired (expired_item),
+           KEY ix_changes_scope (user_id, audience, seq),
+           KEY ix_changes_at (at_ms)
+         ) ENGINE=InnoDB)",
+      R"(CREATE TABLE IF NOT EXISTS changes_horizon (
+           id INTEGER NOT NULL PRIMARY KEY,
+           purged_seq BIGINT NOT NULL
+         ) ENGINE=InnoDB)",
+      "INSERT IGNORE INTO changes_horizon (id, purged_seq) VALUES (1, 0)",
   };
 }
 
@@ -215,7 +263,7 @@ const sql_dialect& sqlite_dialect() {
       "INSERT OR IGNORE INTO audience_pairs (pair, audience) VALUES ",
       "DELETE FROM batch_tokens WHERE token IN (SELECT token FROM batch_tokens "
       "WHERE created_at_ms <= ? LIMIT ?)",
-      {sqlite_v1(), sqlite_v2(), sqlite_v3(), sqlite_v4()},
+      {sqlite_v1(), sqlite_v2(), sqlite_v3(), sqlite_v4(), sqlite_v5()},
       "",
       " ON CONFLICT (audience) DO UPDATE SET live = live + excluded.live",
       " ON CONFLICT (user_id, audience) DO UPDATE SET seen = seen + excluded.seen",
@@ -243,7 +291,7 @@ const sql_dialect& mysql_dialect() {
       "notifications a FORCE INDEX (ix_notifications_live)",
       "INSERT IGNORE INTO audience_pairs (pair, audience) VALUES ",
       "DELETE FROM batch_tokens WHERE created_at_ms <= ? ORDER BY created_at_ms LIMIT ?",
-      {mysql_v1(), mysql_v2(), mysql_v3(), mysql_v4()},
+      {mysql_v1(), mysql_v2(), mysql_v3(), mysql_v4(), mysql_v5()},
       " LOCK IN SHARE MODE",
       " ON DUPLICATE KEY UPDATE live = live + VALUES(live)",
       " ON DUPLICATE KEY UPDATE seen = seen + VALUES(seen)",
@@ -252,7 +300,7 @@ const sql_dialect& mysql_dialect() {
 }
 
 const std::vector<std::string>& schema_tables() {
-  static const std::vector<std::string> t{"shared_seen", "audience_live", "audience_pairs", "batch_tokens", "user_state",
+  static const std::vector<std::string> t{"changes", "changes_horizon", "shared_seen", "audience_live", "audience_pairs", "batch_tokens", "user_state",
                                           "idempotency",
                                           "unread_counters",
                                           "id_sequence",     "notifications",

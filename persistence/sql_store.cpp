@@ -874,6 +874,7 @@ mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int
         if (a == action::read) is_read = true;
       }
     }
+    if (res.changed) res.change = log_user_change(v.user_id, id, a == action::read);
     res.found = true;
     if (a != action::remove) res.item = row_to_item(r, is_read);
     return res;
@@ -893,7 +894,10 @@ mark_result sql_store::remove_for_user(const viewer& v, std::uint64_t id, std::i
 }
 
 std::int64_t sql_store::mark_all_read(const viewer& v, std::int64_t now_ms) {
+  last_change_.reset();
   return in_tx(true, [&] {
+    // The sequence first: no item commits meanwhile, so up_to covers every item seen here.
+    const auto up_to = lock_sequence() - 1;
     const auto personal = exec(
         "UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0"
         " AND deleted = 0 AND retracted = 0"
@@ -924,6 +928,11 @@ std::int64_t sql_store::mark_all_read(const viewer& v, std::int64_t now_ms) {
     add_to_seen(seen);
     // By the rows changed, never "set 0": items inserted meanwhile stay counted.
     if (personal > 0) add_to_counter(v.user_id, -personal);
+    last_change_.reset();
+    if (changed > 0) {
+      last_change_ = log_change(change_type::read_all, static_cast<std::uint64_t>(up_to),
+                                removal_reason::deleted, v.user_id, "");
+    }
     return changed;
   });
 }

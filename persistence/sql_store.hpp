@@ -91,6 +91,14 @@ class sql_store : public store {
   bool batch_committed(const std::string& token) override;
   // recount() for the shared-item counters (audience_live, shared_seen), the same way.
   std::vector<shared_counter_mismatch> recount_shared(bool repair);
+  // The change log (sql_store_changes.cpp).
+  std::optional<item_change> last_change() const override { return last_change_; }
+  change_page list_changes(const viewer& v, std::uint64_t after_seq, std::uint64_t max_id,
+                           int limit) override;
+  void annotate_seq(const viewer& v, std::vector<proto::notification>& items) override;
+  std::vector<item_ref> record_expiries(std::int64_t from_ms, std::int64_t to_ms,
+                                        std::int64_t now_ms) override;
+  std::int64_t purge_changes(std::int64_t before_ms, int limit) override;
 
   // Drops every Herald table (the store tests start from it); migrate() recreates them.
   void drop_schema();
@@ -188,6 +196,19 @@ class sql_store : public store {
       const std::vector<std::uint64_t>& ids);
   std::vector<insert_result> insert_in_tx(const std::vector<insert_request>& batch,
                                           const std::string& token);
+  // The change log, called inside the transaction of the change (sql_store_changes.cpp).
+  // Locks the id sequence row and returns its next value.
+  std::int64_t lock_sequence();
+  // Allocates the next seq and logs one change; `user_id` 0 with the item's audience for a
+  // change to a shared item.
+  item_change log_change(change_type type, std::uint64_t id, removal_reason reason,
+                         std::uint64_t user_id, const std::string& audience,
+                         bool expiry = false);
+  // A read (`read`) or delete of one item by one user.
+  item_change log_user_change(std::uint64_t user_id, std::uint64_t id, bool read);
+  // A retraction: one row, scoped like the item.
+  std::uint64_t log_retraction(const item_ref& ref);
+  std::optional<item_change> last_change_;
 
   // Batch tokens outlive any commit whose outcome is still being resolved.
   static constexpr std::int64_t batch_token_life_ms = 86'400'000;

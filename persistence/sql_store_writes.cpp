@@ -328,6 +328,7 @@ std::optional<item_ref> sql_store::retract(std::uint64_t id) {
       add_to_counter(ref.user_id, -1);
     }
     if (ref.kind != proto::item_kind::personal) forget_shared({{id, ref.audience}});
+    ref.seq = log_retraction(ref);
     return ref;
   });
 }

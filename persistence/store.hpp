@@ -13,6 +13,7 @@
 #include "proto/audience.hpp"
 #include "proto/notification.hpp"
 #include "proto/notify_request.hpp"
+#include "proto/state_frames.hpp"
 
 namespace herald::persistence {
 
@@ -83,18 +84,33 @@ struct read_result {
   inbox_page page;  // when a page was asked for (its unread is counts.unread)
 };
 
+// A change to an item as state frames and the change log describe it (API.md "State events");
+// its seq comes from the id sequence, allocated in the change's transaction.
+using change_type = proto::change_type;
+using removal_reason = proto::removal_reason;
+using item_change = proto::state_change;
+
+// Recovery: the changes a viewer missed, oldest first.
+struct change_page {
+  std::vector<item_change> changes;
+  bool more = false;   // the page was full
+  bool reset = false;  // after_seq is older than the kept log: nothing listed, reload
+};
+
 // What a change to one item means for other connections' counts.
 struct item_ref {
   std::uint64_t id = 0;
   proto::item_kind kind = proto::item_kind::personal;
   std::uint64_t user_id = 0;  // personal
   std::string audience;       // group, canonical
+  std::uint64_t seq = 0;      // retract, record_expiries: the change's seq
 };
 
 struct mark_result {
   bool found = false;    // visible to the viewer (else the caller answers 404)
   bool changed = false;  // it was unread (read) / visible (delete) before this call
   std::optional<proto::notification> item;  // get(): the item after marking
+  std::optional<item_change> change;        // the logged change, when changed
 };
 
 struct store_stats {
@@ -163,6 +179,34 @@ class store {
   // Whether the insert batch named `token` (commit_unknown::token) committed. Throws
   // store_unavailable when that cannot be read.
   virtual bool batch_committed(const std::string& token) = 0;
+
+  // The change log (API.md "State events"). The change the last mark_all_read call on this
+  // instance logged (nullopt when it changed nothing).
+  virtual std::optional<item_change> last_change() const { return std::nullopt; }
+  // Changes with seq > after_seq to items with id <= max_id (read_all whatever its up_to)
+  // that the viewer can see or could, oldest first, at most `limit`.
+  virtual change_page list_changes(const viewer& v, std::uint64_t after_seq, std::uint64_t max_id,
+                                   int limit) {
+    (void)v, (void)after_seq, (void)max_id, (void)limit;
+    return {};
+  }
+  // Sets each item's seq: the last logged change it reflects for the viewer, else its id.
+  virtual void annotate_seq(const viewer& v, std::vector<proto::notification>& items) {
+    (void)v;
+    for (auto& n : items) n.seq = n.id;
+  }
+  // Logs one `removed` (expired) change per item whose expires_at is in (from_ms, to_ms] and
+  // that somebody could still see, once whichever node asks; returns them with their seq.
+  virtual std::vector<item_ref> record_expiries(std::int64_t from_ms, std::int64_t to_ms,
+                                                std::int64_t now_ms) {
+    (void)from_ms, (void)to_ms, (void)now_ms;
+    return {};
+  }
+  // Deletes up to `limit` changes logged at or before before_ms; returns how many.
+  virtual std::int64_t purge_changes(std::int64_t before_ms, int limit) {
+    (void)before_ms, (void)limit;
+    return 0;
+  }
 };
 
 // "sqlite:PATH" or "mysql://USER:PASS@HOST:PORT/DB". Throws std::invalid_argument for a URL of

@@ -61,6 +61,13 @@ std::variant<client_frame, frame_error> parse_client_frame(std::string_view text
     if (!read_integer(value, "since", 0, frame.since)) {
       return error("invalid_argument", "\"sync\" needs a non-negative integer \"since\"");
     }
+    if (value.contains("changes_since")) {
+      std::uint64_t s = 0;
+      if (!read_integer(value, "changes_since", 0, s) || s > (std::uint64_t{1} << 53) - 1) {
+        return error("invalid_argument", "\"changes_since\" must be a non-negative integer seq");
+      }
+      frame.changes_since = s;
+    }
   } else if (type == "ack") {
     // Receipts (API.md v1.1): 1..100 positive ids; never answered.
     frame.type = client_frame_type::ack;

@@ -1,6 +1,7 @@
 // Frames a browser sends over the WebSocket. Pure functions; thread-safe.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -13,6 +14,7 @@ struct client_frame {
   client_frame_type type = client_frame_type::ping;
   std::uint64_t id = 0;     // read, remove ("delete")
   std::uint64_t since = 0;  // sync (0 allowed)
+  std::optional<std::uint64_t> changes_since;  // sync: also the changes after this seq
   std::string token;        // refresh: the new JWT
 };
 

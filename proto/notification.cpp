@@ -132,6 +132,10 @@ void encode_item(const notification& n, std::string& out) {
     out.append("null");
   }
   out.append(R"(,"desktop":)").append(n.desktop ? "true" : "false");
+  if (n.seq != 0) {
+    out.append(R"(,"seq":)");
+    append_json_uint(out, n.seq);
+  }
   out.push_back('}');
 }
 

@@ -27,6 +27,7 @@ struct notification {
   retention keep = retention::normal;
   std::optional<std::int64_t> expires_at_ms;  // nullopt for important items
   bool desktop = true;
+  std::uint64_t seq = 0;            // state-event seq (API.md v1.1); 0: not encoded
 };
 
 // Appends the item's JSON object (API.md "Item") to out.

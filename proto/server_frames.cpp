@@ -54,8 +54,12 @@ std::string encode_sync(std::span<const notification> items, bool more) {
 }
 
 std::string encode_notification_prefix(const notification& n) {
+  // A new item's seq is its id (ids and seqs come from one sequence) unless a later change is
+  // known; the frame carries it at the top level (the item as the inbox lists it).
   std::string out;
-  out.append(R"({"type":"notification","notification":)");
+  out.append(R"({"type":"notification","seq":)");
+  append_json_uint(out, n.seq != 0 ? n.seq : n.id);
+  out.append(R"(,"notification":)");
   encode_item(n, out);
   return out;
 }

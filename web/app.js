@@ -35,7 +35,6 @@ const state = {
   epoch: 0,          // bumped when the list is reset, so stale answers are dropped
   unread: 0,
   openId: null,
-  reconcileTimer: null,
 };
 
 // ---- tokens and sessions ----
@@ -108,6 +107,11 @@ async function signIn(session) {
   });
   client.on('count', ({ unread }) => onCount(unread));
   client.on('notification', ({ notification, live }) => onNotification(notification, live));
+  // State frames: a read, read-all or removal in any tab or device updates this list in place.
+  client.on('changed', ({ id }) => onChanged(id));
+  client.on('read_all', ({ up_to: upTo }) => onReadAll(upTo));
+  client.on('removed', ({ id }) => onRemoved(id));
+  client.on('reset', () => resetList());
   client.on('click', ({ notification }) => { if (notification) openItem(notification.id); });
   client.on('error', ({ code, message }) => {
     if (code === 'unauthenticated') showSigninError(`The server refused this token: ${message}`);
@@ -193,14 +197,30 @@ function setBadge(unread) {
 }
 
 function onCount(unread) {
-  const dropped = unread < state.unread;
   setBadge(unread);
-  if (unread === 0) {
-    for (const item of state.items.values()) item.read = true;
-    render();
-  }
-  // Something was read, deleted, retracted or expired, maybe in another tab: refresh the list.
-  if (dropped) scheduleReconcile();
+}
+
+// ---- state changes (from any tab or device, applied without fetching a page) ----
+
+function onChanged(id) {
+  const item = state.items.get(id);
+  if (!item || item.read) return;
+  item.read = true;
+  state.stateChanges = (state.stateChanges ?? 0) + 1;
+  render();
+}
+
+function onReadAll(upTo) {
+  for (const item of state.items.values()) if (item.id <= upTo) item.read = true;
+  state.stateChanges = (state.stateChanges ?? 0) + 1;
+  render();
+}
+
+function onRemoved(id) {
+  if (!state.items.delete(id)) return;
+  state.fresh.delete(id);
+  state.stateChanges = (state.stateChanges ?? 0) + 1;
+  render();
 }
 
 // ---- list ----
@@ -246,33 +266,6 @@ function sentinelVisible() {
   const box = ui.scroll.getBoundingClientRect();
   const mark = ui.more.getBoundingClientRect();
   return mark.top <= box.bottom + 80;
-}
-
-function scheduleReconcile() {
-  clearTimeout(state.reconcileTimer);
-  state.reconcileTimer = setTimeout(reconcile, 250);
-}
-
-// Re-reads the newest page and fixes read marks and removals there.
-async function reconcile() {
-  const client = state.client;
-  if (!client || !state.loaded) return;
-  const epoch = state.epoch;
-  const ceiling = Math.max(0, ...state.items.keys());
-  try {
-    const page = await client.list({ limit: PAGE_SIZE, status: state.filter });
-    if (epoch !== state.epoch) return;
-    const fetched = new Map(page.notifications.map((item) => [item.id, item]));
-    const floor = page.next_before === null ? 0 : Math.min(...fetched.keys());
-    for (const id of [...state.items.keys()]) {
-      if (id >= floor && id <= ceiling && !fetched.has(id)) state.items.delete(id);
-    }
-    for (const item of fetched.values()) state.items.set(item.id, item);
-    setBadge(page.unread);
-    render();
-  } catch {
-    // The next count change tries again.
-  }
 }
 
 function onNotification(item, live) {
@@ -558,6 +551,9 @@ window.heraldDemo = {
   get client() { return state.client; },
   get unread() { return state.unread; },
   get ids() { return [...state.items.keys()].sort((a, b) => b - a); },
+  // State frames applied to the list so far (reads, read-alls, removals).
+  get stateChanges() { return state.stateChanges ?? 0; },
+  read(id) { return state.items.get(id)?.read; },
 };
 
 start();

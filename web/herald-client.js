@@ -41,6 +41,7 @@ export class HeraldError extends Error {
  *   `refresh` frame on the open connection, without reconnecting
  * @param {number} [options.since] resume after this notification id. Without it the client
  *   asks the inbox for the newest id first, so nothing created after `connect()` is missed.
+ * @param {number} [options.changesSince] resume state changes after this seq (with `since`)
  * @param {string} [options.httpBase] base URL of the inbox API, default derived from `url`
  * @param {boolean} [options.desktop=true] show desktop popups (needs Notification permission)
  * @param {number} [options.minDelayMs=500] first reconnect delay
@@ -60,7 +61,14 @@ export function connect(options) {
  * - `count` `{unread}`: the unread count changed (count frames, new notifications, read calls);
  * - `notification` `{notification, unread, live}`: an item this client had not seen, from a live
  *   frame (`live: true`, `unread` is the new count) or from a resume `sync` (`live: false`);
- * - `sync` `{notifications, more}`: a sync frame, `notifications` holding only unseen items;
+ * - `sync` `{notifications, more, changes, reset}`: a sync frame, `notifications` holding only
+ *   unseen items, `changes` the state changes it carried (already applied, like live ones);
+ * - `changed` `{id, read, seq, item}`: an item was read (here or in another tab or device);
+ * - `read_all` `{up_to, seq}`: every item with id <= up_to is read;
+ * - `removed` `{id, reason, seq, item}`: an item left the inbox (`deleted`, `retracted`,
+ *   `expired`);
+ * - `reset` `{}`: the client was away longer than the server keeps changes: reload the list
+ *   (`items` was cleared);
  * - `desktop` `{title, content, data}`: a transient popup frame;
  * - `click` `{notification | desktop}`: a desktop popup shown by this tab was clicked;
  * - `close` `{code, reason, retryInMs}`: the WebSocket closed; `retryInMs` is null after close()
@@ -82,6 +90,8 @@ export class HeraldClient {
   #getToken;
   #token;
   #lastId;
+  #seq = null;          // the highest state seq applied; the next connection resumes after it
+  #items = new Map();   // id -> item, the items this client knows, kept current by state frames
   #listeners = new Map();
   #seen = new Set();
   #seenOrder = [];
@@ -110,6 +120,7 @@ export class HeraldClient {
     this.#token = options.token ?? null;
     this.#getToken = options.getToken ?? null;
     this.#lastId = Number.isSafeInteger(options.since) ? options.since : null;
+    this.#seq = Number.isSafeInteger(options.changesSince) ? options.changesSince : null;
   }
 
   /** Starts connecting; `connect()` calls it. Calling it again does nothing. */
@@ -144,6 +155,15 @@ export class HeraldClient {
 
   /** The highest notification id received; the next connection resumes after it. */
   get lastId() { return this.#lastId; }
+
+  /** The highest state-change seq applied (`changes_since` of the next connection), or null. */
+  get seq() { return this.#seq; }
+
+  /** The items this client knows (from list, get and frames), newest first, kept current. */
+  get items() { return [...this.#items.values()].sort((a, b) => b.id - a.id); }
+
+  /** One known item by id, or undefined. */
+  item(id) { return this.#items.get(Number(id)); }
 
   /** `connecting`, `open`, `waiting` (between attempts) or `closed`. */
   get state() { return this.#state; }
@@ -182,7 +202,10 @@ export class HeraldClient {
     }
     const qs = params.toString();
     const page = await this.#request('GET', `/v1/inbox${qs ? `?${qs}` : ''}`);
-    for (const item of page.notifications) this.#remember(item.id);
+    for (const item of page.notifications) {
+      this.#remember(item.id);
+      this.#keep(item);
+    }
     this.#setUnread(page.unread);
     return page;
   }
@@ -196,6 +219,7 @@ export class HeraldClient {
   async get(id, { markRead = true } = {}) {
     const item = await this.#request('GET', `/v1/inbox/${idPath(id)}${markRead ? '' : '?mark_read=false'}`);
     this.#remember(item.id);
+    this.#keep(item);
     return item;
   }
 
@@ -265,6 +289,10 @@ export class HeraldClient {
     const url = new URL(this.#wsUrl);
     url.searchParams.set('token', token);
     if (this.#lastId !== null) url.searchParams.set('since', String(this.#lastId));
+    // Ids and seqs come from one sequence: a state that includes item N includes every change
+    // with a lower seq, so without a seq of its own the client resumes changes after its id.
+    if (this.#lastId !== null && this.#seq === null) this.#seq = this.#lastId;
+    if (this.#lastId !== null) url.searchParams.set('changes_since', String(this.#seq));
     let ws;
     try {
       ws = new WebSocket(url.toString());
@@ -418,6 +446,11 @@ export class HeraldClient {
       case 'sync':
         this.#onSync(frame);
         break;
+      case 'changed':
+      case 'read_all':
+      case 'removed':
+        this.#applyChange(frame, true);
+        break;
       case 'desktop':
         this.#emit('desktop', { title: frame.title, content: frame.content, data: frame.data });
         this.#desktop?.offer(desktopKey(frame), frame.title, frame.content, { desktop: frame });
@@ -442,6 +475,8 @@ export class HeraldClient {
     const item = frame.notification;
     if (!item || !Number.isSafeInteger(item.id)) return;
     this.#advance(item.id);
+    this.#advanceSeq(frame.seq ?? item.seq);
+    this.#keep(item);
     const fresh = this.#remember(item.id);
     if (fresh) {
       this.#emit('notification', { notification: item, unread: frame.unread, live: true });
@@ -454,15 +489,64 @@ export class HeraldClient {
 
   #onSync(frame) {
     const items = Array.isArray(frame.notifications) ? frame.notifications : [];
+    const changes = Array.isArray(frame.changes) ? frame.changes : [];
+    const reset = frame.reset === true;
+    if (reset) {
+      // Away longer than the server keeps changes: what this client holds may be stale.
+      this.#items.clear();
+      this.#seq = 0;
+      this.#emit('reset', {});
+    }
     const fresh = [];
     for (const item of items) {
       if (!item || !Number.isSafeInteger(item.id)) continue;
       this.#advance(item.id);
+      this.#keep(item);
       if (this.#remember(item.id)) fresh.push(item);
     }
-    this.#emit('sync', { notifications: fresh, more: Boolean(frame.more) });
+    // Changes first (they are older than the page's items' state), then the new items.
+    for (const change of changes) this.#applyChange(change, false);
+    for (const item of items) this.#advanceSeq(item?.seq);
+    this.#emit('sync', { notifications: fresh, more: Boolean(frame.more), changes, reset });
     for (const item of fresh) this.#emit('notification', { notification: item, unread: null, live: false });
-    if (frame.more && items.length) this.#send({ type: 'sync', since: this.#lastId });
+    if (frame.more && (items.length || changes.length)) {
+      const next = { type: 'sync', since: this.#lastId };
+      if ('changes' in frame && this.#seq !== null) next.changes_since = this.#seq;
+      this.#send(next);
+    }
+  }
+
+  // A state frame (live, or from a sync's `changes`): the known list follows it, then the
+  // event. Applying a change twice changes nothing.
+  #applyChange(change, live) {
+    if (!change || !Number.isSafeInteger(change.seq)) return;
+    this.#advanceSeq(change.seq);
+    if (change.type === 'changed' && Number.isSafeInteger(change.id)) {
+      const item = this.#items.get(change.id);
+      if (item) item.read = true;
+      this.#emit('changed', { id: change.id, read: true, seq: change.seq, item, live });
+    } else if (change.type === 'read_all' && Number.isSafeInteger(change.up_to)) {
+      for (const item of this.#items.values()) if (item.id <= change.up_to) item.read = true;
+      this.#emit('read_all', { up_to: change.up_to, seq: change.seq, live });
+    } else if (change.type === 'removed' && Number.isSafeInteger(change.id)) {
+      const item = this.#items.get(change.id);
+      this.#items.delete(change.id);
+      this.#emit('removed', { id: change.id, reason: change.reason, seq: change.seq, item, live });
+    }
+  }
+
+  #advanceSeq(seq) {
+    if (Number.isSafeInteger(seq) && (this.#seq === null || seq > this.#seq)) this.#seq = seq;
+  }
+
+  #keep(item) {
+    if (!item || !Number.isSafeInteger(item.id)) return;
+    const known = this.#items.get(item.id);
+    if (known) Object.assign(known, item); else this.#items.set(item.id, { ...item });
+    if (this.#items.size > this.#options.seenLimit) {
+      const oldest = Math.min(...this.#items.keys());
+      this.#items.delete(oldest);
+    }
   }
 
   #advance(id) {

@@ -71,6 +71,7 @@ def test_a_read_through_node_b_updates_the_count_frames_on_node_a(shared_cluster
     r = b.public("POST", "/v1/inbox/%d/read" % ids[0], token=tok)
     assert r.status == 200 and r.json == {"unread": base + 2}, r
     for s in (s1, s2):
+        assert s.expect("changed", timeout=5)["id"] == ids[0]  # the state frame, then the count
         assert s.expect("count", timeout=5)["unread"] == base + 2
 
     r = b.public("POST", "/v1/inbox/%d/read" % ids[0], token=tok)  # twice changes nothing
@@ -79,12 +80,14 @@ def test_a_read_through_node_b_updates_the_count_frames_on_node_a(shared_cluster
 
     assert b.public("DELETE", "/v1/inbox/%d" % ids[1], token=tok).status == 204
     for s in (s1, s2):
+        assert s.expect("removed", timeout=5)["id"] == ids[1]
         assert s.expect("count", timeout=5)["unread"] == base + 1
 
     # A read sent as a frame on node C reaches the socket on node A too.
     s2.send_json({"type": "read", "id": ids[2]})
-    assert s2.expect("count", timeout=5)["unread"] == base
-    assert s1.expect("count", timeout=5)["unread"] == base
+    for s in (s2, s1):
+        assert s.expect("changed", timeout=5)["id"] == ids[2]
+        assert s.expect("count", timeout=5)["unread"] == base
 
     b.notify_ok(user_id=uid, title="more")
     for s in (s1, s2):
@@ -92,6 +95,7 @@ def test_a_read_through_node_b_updates_the_count_frames_on_node_a(shared_cluster
     r = b.public("POST", "/v1/inbox/read_all", token=tok)
     assert r.status == 200 and r.json == {"unread": 0}
     for s in (s1, s2):
+        assert s.expect("read_all", timeout=5)["up_to"] >= ids[2]
         assert s.expect("count", timeout=5)["unread"] == 0
         s.assert_silent(0.3)
 
@@ -104,6 +108,7 @@ def test_a_retraction_on_node_c_updates_counts_on_node_a(shared_cluster, nodes, 
     nid = b.notify_ok(user_id=uid, title="oops")["id"]
     assert sock.expect("notification", timeout=5)["unread"] == base + 1
     assert c.internal("DELETE", "/v1/notifications/%d" % nid).status == 204
+    assert sock.expect("removed", timeout=5)["reason"] == "retracted"
     assert sock.expect("count", timeout=5)["unread"] == base
     assert c.internal("DELETE", "/v1/notifications/%d" % nid).status == 404
 
@@ -125,6 +130,7 @@ def test_a_broadcast_posted_to_one_node_reaches_every_socket_on_every_node_once(
     r = b.public("POST", "/v1/inbox/%d/read" % nid, token=b.token(u4))
     assert r.status == 200
     for s in socks[3:]:
+        assert s.expect("changed", timeout=5)["id"] == nid
         assert s.expect("count", timeout=5)["unread"] == s.initial_count
     for s in socks[:3]:
         s.assert_silent(0.3)

@@ -59,6 +59,7 @@ def test_websocket_and_http_through_nginx_are_balanced_and_counted_cluster_wide(
     r = cl.lb_public("POST", "/v1/inbox/%d/read" % nid, token=tok)
     assert r.status == 200 and r.json == {"unread": 0}, r
     for s in socks[u]:
+        assert s.expect("changed", timeout=5)["id"] == nid  # the state frame, then the count
         assert s.expect("count", timeout=5)["unread"] == 0
     # Errors keep their JSON shape through the proxy.
     assert_error(cl.lb_public("GET", "/v1/inbox/unread_count", token="nope"), 401, "unauthenticated")

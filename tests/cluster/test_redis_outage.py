@@ -54,6 +54,7 @@ def test_redis_down_keeps_local_delivery_and_counts_converge_when_it_returns(clu
     # A read on the same node updates that node's sockets.
     r2 = b.public("POST", "/v1/inbox/%d/read" % seeded[u2][0], token=b.token(u2))
     assert r2.status == 200 and r2.json == {"unread": 2}
+    assert s2.expect("changed", timeout=5)["id"] == seeded[u2][0]
     assert s2.expect("count", timeout=5)["unread"] == 2
     seen[id(s2)] = 2
 

@@ -32,7 +32,7 @@ event make_event(event_type type, event_target target) {
 TEST_CASE("every event type and target survives a round trip with its origin node",
           "[redis][codec]") {
   for (auto type : {event_type::notification, event_type::desktop, event_type::count_changed,
-                    event_type::revoke}) {
+                    event_type::revoke, event_type::state}) {
     for (auto target : {event_target::users, event_target::everyone, event_target::group}) {
       auto e = make_event(type, target);
       auto text = encode_event(e, "node-a");

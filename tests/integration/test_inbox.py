@@ -103,6 +103,8 @@ def test_reading_updates_count_frames_on_every_socket_of_the_user(herald, new_us
     r = herald.public("POST", "/v1/inbox/%d/read" % ids[0], token=token)
     assert r.status == 200 and r.json == {"unread": 3}
     for tab in (tab1, tab2):
+        # The state frame first (API.md v1.1), then the count it causes.
+        assert tab.expect("changed")["id"] == ids[0]
         assert tab.expect("count") == {"type": "count", "unread": 3}
     # Reading twice changes nothing.
     r = herald.public("POST", "/v1/inbox/%d/read" % ids[0], token=token)

@@ -130,7 +130,9 @@ def test_a_persisted_notification_frame_carries_the_item_and_the_new_count(heral
     second = herald.notify_ok(user_id=uid, title="two", desktop=False)
     for tab in (tab1, tab2):
         f1 = tab.expect("notification")
-        assert set(f1) == {"type", "notification", "unread"}
+        # v1.1: the frame also carries the item's seq (a new item's is its id).
+        assert set(f1) == {"type", "notification", "unread", "seq"}
+        assert f1["seq"] == f1["notification"]["id"]
         assert f1["notification"]["id"] == first["id"] and f1["unread"] == 1
         assert f1["notification"]["desktop"] is True
         f2 = tab.expect("notification")

@@ -23,7 +23,9 @@ def test_since_on_connect_sends_one_sync_frame_oldest_first_then_count(herald, n
     token = herald.token(uid)
     listed = {n["id"]: n for n in herald.inbox(token)["notifications"]}
     for n in sync["notifications"]:
-        assert n == listed[n["id"]]
+        # Sync items also carry their seq (API.md v1.1): an unread new item's is its id.
+        assert n["seq"] == n["id"]
+        assert {k: v for k, v in n.items() if k != "seq"} == listed[n["id"]]
 
 
 def test_since_with_nothing_new_still_sends_an_empty_sync_before_count(herald, new_user):
