@@ -68,6 +68,7 @@ _herald_rabbitmq_launch() {
   bin=$(_herald_rabbitmq_libdir) || return 1
   (
     _herald_rabbitmq_env "$dir"
+    cd "$dir" || exit 1  # crash dumps (erl_crash.dump, MnesiaCore.*) land here
     "$bin/rabbitmq-server" </dev/null >>"$dir/server.out" 2>&1 &
     echo $! >"$dir/launcher.pid"
   )

@@ -200,6 +200,8 @@ def test_readyz_is_503_while_the_broker_is_unreachable(daemons, queue_name):
             return False
 
     queue_brokers.wait_until(alive, 20, "alive")
+    # Once the store is ready, the queue is what /readyz names.
+    queue_brokers.wait_until(lambda: "AMQP" in queue_checks.readyz(h).body.decode(), 20, "/readyz naming AMQP")
     for _ in range(3):  # and it stays so while it retries
         r = queue_checks.readyz(h)
         assert r.status == 503 and "AMQP" in r.json["error"]["message"], r

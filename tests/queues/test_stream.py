@@ -29,6 +29,9 @@ def pending(redis, key):
     r = queue_brokers.Resp(redis.url)
     try:
         return r.cmd("XPENDING", key, "herald")[0]
+    except RuntimeError as e:  # the group is not there yet
+        assert "NOGROUP" in str(e), e
+        return None
     finally:
         r.close()
 
