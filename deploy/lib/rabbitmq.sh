@@ -74,8 +74,14 @@ _herald_rabbitmq_launch() {
   )
   (
     _herald_rabbitmq_env "$dir"
-    timeout 60 "$bin/rabbitmqctl" -q wait "$dir/rabbitmq.pid" --timeout 55 >/dev/null 2>>"$dir/server.out"
+    # On a loaded box the Erlang VM alone can take a minute.
+    local limit=${HERALD_RABBITMQ_START_TIMEOUT:-180}
+    timeout $((limit + 5)) "$bin/rabbitmqctl" -q wait "$dir/rabbitmq.pid" --timeout "$limit" \
+      >/dev/null 2>>"$dir/server.out"
   ) || {
+    # A node that did not answer in time is not left behind.
+    [ -f "$dir/launcher.pid" ] && kill -KILL "$(cat "$dir/launcher.pid")" 2>/dev/null
+    (_herald_rabbitmq_env "$dir" && epmd -kill >/dev/null 2>&1)
     echo "rabbitmq.sh: the node did not start; last lines of $dir/server.out and its log:" >&2
     tail -n 20 "$dir/server.out" >&2 2>/dev/null
     tail -n 20 "$dir"/log/*.log >&2 2>/dev/null

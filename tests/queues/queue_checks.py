@@ -63,7 +63,7 @@ def collect_pushes(clients, want, timeout):
         for c in clients.values():
             try:
                 while True:
-                    f = c.recv_json(timeout=0.05)
+                    f = c.recv_json(timeout=0.002)
                     if f.get("type") == "notification":
                         got[f["notification"]["title"]] += 1
                         progressed = True

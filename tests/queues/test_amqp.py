@@ -45,7 +45,7 @@ def test_published_messages_are_stored_once_and_pushed_to_online_users(rabbit, d
     queue_brokers.publish(ch, queue_name, bodies)
     conn.close()
     want = {b["title"] for b in bodies}
-    pushed = queue_checks.collect_pushes(clients, want, timeout=60 + VOLUME / 200)
+    pushed = queue_checks.collect_pushes(clients, want, timeout=120 + VOLUME / 50)
     assert set(pushed) == want, "%d of %d pushed" % (len(set(pushed) & want), len(want))
     assert max(pushed.values()) == 1, "a push was sent twice"
     got = queue_checks.wait_stored(h, users, want, timeout=30)

@@ -48,7 +48,7 @@ def test_stream_entries_are_stored_once_pushed_and_acked(redis, daemons, stream_
     bodies = bodies_for(users, VOLUME, prefix)
     xadd_all(redis, stream_key, bodies)
     want = {b["title"] for b in bodies}
-    pushed = queue_checks.collect_pushes(clients, want, timeout=60 + VOLUME / 200)
+    pushed = queue_checks.collect_pushes(clients, want, timeout=120 + VOLUME / 50)
     assert set(pushed) == want and max(pushed.values()) == 1
     got = queue_checks.wait_stored(h, users, want, timeout=30)
     assert max(got.values()) == 1
