@@ -7,11 +7,12 @@ HERALD_BUILD_PACKAGES=(
   build-essential cmake pkg-config git
   libboost-dev libboost-system-dev libssl-dev
   libsqlite3-dev libmysqlcppconn-dev nlohmann-json3-dev libspdlog-dev
-  libjwt-dev libhiredis-dev libtomlplusplus-dev catch2 libcurl4-openssl-dev
+  libjwt-dev libhiredis-dev libtomlplusplus-dev catch2 libcurl4-openssl-dev librabbitmq-dev
 )
 HERALD_TEST_PACKAGES=(
   mariadb-server mariadb-client redis-server nginx-light chromium nodejs npm curl python3 python3-websocket python3-pytest python3-cryptography
   libclang-rt-14-dev clang-14 libfuzzer-14-dev util-linux
+  rabbitmq-server python3-pika
 )
 HERALD_TEST_PACKAGES+=(clang-format)  # deploy/lib/format_check.sh
 
@@ -41,6 +42,12 @@ install_packages() {
   fi
   $sudo apt-get update -qq || true
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # rabbitmq-server's package may start a system node on 5672 (where services can start): the
+  # tests run a private node of their own (deploy/lib/rabbitmq.sh), so the system one is off.
+  if printf '%s\n' "${missing[@]}" | grep -qx rabbitmq-server && command -v systemctl >/dev/null &&
+      [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+  fi
   [ -n "${cleanup_policy:-}" ] && $sudo rm -f /usr/sbin/policy-rc.d
   return 0
 }

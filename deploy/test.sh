@@ -49,6 +49,9 @@ mkdir -p "$HERALD_ARTIFACTS"
 step "integration tests (SQLite and MariaDB)"
 tests/integration/run.sh
 
+step "queue tests (RabbitMQ and Redis Streams)"
+tests/queues/run.sh
+
 step "cluster tests (three nodes, Redis, nginx, MariaDB)"
 tests/cluster/run.sh
 

@@ -109,6 +109,8 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
       s->respond(error_response(proto::unavailable("the bus does not answer")));
     } else if (!srv.keys_ready()) {
       s->respond(error_response(proto::unavailable("the JWKS key set was never loaded")));
+    } else if (std::string why; !srv.queues_ready(&why)) {
+      s->respond(error_response(proto::unavailable(why)));
     } else {
       s->respond(json_response(http::status::ok, R"({"status":"ready"})"));
     }

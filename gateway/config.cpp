@@ -10,6 +10,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "connection_manager/amqp_consumer.hpp"
+#include "connection_manager/stream_consumer.hpp"
 #include "gateway/jwks_keys.hpp"
 #include "gateway/jwks_source.hpp"
 #include "persistence/store.hpp"
@@ -212,6 +214,25 @@ const std::map<std::string, setter>& settings() {
       {"read_queue", [](config& c, const std::string& v) { c.read_queue = parse_uint(v, 1, 10000000); }},
       {"presence_timeout_ms",
        [](config& c, const std::string& v) { c.presence_timeout_ms = static_cast<unsigned>(parse_uint(v, 1, 10000)); }},
+      {"amqp_url",
+       [](config& c, const std::string& v) {
+         if (auto why = cm::amqp_consumer::check_url(v); !why.empty()) throw std::invalid_argument(why);
+         c.amqp_url = v;
+       }},
+      {"amqp_queue",
+       [](config& c, const std::string& v) {
+         if (v.empty() || v.size() > 255) throw std::invalid_argument("must be 1 to 255 bytes");
+         c.amqp_queue = v;
+       }},
+      {"amqp_prefetch",
+       [](config& c, const std::string& v) { c.amqp_prefetch = static_cast<unsigned>(parse_uint(v, 1, 65535)); }},
+      {"stream",
+       [](config& c, const std::string& v) {
+         if (auto why = cm::stream_consumer::check_url(v); !why.empty()) throw std::invalid_argument(why);
+         c.stream = v;
+       }},
+      {"stream_prefetch",
+       [](config& c, const std::string& v) { c.stream_prefetch = static_cast<unsigned>(parse_uint(v, 1, 65535)); }},
   };
   return table;
 }

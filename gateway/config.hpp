@@ -63,6 +63,12 @@ struct config {
   std::string jwt_audience;    // required in `aud` when set
   unsigned token_refresh_window_s = 60;  // `token_expiring` this long before `exp`
   unsigned changes_days = 7;  // state changes kept for recovery (changes_since); 0: until the next purge
+  // Notify through a message queue (gateway/queue_consumers.hpp); empty: not consumed.
+  std::string amqp_url;                      // amqp://USER:PASS@HOST:PORT/VHOST
+  std::string amqp_queue = "herald.notify";  // declared durable when missing
+  unsigned amqp_prefetch = 256;              // messages in flight (unacked) at most
+  std::string stream;                        // redis://HOST:PORT/KEY
+  unsigned stream_prefetch = 256;            // stream entries in flight (unacked) at most
 };
 
 // The shortest secrets accepted without --dev.

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/http_session.hpp"
+#include "gateway/notify_process.hpp"
 #include "gateway/routes.hpp"
 #include "gateway/server.hpp"
 #include "proto/notify_request.hpp"
@@ -13,12 +14,6 @@
 namespace herald::gateway {
 
 namespace {
-
-struct notify_result {
-  int status = 200;
-  std::string body;  // the answer JSON, or an error body
-};
-using notify_done = std::function<void(notify_result)>;
 
 cm::event target_event(const proto::notify_request& r) {
   cm::event e;
@@ -97,8 +92,9 @@ const char* not_stored_message(persistence::failure why) {
   }
 }
 
-// Runs one validated request to its answer; `done` runs on `ex`.
-void process(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done) {
+}  // namespace
+
+void process_notify(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done) {
   if (!r.persist && !r.idempotency_key && !srv.presence()) {
     // A transient push on a single node: `online` is what the delivery itself reached.
     const auto e = desktop_event(r);
@@ -150,8 +146,6 @@ void process(server& srv, proto::notify_request r, boost::asio::any_io_executor 
   });
 }
 
-}  // namespace
-
 void handle_notify(const std::shared_ptr<http_session>& s, request req, bool batch) {
   server& srv = s->srv();
   if (!batch) {
@@ -161,7 +155,7 @@ void handle_notify(const std::shared_ptr<http_session>& s, request req, bool bat
       s->respond(error_response(*err));
       return;
     }
-    process(srv, std::move(std::get<proto::notify_request>(parsed)), s->executor(), [s](notify_result r) {
+    process_notify(srv, std::move(std::get<proto::notify_request>(parsed)), s->executor(), [s](notify_result r) {
       s->srv().stats().count_notify(r.status);
       s->respond(json_response(static_cast<http::status>(r.status), std::move(r.body)));
     });
@@ -200,7 +194,7 @@ void handle_notify(const std::shared_ptr<http_session>& s, request req, bool bat
       boost::asio::post(s->executor(), [finish_one, i, body = std::move(body)]() mutable { finish_one(i, std::move(body)); });
       continue;
     }
-    process(srv, std::move(std::get<proto::notify_request>(entries[i])), s->executor(),
+    process_notify(srv, std::move(std::get<proto::notify_request>(entries[i])), s->executor(),
             [finish_one, i](notify_result r) { finish_one(i, std::move(r.body)); });
   }
 }

@@ -17,6 +17,7 @@
 #include "gateway/listener.hpp"
 #include "gateway/logging.hpp"
 #include "gateway/state_events.hpp"
+#include "gateway/queue_consumers.hpp"
 #include "gateway/ws_session.hpp"
 
 namespace herald::gateway {
@@ -197,9 +198,19 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
   internal_listener_ =
       std::make_shared<listener>(*this, *contexts_[0], cfg_.internal_addr, listener::kind::internal_api);
   internal_listener_->shed_also(public_listener_);
+  if (!cfg_.amqp_url.empty() || !cfg_.stream.empty()) {
+    try {
+      queues_ = std::make_unique<queue_consumers>(*this, *contexts_.back());
+    } catch (const std::invalid_argument& e) {
+      throw config_error(std::string("HERALD_STREAM: ") + e.what());
+    }
+  }
 }
 
+bool server::queues_ready(std::string* why) const { return !queues_ || queues_->ready(why); }
+
 server::~server() {
+  queues_.reset();
   writer_.reset();
   probe_.reset();
   readers_.reset();
@@ -305,6 +316,7 @@ int server::run() {
   if (presence_) presence_->start();
   public_listener_->start();
   internal_listener_->start();
+  if (queues_) queues_->start();
 
   asio::signal_set signals(*contexts_[0], SIGTERM, SIGINT);
   signals.async_wait([this](boost::system::error_code ec, int sig) {
@@ -330,6 +342,7 @@ int server::run() {
     std::unique_lock lock(drained_mu_);
     drained_cv_.wait(lock, [this] { return drained_; });
   }
+  if (queues_) queues_->stop();
   if (presence_) {
     presence_->stop();  // removes this node's entries; needs the loop a moment longer
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -414,6 +427,7 @@ std::string server::shed_metrics() const {
     counter("herald_bus_received_total", "Events from other nodes delivered here.", b.received);
     counter("herald_bus_malformed_total", "Bus messages that did not decode (dropped).", b.malformed);
   }
+  if (queues_) o += queues_->metrics_text();
   if (presence_) {
     counter("herald_presence_timeouts_total",
             "Presence lookups answered with the local count at their deadline.",
@@ -500,6 +514,7 @@ void server::begin_drain() {
   expiry_timer_->cancel();
   tick_timer_->cancel();
   if (tokens_.jwks()) tokens_.jwks()->cancel();  // a fetch in flight must not hold the exit
+  if (queues_) queues_->pause();  // queued messages stay with the broker
   registry_->for_each([](cm::session& s) { s.close_with(1001, "server shutting down"); });
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + drain_limit;

@@ -31,6 +31,7 @@
 namespace herald::gateway {
 
 class listener;
+class queue_consumers;
 
 class server final : public session_services {
  public:
@@ -66,6 +67,8 @@ class server final : public session_services {
   // Why the store is not ready (the probe's verdict), for /readyz.
   persistence::store_probe::state store_state() const { return store_state_.load(); }
   bool bus_ready() const { return bus_->healthy(); }
+  // False while a configured message queue (AMQP, Redis stream) is not reachable.
+  bool queues_ready(std::string* why) const;
   // False only while a JWKS URL was never loaded (a later failure keeps the last good set).
   bool keys_ready() const { return !tokens_.jwks() || tokens_.jwks()->loaded(); }
   // Closes every connection of the user with 4003 `revoked`, here and (through the bus) on
@@ -135,6 +138,7 @@ class server final : public session_services {
   std::unique_ptr<persistence::notify_writer> writer_;
   std::unique_ptr<persistence::read_batcher> readers_;
   std::unique_ptr<persistence::store_probe> probe_;
+  std::unique_ptr<queue_consumers> queues_;  // null when no queue is configured
   std::unique_ptr<boost::asio::steady_timer> resync_timer_;
   std::atomic<bool> resync_pending_{false};
   std::atomic<persistence::store_probe::state> store_state_{persistence::store_probe::state::starting};
