@@ -62,6 +62,11 @@ struct config {
   std::string jwt_issuer;      // required `iss` when set
   std::string jwt_audience;    // required in `aud` when set
   unsigned token_refresh_window_s = 60;  // `token_expiring` this long before `exp`
+  // Webhooks (API.md v1.1 "Webhooks"): off while webhook_url is empty.
+  std::string webhook_url;     // http:// or https://
+  std::string webhook_secret;  // HMAC-SHA256 key of Herald-Signature; required with the URL
+  unsigned webhook_events = 15;  // persistence::webhook_type bits; default all
+  unsigned offline_after_s = 30;  // user.offline this long after the last connection closed
 };
 
 // The shortest secrets accepted without --dev.

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace herald::proto {
 
@@ -14,6 +15,7 @@ struct client_frame {
   std::uint64_t id = 0;     // read, remove ("delete")
   std::uint64_t since = 0;  // sync (0 allowed)
   std::string token;        // refresh: the new JWT
+  std::vector<std::uint64_t> ids;  // ack: 1..100 ids
 };
 
 struct frame_error {
