@@ -195,6 +195,7 @@ webhook_sender::~webhook_sender() { stop(); }
 void webhook_sender::start() { thread_ = std::thread([this] { run(); }); }
 
 void webhook_sender::stop() {
+  stopping_ = true;
   {
     std::lock_guard lock(mu_);
     stop_ = true;
@@ -229,6 +230,11 @@ std::string webhook_sender::signature(const std::string& secret, std::int64_t un
 
 namespace {
 std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
+// A POST in flight is abandoned when the sender stops (the drain must not wait for a slow
+// receiver); its events stay in the outbox.
+int abandon_when_stopping(void* stopping, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<std::atomic<bool>*>(stopping)->load() ? 1 : 0;
+}
 }  // namespace
 
 bool webhook_sender::post(const std::string& body, std::string& why) {
@@ -254,6 +260,9 @@ bool webhook_sender::post(const std::string& body, std::string& why) {
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "herald-webhooks");
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abandon_when_stopping);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &stopping_);
   const CURLcode rc = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -275,7 +284,8 @@ void webhook_sender::run() {
   // A lease longer than one attempt (the timeout), so that no other node takes a batch that
   // is still being sent.
   const std::int64_t lease_ms = std::max<std::int64_t>(30000, opts_.timeout.count() * 2);
-  for (;;) {
+  bool logged = false;  // a store failure is logged once until the store answers again
+  for (unsigned round = 0;; ++round) {
     bool full = false;
     try {
       if (!st) st = persistence::open_store(opts_.store_url);
@@ -300,9 +310,11 @@ void webhook_sender::run() {
           if (dropped > 0) log()->error("{} webhook events dropped after 24 hours of failures", dropped);
         }
       }
-      pending_ = st->outbox_pending();
+      if (round % 40 == 0) pending_ = st->outbox_pending();  // about every 10 s
+      logged = false;
     } catch (const std::exception& e) {
-      log()->warn("webhook outbox: {}", e.what());
+      if (!logged) log()->warn("webhook outbox: {}", e.what());
+      logged = true;
       st.reset();
     }
     std::unique_lock lock(mu_);

@@ -124,6 +124,7 @@ class webhook_sender {
   std::condition_variable cv_;
   bool stop_ = false;
   bool poked_ = false;
+  std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> sent_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::atomic<std::uint64_t> dropped_{0};
