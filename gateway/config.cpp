@@ -15,6 +15,7 @@
 #include "gateway/jwks_keys.hpp"
 #include "gateway/jwks_source.hpp"
 #include "persistence/store.hpp"
+#include "persistence/webhook_events.hpp"
 
 namespace herald::gateway {
 namespace {
@@ -233,6 +234,38 @@ const std::map<std::string, setter>& settings() {
        }},
       {"stream_prefetch",
        [](config& c, const std::string& v) { c.stream_prefetch = static_cast<unsigned>(parse_uint(v, 1, 65535)); }},
+      {"webhook_url",
+       [](config& c, const std::string& v) {
+         const bool http = v.rfind("http://", 0) == 0, https = v.rfind("https://", 0) == 0;
+         const std::size_t host_at = http ? 7 : 8;
+         if ((!http && !https) || v.size() <= host_at || v[host_at] == '/' ||
+             v.find_first_of(" \t\r\n") != std::string::npos) {
+           throw std::invalid_argument("must be an http:// or https:// URL, got '" + v + "'");
+         }
+         c.webhook_url = v;
+       }},
+      {"webhook_secret",
+       [](config& c, const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         c.webhook_secret = v;
+       }},
+      {"webhook_events",
+       [](config& c, const std::string& v) {
+         unsigned mask = 0;
+         for (const auto& name : split_list(v)) {
+           const unsigned t = persistence::webhook_type_of(name);
+           if (t == 0) {
+             throw std::invalid_argument("unknown event type '" + name +
+                                         "' (user.offline, user.online, notification.read, "
+                                         "notification.delivered)");
+           }
+           mask |= t;
+         }
+         if (mask == 0) throw std::invalid_argument("must name at least one event type");
+         c.webhook_events = mask;
+       }},
+      {"offline_after_s",
+       [](config& c, const std::string& v) { c.offline_after_s = static_cast<unsigned>(parse_uint(v, 1, 86400)); }},
   };
   return table;
 }
@@ -397,6 +430,9 @@ command_line load_config(int argc, char** argv, char** envp) {
     if (!dev) throw config_error("HERALD_API_KEY: required (or start with --dev)");
     c.api_keys.push_back("dev-" + random_hex(16));
     out.notes.push_back("dev mode: generated API key " + c.api_keys.front());
+  }
+  if (!c.webhook_url.empty() && c.webhook_secret.empty()) {
+    throw config_error("HERALD_WEBHOOK_SECRET: required with HERALD_WEBHOOK_URL (the events are signed with it)");
   }
   if (!dev) {
     // A short HS256 secret can be brute-forced offline from one token; a short key guessed.

@@ -69,6 +69,11 @@ struct config {
   unsigned amqp_prefetch = 256;              // messages in flight (unacked) at most
   std::string stream;                        // redis://HOST:PORT/KEY
   unsigned stream_prefetch = 256;            // stream entries in flight (unacked) at most
+  // Webhooks (API.md v1.1 "Webhooks"): off while webhook_url is empty.
+  std::string webhook_url;     // http:// or https://
+  std::string webhook_secret;  // HMAC-SHA256 key of Herald-Signature; required with the URL
+  unsigned webhook_events = 15;  // persistence::webhook_type bits; default all
+  unsigned offline_after_s = 30;  // user.offline this long after the last connection closed
 };
 
 // The shortest secrets accepted without --dev.

@@ -37,6 +37,7 @@ void route_internal(const std::shared_ptr<http_session>& s, request req, const t
     handle_notify(s, std::move(req), t.path == "/v1/notify/batch");
     return;
   }
+  if (t.path.rfind("/v1/notifications", 0) == 0 && handle_notifications(s, req, t)) return;
   if (handle_admin(s, req, t)) return;
   s->respond(error_response(proto::not_found("no such route: " + t.path)));
 }

@@ -15,6 +15,7 @@ void route_internal(const std::shared_ptr<http_session>& s, request req, const t
 void handle_notify(const std::shared_ptr<http_session>& s, request req, bool batch);
 bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const target& t);
 bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const target& t);
+bool handle_notifications(const std::shared_ptr<http_session>& s, request& req, const target& t);
 bool handle_static(const std::shared_ptr<http_session>& s, const request& req, const target& t,
                    bool admin);
 

@@ -19,6 +19,7 @@
 #include "gateway/state_events.hpp"
 #include "gateway/queue_consumers.hpp"
 #include "gateway/ws_session.hpp"
+#include "persistence/webhook_events.hpp"
 
 namespace herald::gateway {
 
@@ -205,12 +206,35 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
       throw config_error(std::string("HERALD_STREAM: ") + e.what());
     }
   }
+  // Receipts and webhooks: nothing is written to the outbox without a receiver.
+  persistence::set_webhook_types(cfg_.webhook_url.empty() ? 0u : cfg_.webhook_events);
+  acks_ = std::make_unique<ack_batcher>(*contexts_[0], *pool_);
+  if (!cfg_.webhook_url.empty()) {
+    webhook_sender::options wo;
+    wo.url = cfg_.webhook_url;
+    wo.secret = cfg_.webhook_secret;
+    wo.store_url = cfg_.store;
+    wo.node_id = cfg_.node_id;
+    webhooks_ = std::make_unique<webhook_sender>(wo);
+    if (cfg_.webhook_events & (persistence::webhook_user_online | persistence::webhook_user_offline)) {
+      webhook_presence::cluster_fn cluster;
+      if (presence_) {
+        cluster = [this](std::uint64_t user, std::function<void(std::optional<std::uint64_t>)> done) {
+          if (!presence_->healthy()) return done(std::nullopt);
+          presence_->user_connections(user, std::move(done));
+        };
+      }
+      webhook_presence_ = std::make_unique<webhook_presence>(
+          *contexts_[0], *pool_, std::chrono::seconds(cfg_.offline_after_s), std::move(cluster));
+    }
+  }
 }
 
 bool server::queues_ready(std::string* why) const { return !queues_ || queues_->ready(why); }
 
 server::~server() {
   queues_.reset();
+  webhooks_.reset();
   writer_.reset();
   probe_.reset();
   readers_.reset();
@@ -314,6 +338,8 @@ int server::run() {
   if (tokens_.jwks()) tokens_.jwks()->start();
   bus_->start([this](const cm::event& e) { on_bus_event(e); });
   if (presence_) presence_->start();
+  acks_->start();
+  if (webhooks_) webhooks_->start();
   public_listener_->start();
   internal_listener_->start();
   if (queues_) queues_->start();
@@ -347,6 +373,9 @@ int server::run() {
     presence_->stop();  // removes this node's entries; needs the loop a moment longer
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  acks_->stop();
+  acks_->flush();  // the store pool finishes it before it is destroyed
+  if (webhooks_) webhooks_->stop();
   bus_->stop();
   if (tokens_.jwks()) tokens_.jwks()->stop();
   for (auto& c : contexts_) c->stop();
@@ -428,6 +457,10 @@ std::string server::shed_metrics() const {
     counter("herald_bus_malformed_total", "Bus messages that did not decode (dropped).", b.malformed);
   }
   if (queues_) o += queues_->metrics_text();
+  counter("herald_acks_recorded_total", "Deliveries recorded from acks (first ack of an item by a user).",
+          acks_->recorded());
+  counter("herald_acks_dropped_total", "Acked ids shed: too many waiting for the store.", acks_->dropped());
+  if (webhooks_) o += webhooks_->metrics();
   if (presence_) {
     counter("herald_presence_timeouts_total",
             "Presence lookups answered with the local count at their deadline.",

@@ -23,6 +23,7 @@
 #include "gateway/metrics.hpp"
 #include "gateway/session_services.hpp"
 #include "gateway/token_verifier.hpp"
+#include "gateway/webhooks.hpp"
 #include "persistence/notify_writer.hpp"
 #include "persistence/read_batcher.hpp"
 #include "persistence/store_pool.hpp"
@@ -106,6 +107,14 @@ class server final : public session_services {
   // Every connection of the user recounts (after a read, delete or read-all).
   void user_count_changed(std::uint64_t user_id) override;
   void user_state_changed(std::uint64_t user_id, const proto::state_change& c) override;
+  // Receipts and webhooks (gateway/webhooks.hpp).
+  void acked(const persistence::viewer& v, const std::vector<std::uint64_t>& ids) override {
+    acks_->add(v, ids);
+  }
+  void user_presence(const persistence::viewer& v, bool opened) override {
+    if (!webhook_presence_) return;
+    opened ? webhook_presence_->opened(v) : webhook_presence_->closed(v);
+  }
   static std::shared_ptr<spdlog::logger> log();
   // Prometheus lines of the store's writer and readers (work done, deadlines, refusals), the
   // bus's counters in a cluster (dropped messages included) and presence deadlines.
@@ -139,6 +148,9 @@ class server final : public session_services {
   std::unique_ptr<persistence::read_batcher> readers_;
   std::unique_ptr<persistence::store_probe> probe_;
   std::unique_ptr<queue_consumers> queues_;  // null when no queue is configured
+  std::unique_ptr<ack_batcher> acks_;
+  std::unique_ptr<webhook_presence> webhook_presence_;  // when user.online/offline are sent
+  std::unique_ptr<webhook_sender> webhooks_;            // when HERALD_WEBHOOK_URL is set
   std::unique_ptr<boost::asio::steady_timer> resync_timer_;
   std::atomic<bool> resync_pending_{false};
   std::atomic<persistence::store_probe::state> store_state_{persistence::store_probe::state::starting};

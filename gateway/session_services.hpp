@@ -36,6 +36,10 @@ class session_services {
   // How long after connecting events for a new user may still miss this node (a cluster bus
   // subscribing to the user's channel); zero on a single node.
   virtual std::chrono::milliseconds subscription_settle() const = 0;
+  // Receipts: the client acked these ids (batched; ids the viewer cannot see are ignored).
+  virtual void acked(const persistence::viewer&, const std::vector<std::uint64_t>&) {}
+  // A registered connection of the viewer opened / closed (webhook presence).
+  virtual void user_presence(const persistence::viewer&, bool /*opened*/) {}
   // Open WebSocket sessions, for the drain.
   virtual void session_opened() = 0;
   virtual void session_closed() = 0;

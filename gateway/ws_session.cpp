@@ -134,6 +134,7 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
   }
   svc_.registry().add(*this);
   registered_ = true;
+  svc_.user_presence(viewer(), true);  // webhooks: user.online / user.offline
   ++svc_.stats().connections;
   ++svc_.stats().connections_total;
   load_initial(since);
@@ -384,7 +385,8 @@ void ws_session::handle_command(const proto::client_frame& f) {
       refresh(f.token);
       return;
     case proto::client_frame_type::ack:
-      return;  // receipts are not recorded yet; an ack is never answered
+      svc_.acked(viewer(), f.ids);  // batched; an ack is never answered
+      return;
     case proto::client_frame_type::sync:
       command_started();
       read_page(svc_, viewer(), f.since, f.changes_since, ex, [self](persistence::outcome<page> out) {
@@ -590,6 +592,7 @@ void ws_session::finish() {
   if (registered_) {
     svc_.registry().remove(*this);
     registered_ = false;
+    svc_.user_presence(viewer(), false);
     --svc_.stats().connections;
   }
   if (close_timer_) close_timer_->cancel();

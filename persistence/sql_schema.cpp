@@ -237,6 +237,84 @@ std::vector<std::string> mysql_v5() {
   };
 }
 
+// Version 6: receipts (a user's first delivery and read of an item, written only when that
+// user acts), per-item stats counters (distinct users delivered, read, deleted), the webhook
+// outbox (events written in the transaction that raises them, claimed by one node with a
+// lease) and the webhook presence state (one row per user seen, for user.online/offline).
+std::vector<std::string> sqlite_v6() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS receipts (
+           user_id INTEGER NOT NULL,
+           notification_id INTEGER NOT NULL
+             REFERENCES notifications (id) ON DELETE CASCADE,
+           delivered_at_ms INTEGER NULL,
+           read_at_ms INTEGER NULL,
+           PRIMARY KEY (user_id, notification_id)) WITHOUT ROWID)",
+      "CREATE INDEX IF NOT EXISTS ix_receipts_item ON receipts (notification_id)",
+      R"(CREATE TABLE IF NOT EXISTS notification_stats (
+           notification_id INTEGER PRIMARY KEY
+             REFERENCES notifications (id) ON DELETE CASCADE,
+           delivered INTEGER NOT NULL DEFAULT 0,
+           read_count INTEGER NOT NULL DEFAULT 0,
+           deleted INTEGER NOT NULL DEFAULT 0))",
+      R"(CREATE TABLE IF NOT EXISTS webhook_outbox (
+           seq INTEGER PRIMARY KEY AUTOINCREMENT,
+           event_id TEXT NOT NULL,
+           body TEXT NOT NULL,
+           created_at_ms INTEGER NOT NULL,
+           next_attempt_ms INTEGER NOT NULL,
+           attempts INTEGER NOT NULL DEFAULT 0,
+           lease_owner TEXT NULL,
+           lease_until_ms INTEGER NOT NULL DEFAULT 0))",
+      "CREATE INDEX IF NOT EXISTS ix_webhook_outbox_due ON webhook_outbox (next_attempt_ms)",
+      R"(CREATE TABLE IF NOT EXISTS webhook_presence (
+           user_id INTEGER PRIMARY KEY,
+           online INTEGER NOT NULL,
+           last_open_ms INTEGER NOT NULL DEFAULT 0,
+           last_close_ms INTEGER NOT NULL DEFAULT 0))",
+  };
+}
+
+std::vector<std::string> mysql_v6() {
+  return {
+      R"(CREATE TABLE IF NOT EXISTS receipts (
+           user_id BIGINT NOT NULL,
+           notification_id BIGINT NOT NULL,
+           delivered_at_ms BIGINT NULL,
+           read_at_ms BIGINT NULL,
+           PRIMARY KEY (user_id, notification_id),
+           KEY ix_receipts_item (notification_id),
+           CONSTRAINT fk_receipts_item FOREIGN KEY (notification_id)
+             REFERENCES notifications (id) ON DELETE CASCADE
+         ) ENGINE=InnoDB)",
+      R"(CREATE TABLE IF NOT EXISTS notification_stats (
+           notification_id BIGINT NOT NULL PRIMARY KEY,
+           delivered BIGINT NOT NULL DEFAULT 0,
+           read_count BIGINT NOT NULL DEFAULT 0,
+           deleted BIGINT NOT NULL DEFAULT 0,
+           CONSTRAINT fk_notification_stats_item FOREIGN KEY (notification_id)
+             REFERENCES notifications (id) ON DELETE CASCADE
+         ) ENGINE=InnoDB)",
+      R"(CREATE TABLE IF NOT EXISTS webhook_outbox (
+           seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+           event_id CHAR(32) CHARACTER SET ascii NOT NULL,
+           body TEXT NOT NULL,
+           created_at_ms BIGINT NOT NULL,
+           next_attempt_ms BIGINT NOT NULL,
+           attempts INT NOT NULL DEFAULT 0,
+           lease_owner VARCHAR(255) NULL,
+           lease_until_ms BIGINT NOT NULL DEFAULT 0,
+           KEY ix_webhook_outbox_due (next_attempt_ms)
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+      R"(CREATE TABLE IF NOT EXISTS webhook_presence (
+           user_id BIGINT NOT NULL PRIMARY KEY,
+           online TINYINT NOT NULL,
+           last_open_ms BIGINT NOT NULL DEFAULT 0,
+           last_close_ms BIGINT NOT NULL DEFAULT 0
+         ) ENGINE=InnoDB)",
+  };
+}
+
 }  // namespace
 
 const sql_dialect& sqlite_dialect() {
@@ -263,7 +341,7 @@ const sql_dialect& sqlite_dialect() {
       "INSERT OR IGNORE INTO audience_pairs (pair, audience) VALUES ",
       "DELETE FROM batch_tokens WHERE token IN (SELECT token FROM batch_tokens "
       "WHERE created_at_ms <= ? LIMIT ?)",
-      {sqlite_v1(), sqlite_v2(), sqlite_v3(), sqlite_v4(), sqlite_v5()},
+      {sqlite_v1(), sqlite_v2(), sqlite_v3(), sqlite_v4(), sqlite_v5(), sqlite_v6()},
       "",
       " ON CONFLICT (audience) DO UPDATE SET live = live + excluded.live",
       " ON CONFLICT (user_id, audience) DO UPDATE SET seen = seen + excluded.seen",
@@ -291,7 +369,7 @@ const sql_dialect& mysql_dialect() {
       "notifications a FORCE INDEX (ix_notifications_live)",
       "INSERT IGNORE INTO audience_pairs (pair, audience) VALUES ",
       "DELETE FROM batch_tokens WHERE created_at_ms <= ? ORDER BY created_at_ms LIMIT ?",
-      {mysql_v1(), mysql_v2(), mysql_v3(), mysql_v4(), mysql_v5()},
+      {mysql_v1(), mysql_v2(), mysql_v3(), mysql_v4(), mysql_v5(), mysql_v6()},
       " LOCK IN SHARE MODE",
       " ON DUPLICATE KEY UPDATE live = live + VALUES(live)",
       " ON DUPLICATE KEY UPDATE seen = seen + VALUES(seen)",
@@ -300,7 +378,8 @@ const sql_dialect& mysql_dialect() {
 }
 
 const std::vector<std::string>& schema_tables() {
-  static const std::vector<std::string> t{"changes", "changes_horizon", "shared_seen", "audience_live", "audience_pairs", "batch_tokens", "user_state",
+  static const std::vector<std::string> t{"receipts", "notification_stats", "webhook_outbox",
+                                          "webhook_presence", "changes", "changes_horizon", "shared_seen", "audience_live", "audience_pairs", "batch_tokens", "user_state",
                                           "idempotency",
                                           "unread_counters",
                                           "id_sequence",     "notifications",

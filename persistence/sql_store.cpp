@@ -678,6 +678,7 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
       const auto shared = refs_of(snap, reads[i].who, rows);
       out[i].page = page_of(*reads[i].page, shared, personal);
       out[i].page.unread = out[i].counts.unread;
+      add_receipts(reads[i].who.user_id, out[i].page.items);
     }
     return out;
   }
@@ -808,6 +809,7 @@ std::vector<proto::notification> sql_store::list_since(const viewer& v, std::uin
       out.push_back(row_to_item(*it->second, s->read));
     }
   }
+  add_receipts(v.user_id, out);
   return out;
 }
 
@@ -876,7 +878,13 @@ mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int
     }
     if (res.changed) res.change = log_user_change(v.user_id, id, a == action::read);
     res.found = true;
-    if (a != action::remove) res.item = row_to_item(r, is_read);
+    if (res.changed) on_marked(v.user_id, {id}, a == action::read, now_ms);
+    if (a != action::remove) {
+      res.item = row_to_item(r, is_read);
+      std::vector<proto::notification> one{std::move(*res.item)};
+      add_receipts(v.user_id, one);
+      res.item = std::move(one[0]);
+    }
     return res;
   });
 }
@@ -898,6 +906,16 @@ std::int64_t sql_store::mark_all_read(const viewer& v, std::int64_t now_ms) {
   return in_tx(true, [&] {
     // The sequence first: no item commits meanwhile, so up_to covers every item seen here.
     const auto up_to = lock_sequence() - 1;
+    // The items this read changes, for their receipts and stats (locked: the UPDATE below
+    // changes these rows).
+    std::vector<std::uint64_t> read_ids;
+    for (const auto& r : query(std::string("SELECT id FROM notifications WHERE user_id = ?"
+                                           " AND is_read = 0 AND deleted = 0 AND retracted = 0"
+                                           " AND (expires_at_ms IS NULL OR expires_at_ms > ?)") +
+                                   dialect_.for_update,
+                               {id_param(v.user_id), now_ms})) {
+      read_ids.push_back(static_cast<std::uint64_t>(r.i64(0)));
+    }
     const auto personal = exec(
         "UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0"
         " AND deleted = 0 AND retracted = 0"
@@ -922,10 +940,15 @@ std::int64_t sql_store::mark_all_read(const viewer& v, std::int64_t now_ms) {
     for (const auto& s : shared) {
       if (s.read || held.count(s.id) == 0) continue;
       const auto [was_changed, newly_seen] = set_shared_state(v.user_id, s.id, action::read);
-      if (was_changed) ++changed;
+      if (was_changed) {
+        ++changed;
+        read_ids.push_back(s.id);
+      }
       if (newly_seen) ++seen[{v.user_id, s.audience}];
     }
     add_to_seen(seen);
+    std::sort(read_ids.begin(), read_ids.end());
+    on_marked(v.user_id, read_ids, true, now_ms);
     // By the rows changed, never "set 0": items inserted meanwhile stay counted.
     if (personal > 0) add_to_counter(v.user_id, -personal);
     last_change_.reset();

@@ -99,6 +99,19 @@ class sql_store : public store {
   std::vector<item_ref> record_expiries(std::int64_t from_ms, std::int64_t to_ms,
                                         std::int64_t now_ms) override;
   std::int64_t purge_changes(std::int64_t before_ms, int limit) override;
+  // Receipts, stats, webhook presence and the outbox (sql_receipts.cpp).
+  std::int64_t ack(const std::vector<ack_request>& acks, std::int64_t now_ms) override;
+  std::optional<sent_item> sent_item_of(std::uint64_t id) override;
+  sent_page list_sent(const sent_query& q) override;
+  bool presence_opened(std::uint64_t user_id, std::int64_t now_ms) override;
+  void presence_closed(std::uint64_t user_id, std::int64_t now_ms) override;
+  bool presence_offline(const viewer& v, std::int64_t window_ms, std::int64_t now_ms) override;
+  std::vector<outbox_event> claim_outbox(const std::string& owner, int limit, std::int64_t now_ms,
+                                         std::int64_t lease_ms) override;
+  void outbox_sent(const std::vector<outbox_event>& events) override;
+  std::int64_t outbox_failed(const std::vector<outbox_event>& events, std::int64_t now_ms,
+                             std::int64_t give_up_ms) override;
+  std::int64_t outbox_pending() override;
 
   // Drops every Herald table (the store tests start from it); migrate() recreates them.
   void drop_schema();
@@ -209,6 +222,14 @@ class sql_store : public store {
   // A retraction: one row, scoped like the item.
   std::uint64_t log_retraction(const item_ref& ref);
   std::optional<item_change> last_change_;
+
+  // Receipts (sql_receipts.cpp), inside the caller's transaction: the user read / deleted
+  // these items just now (rows changed): receipts, stats counters and outbox events.
+  void on_marked(std::uint64_t user_id, const std::vector<std::uint64_t>& ids, bool read,
+                 std::int64_t now_ms);
+  // Fills read_at / delivered_at of the user's items from their receipts.
+  void add_receipts(std::uint64_t user_id, std::vector<proto::notification>& items);
+  void add_outbox(const std::string& body, std::int64_t now_ms);
 
   // Batch tokens outlive any commit whose outcome is still being resolved.
   static constexpr std::int64_t batch_token_life_ms = 86'400'000;

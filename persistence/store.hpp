@@ -134,6 +134,39 @@ struct commit_unknown : store_unavailable {
   std::vector<insert_result> results;
 };
 
+// Receipts, read rates and the webhook outbox (API.md "Receipts and read rates", "Webhooks").
+// One user's acks: the ids their client has shown or stored.
+struct ack_request {
+  viewer who;
+  std::vector<std::uint64_t> ids;
+};
+// Distinct users who received (acked), read and deleted an item: counters, never a scan.
+struct item_stats {
+  std::int64_t delivered = 0;
+  std::int64_t read = 0;
+  std::int64_t deleted = 0;
+};
+struct sent_item {
+  proto::notification item;  // as stored; a personal item keeps its user_id
+  item_stats stats;
+};
+struct sent_query {
+  int limit = 20;                        // 1..100
+  std::optional<std::uint64_t> before;   // only ids < before
+  std::optional<proto::item_kind> kind;  // broadcast or group; nullopt = both
+};
+struct sent_page {
+  std::vector<sent_item> items;  // newest first
+  std::optional<std::uint64_t> next_before;
+};
+// A webhook event waiting in the outbox (its JSON, sent unchanged on every attempt).
+struct outbox_event {
+  std::int64_t seq = 0;
+  std::string body;
+  std::int64_t created_at_ms = 0;
+  std::int64_t attempts = 0;
+};
+
 class store {
  public:
   virtual ~store() = default;
@@ -207,6 +240,33 @@ class store {
     (void)before_ms, (void)limit;
     return 0;
   }
+  // Records the first delivery of each id the viewer can see (others are ignored), in one
+  // transaction for the whole batch; returns how many deliveries were new.
+  virtual std::int64_t ack(const std::vector<ack_request>& acks, std::int64_t now_ms) = 0;
+  // An item as sent, with its stats; nullopt when unknown or retracted.
+  virtual std::optional<sent_item> sent_item_of(std::uint64_t id) = 0;
+  // The broadcasts and group items sent (retracted ones left out), newest first.
+  virtual sent_page list_sent(const sent_query& q) = 0;
+  // Webhook presence (user.online / user.offline), decided in the shared store so that one
+  // node raises each event. opened: the user's first connection on a node; true when it
+  // raised user.online. closed: the user's last connection on a node closed.
+  virtual bool presence_opened(std::uint64_t user_id, std::int64_t now_ms) = 0;
+  virtual void presence_closed(std::uint64_t user_id, std::int64_t now_ms) = 0;
+  // Raises user.offline (with the viewer's unread count) when the user is still marked online
+  // and nothing opened since a close at least `window_ms` ago; true when it did.
+  virtual bool presence_offline(const viewer& v, std::int64_t window_ms, std::int64_t now_ms) = 0;
+  // Takes up to `limit` due outbox events, oldest first, leased to `owner` for `lease_ms`
+  // (another node skips them until then).
+  virtual std::vector<outbox_event> claim_outbox(const std::string& owner, int limit,
+                                                 std::int64_t now_ms, std::int64_t lease_ms) = 0;
+  // The receiver took them: they leave the outbox.
+  virtual void outbox_sent(const std::vector<outbox_event>& events) = 0;
+  // The receiver refused them or did not answer: each is due again after its backoff, or is
+  // dropped when it is older than `give_up_ms`; returns how many were dropped.
+  virtual std::int64_t outbox_failed(const std::vector<outbox_event>& events, std::int64_t now_ms,
+                                     std::int64_t give_up_ms) = 0;
+  // Events waiting in the outbox.
+  virtual std::int64_t outbox_pending() = 0;
 };
 
 // "sqlite:PATH" or "mysql://USER:PASS@HOST:PORT/DB". Throws std::invalid_argument for a URL of

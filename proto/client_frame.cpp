@@ -76,6 +76,7 @@ std::variant<client_frame, frame_error> parse_client_frame(std::string_view text
     for (std::size_t i = 0; ok && i < ids->size(); ++i) {
       const auto& v = (*ids)[i];
       ok = (v.is_number_unsigned() && v.get<std::uint64_t>() > 0) || (v.is_number_integer() && v.get<std::int64_t>() > 0);
+      if (ok) frame.ids.push_back(v.get<std::uint64_t>());
     }
     if (!ok) return error("invalid_argument", "\"ack\" needs \"ids\": 1 to 100 positive integer ids");
   } else if (type == "refresh") {

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace herald::proto {
 
@@ -16,6 +17,7 @@ struct client_frame {
   std::uint64_t since = 0;  // sync (0 allowed)
   std::optional<std::uint64_t> changes_since;  // sync: also the changes after this seq
   std::string token;        // refresh: the new JWT
+  std::vector<std::uint64_t> ids;  // ack: 1..100 ids
 };
 
 struct frame_error {

@@ -136,6 +136,24 @@ void encode_item(const notification& n, std::string& out) {
     out.append(R"(,"seq":)");
     append_json_uint(out, n.seq);
   }
+  out.append(R"(,"read_at":)");
+  if (n.read_at_ms) {
+    out.push_back('"');
+    append_time(out, *n.read_at_ms);
+    out.push_back('"');
+  } else {
+    out.append("null");
+  }
+  if (n.own_view) {
+    out.append(R"(,"delivered_at":)");
+    if (n.delivered_at_ms) {
+      out.push_back('"');
+      append_time(out, *n.delivered_at_ms);
+      out.push_back('"');
+    } else {
+      out.append("null");
+    }
+  }
   out.push_back('}');
 }
 

@@ -28,6 +28,10 @@ struct notification {
   std::optional<std::int64_t> expires_at_ms;  // nullopt for important items
   bool desktop = true;
   std::uint64_t seq = 0;            // state-event seq (API.md v1.1); 0: not encoded
+  // Receipts for the user it is shown to: when they read it / first acked it (nullopt: not).
+  std::optional<std::int64_t> read_at_ms;
+  std::optional<std::int64_t> delivered_at_ms;
+  bool own_view = true;  // false in the admin view: no delivered_at
 };
 
 // Appends the item's JSON object (API.md "Item") to out.

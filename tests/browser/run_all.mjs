@@ -12,9 +12,10 @@ import * as inboxUi from './inbox_ui_test.mjs';
 import * as screenshots from './screenshots_test.mjs';
 import * as tokenRefresh from './token_refresh_test.mjs';
 import * as stateEvents from './state_events_test.mjs';
+import * as adminSent from './admin_sent_test.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const suites = [twoTabs, desktopOnce, restartResume, adminBroadcast, inboxUi, screenshots, tokenRefresh, stateEvents];
+const suites = [twoTabs, desktopOnce, restartResume, adminBroadcast, inboxUi, screenshots, tokenRefresh, stateEvents, adminSent];
 const filter = process.argv[2] ?? '';
 
 const bin = process.env.HERALD_BIN;

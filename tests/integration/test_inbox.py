@@ -9,7 +9,8 @@ from herald_http import assert_error
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 ITEM_KEYS = {"id", "kind", "title", "content", "sender", "created_at", "read", "retention",
-             "expires_at", "desktop"}
+             "expires_at", "desktop",
+             "read_at", "delivered_at"}  # v1.1 receipts
 
 
 def parse_time(text):

@@ -17,7 +17,7 @@ def test_an_unknown_internal_route_is_404_json(shared_herald, method, path):
 @pytest.mark.parametrize("method,path", [("GET", "/v1/notify"), ("PUT", "/v1/notify"),
                                          ("POST", "/v1/stats"), ("GET", "/v1/notify/batch"),
                                          ("POST", "/v1/users/5/presence"),
-                                         ("GET", "/v1/notifications/5")])
+                                         ("PUT", "/v1/notifications/5")])
 def test_a_wrong_method_on_an_internal_route_is_405_json(shared_herald, method, path):
     assert_error(shared_herald.internal(method, path, body={} if method != "GET" else None),
                  405, "method_not_allowed")

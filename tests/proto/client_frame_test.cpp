@@ -100,6 +100,8 @@ TEST_CASE("refresh carries a non-empty token string") {
 
 TEST_CASE("ack carries 1 to 100 positive ids") {
   CHECK(accepted(R"({"type":"ack","ids":[1,2,3]})").type == client_frame_type::ack);
+  CHECK(accepted(R"({"type":"ack","ids":[1,9007199254740991,3]})").ids ==
+        std::vector<std::uint64_t>{1, 9007199254740991ULL, 3});
   std::string hundred = R"({"type":"ack","ids":[1)";
   for (int i = 2; i <= 100; ++i) hundred += "," + std::to_string(i);
   CHECK(accepted(hundred + "]}").type == client_frame_type::ack);

@@ -65,8 +65,22 @@ TEST_CASE("a personal item encodes every field of the contract") {
   CHECK(j == json::parse(R"({"id":123,"kind":"personal","title":"Order \"7\" shipped",
       "content":"line1\nline2 你好","sender":"orders","data":{"order":7},
       "created_at":"2026-11-22T13:45:40.123Z","read":false,"retention":"normal",
-      "expires_at":"2027-02-20T13:45:40.123Z","desktop":true})"));
+      "expires_at":"2027-02-20T13:45:40.123Z","desktop":true,"read_at":null,
+      "delivered_at":null})"));
   CHECK_FALSE(j.contains("audience"));
+}
+
+TEST_CASE("an item carries its receipts; the admin view has no delivered_at") {
+  auto n = sample();
+  n.read_at_ms = 1795873540123;
+  n.delivered_at_ms = 1795873539000;
+  auto j = json::parse(encode_item(n));
+  CHECK(j["read_at"] == "2026-11-28T13:45:40.123Z");
+  CHECK(j["delivered_at"] == "2026-11-28T13:45:39.000Z");
+  n.own_view = false;
+  j = json::parse(encode_item(n));
+  CHECK(j["read_at"] == "2026-11-28T13:45:40.123Z");
+  CHECK_FALSE(j.contains("delivered_at"));
 }
 
 TEST_CASE("an item is compact JSON") {

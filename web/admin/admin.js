@@ -82,6 +82,7 @@ function useKey(key) {
     ui.keyInput.placeholder = 'Key saved';
     ui.keyForget.hidden = false;
     refreshStats();
+    loadSent(false);
     statsTimer = setInterval(refreshStats, STATS_EVERY_MS);
   } else {
     sessionStorage.removeItem(KEY_STORAGE);
@@ -204,6 +205,7 @@ function addSent(body, ids, online) {
     row.append(retract);
   }
   ui.sentList.prepend(row);
+  if (body.user_id === -1 || body.audience !== undefined) loadSent(false);
 }
 
 // ---- presence and retract ----
@@ -237,6 +239,130 @@ async function retractId(id, resultElement) {
     return false;
   }
 }
+
+// ---- sent view (read rates) and detail view ----
+
+const sent = {
+  rows: $('sent-rows'), none: $('sent-none'), more: $('sent-more'), result: $('sent-result'),
+  refresh: $('sent-refresh'), kind: $('sent-kind'), before: null, items: [],
+};
+const detail = {
+  view: $('detail-view'), title: $('detail-title'), fields: $('detail-fields'),
+  delivered: $('detail-delivered'), read: $('detail-read'), readBar: $('detail-read-bar'),
+  deleted: $('detail-deleted'), result: $('detail-result'), refresh: $('detail-refresh'),
+  retract: $('detail-retract'), close: $('detail-close'), id: null,
+};
+
+function percent(part, whole) {
+  return whole > 0 ? Math.round((100 * part) / whole) : 0;
+}
+
+function bar(fraction, kind) {
+  const outer = document.createElement('span');
+  outer.className = 'bar';
+  const fill = document.createElement('span');
+  fill.className = `bar-fill ${kind}`;
+  fill.style.width = `${Math.max(0, Math.min(100, fraction * 100)).toFixed(1)}%`;
+  outer.append(fill);
+  return outer;
+}
+
+function sentKind() {
+  return sent.kind.querySelector('input:checked').dataset.kind;
+}
+
+function renderSent() {
+  sent.rows.replaceChildren();
+  const most = Math.max(1, ...sent.items.map((n) => n.stats.delivered));
+  for (const n of sent.items) {
+    const row = document.createElement('tr');
+    row.dataset.id = String(n.id);
+    const cell = (text, cls) => {
+      const td = document.createElement('td');
+      if (cls) td.className = cls;
+      td.textContent = text;
+      row.append(td);
+      return td;
+    };
+    cell(`#${n.id}`, 'num');
+    cell(n.title);
+    cell(n.kind === 'group' ? n.audience : 'everyone');
+    cell(new Date(n.created_at).toLocaleString());
+    const delivered = cell(String(n.stats.delivered), 'num delivered');
+    delivered.append(bar(n.stats.delivered / most, 'delivered'));
+    const read = cell(`${n.stats.read} (${percent(n.stats.read, n.stats.delivered)}%)`, 'num read');
+    read.append(bar(n.stats.delivered > 0 ? n.stats.read / n.stats.delivered : 0, 'read'));
+    cell(String(n.stats.deleted), 'num deleted');
+    row.addEventListener('click', () => showDetail(n.id));
+    sent.rows.append(row);
+  }
+  sent.none.hidden = sent.items.length > 0;
+  sent.more.hidden = sent.before === null;
+}
+
+async function loadSent(older) {
+  if (!apiKey) return;
+  const params = new URLSearchParams({ kind: sentKind(), limit: '20' });
+  if (older && sent.before !== null) params.set('before', String(sent.before));
+  try {
+    const page = await api('GET', `/v1/notifications?${params}`);
+    sent.items = older ? sent.items.concat(page.notifications) : page.notifications;
+    sent.before = page.next_before;
+    renderSent();
+    sent.result.textContent = '';
+  } catch (error) {
+    setResult(sent.result, describe(error), false);
+  }
+}
+
+function field(name, value) {
+  const dt = document.createElement('dt');
+  dt.textContent = name;
+  const dd = document.createElement('dd');
+  dd.textContent = value;
+  detail.fields.append(dt, dd);
+}
+
+async function showDetail(id) {
+  detail.id = id;
+  detail.view.hidden = false;
+  detail.retract.disabled = false;
+  try {
+    const n = await api('GET', `/v1/notifications/${id}`);
+    detail.title.textContent = `#${n.id} · ${n.title}`;
+    detail.delivered.textContent = String(n.stats.delivered);
+    detail.read.textContent = `${n.stats.read} (${percent(n.stats.read, n.stats.delivered)}% of delivered)`;
+    detail.readBar.style.width = `${percent(n.stats.read, n.stats.delivered)}%`;
+    detail.deleted.textContent = String(n.stats.deleted);
+    detail.fields.replaceChildren();
+    field('Kind', n.kind);
+    if (n.kind === 'group') field('Audience', n.audience);
+    if (n.kind === 'personal') field('User', String(n.user_id));
+    field('Content', n.content || '—');
+    field('Sender', n.sender ?? '—');
+    field('Sent', new Date(n.created_at).toLocaleString());
+    field('Retention', n.retention);
+    field('Expires', n.expires_at ? new Date(n.expires_at).toLocaleString() : 'never');
+    if (n.data !== undefined) field('Data', JSON.stringify(n.data));
+    detail.result.textContent = '';
+    detail.view.scrollIntoView({ block: 'nearest' });
+  } catch (error) {
+    detail.title.textContent = `#${id}`;
+    setResult(detail.result, error.status === 404 ? `Notification ${id} not found (or retracted).` : describe(error), false);
+  }
+}
+
+sent.refresh.addEventListener('click', () => loadSent(false));
+sent.more.addEventListener('click', () => loadSent(true));
+for (const radio of sent.kind.querySelectorAll('input')) radio.addEventListener('change', () => loadSent(false));
+detail.refresh.addEventListener('click', () => detail.id && showDetail(detail.id));
+detail.close.addEventListener('click', () => { detail.view.hidden = true; detail.id = null; });
+detail.retract.addEventListener('click', async () => {
+  if (detail.id && (await retractId(detail.id, detail.result))) {
+    detail.retract.disabled = true;
+    loadSent(false);
+  }
+});
 
 // ---- wiring ----
 
