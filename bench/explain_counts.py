@@ -62,7 +62,9 @@ def main():
                            capture_output=True, text=True)
         rows = [line.split("\t") for line in r.stdout.strip().splitlines()]
         # id select_type table type possible_keys key key_len ref rows Extra
-        print("%s | %s" % (name, "; ".join("%s: %s / %s / %s, %s" % (x[2], x[3], x[5], x[8], x[9])
+        cells = lambda x: (x + [""] * 10)[:10]  # noqa: E731
+        print("%s | %s" % (name, "; ".join("%s: %s / %s / %s, %s" % tuple(cells(x)[i] for i in
+                                                                      (2, 3, 5, 8, 9))
                                           for x in rows) or r.stderr.strip()))
 
 

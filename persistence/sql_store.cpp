@@ -136,7 +136,7 @@ void sql_store::drop_schema() {
 bool sql_store::audience_matches(const std::string& audience, const proto::group_set& groups) {
   auto it = audience_cache_.find(audience);
   if (it == audience_cache_.end()) {
-    if (audience_cache_.size() > 4096) audience_cache_.clear();
+    if (audience_cache_.size() > 16384) audience_cache_.clear();
     std::string why;
     it = audience_cache_.emplace(audience, proto::audience::parse(audience, &why)).first;
   }
@@ -358,17 +358,20 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
 }
 
 // The audiences holding any of the pairs, from the pair index (audience_pairs).
-std::set<std::string> sql_store::audiences_of(const std::vector<std::string>& pairs) {
+std::set<std::string> sql_store::audiences_of(
+    const std::vector<std::string>& pairs,
+    std::unordered_map<std::string, std::vector<std::string>>* by_pair) {
   std::set<std::string> out;
   constexpr std::size_t chunk = 256;
   for (std::size_t at = 0; at < pairs.size(); at += chunk) {
     const std::size_t n = std::min(chunk, pairs.size() - at);
     sql_params params(pairs.begin() + static_cast<std::ptrdiff_t>(at),
                       pairs.begin() + static_cast<std::ptrdiff_t>(at + n));
-    for (const auto& r : query("SELECT audience FROM audience_pairs WHERE pair IN (" +
+    for (const auto& r : query("SELECT audience, pair FROM audience_pairs WHERE pair IN (" +
                                    placeholders(n) + ")",
                                params)) {
       out.insert(r.str(0));
+      if (by_pair) (*by_pair)[r.str(1)].push_back(r.str(0));
     }
   }
   return out;
@@ -607,11 +610,17 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
   const std::vector<std::string> pairs(pair_set.begin(), pair_set.end());
 
   for (int attempt = 0;; ++attempt) {
-    const auto candidates = audiences_of(pairs);
+    std::unordered_map<std::string, std::vector<std::string>> by_pair;
+    const auto candidates = audiences_of(pairs, &by_pair);
     std::vector<std::vector<std::string>> audiences(reads.size());
     std::set<std::string> all_audiences;
     for (std::size_t i = 0; i < reads.size(); ++i) {
-      audiences[i] = matching(candidates, reads[i].who);
+      // Only the candidates of this viewer's own pairs (not the whole batch's).
+      std::set<std::string> mine;
+      for (const auto& p : pairs_of(reads[i].who)) {
+        if (auto it = by_pair.find(p); it != by_pair.end()) mine.insert(it->second.begin(), it->second.end());
+      }
+      audiences[i] = matching(mine, reads[i].who);
       all_audiences.insert(audiences[i].begin(), audiences[i].end());
     }
     // Per user: its counts and its seen counters. Per audience (and the broadcasts): its live

@@ -182,7 +182,10 @@ class sql_store : public store {
                                     std::int64_t limit, bool skip_read) const;
   sql_statement personal_read(const viewer& v, std::int64_t now_ms, const std::string& where,
                               sql_params more, std::size_t index) const;
-  std::set<std::string> audiences_of(const std::vector<std::string>& pairs);
+  // With by_pair, also the audiences of each pair.
+  std::set<std::string> audiences_of(
+      const std::vector<std::string>& pairs,
+      std::unordered_map<std::string, std::vector<std::string>>* by_pair = nullptr);
   std::vector<std::string> matching(const std::set<std::string>& candidates, const viewer& v);
   static std::vector<std::string> pairs_of(const viewer& v);
   static unread_result counts_of(const snapshot& snap, const viewer& v,
