@@ -329,9 +329,9 @@ void http_session::upgrade(request req) {
     since = v;
   }
   std::optional<std::uint64_t> changes_since;
-  if (auto why = parse_changes_since(t.param("changes_since"), since.has_value(), changes_since)) {
+  if (auto bad = parse_changes_since(t.param("changes_since"), since.has_value(), changes_since)) {
     keep_alive_ = false;
-    write(error_response(proto::invalid_argument("changes_since", *why)));
+    write(error_response(proto::invalid_argument("changes_since", *bad)));
     return;
   }
   // Authenticated: the connection leaves the pending list before it becomes a WebSocket.

@@ -61,9 +61,9 @@ struct test_node {
     REQUIRE(f.wait_for(5s) == std::future_status::ready);
     return f.get();
   }
-  std::optional<std::vector<std::uint64_t>> connections_of(std::vector<std::uint64_t> users) {
+  std::optional<std::vector<std::uint64_t>> connections_of(std::vector<std::uint64_t> ids) {
     std::promise<std::optional<std::vector<std::uint64_t>>> p;
-    presence.users_connections(std::move(users), [&p](auto n) { p.set_value(n); });
+    presence.users_connections(std::move(ids), [&p](auto n) { p.set_value(n); });
     auto f = p.get_future();
     REQUIRE(f.wait_for(5s) == std::future_status::ready);
     return f.get();
