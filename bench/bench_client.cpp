@@ -1,5 +1,7 @@
 #include "bench/bench_client.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -9,8 +11,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <memory>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -65,7 +65,8 @@ asio::awaitable<void> bench_client::run(client_sink& sink, tcp::endpoint server,
     const auto data = buffer.cdata();
     sink.on_frame(*this, std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer.consume(buffer.size());
-    if (buffer.capacity() > 16 * 1024) buffer = beast::flat_buffer(); // give back sync-sized buffers
+    if (buffer.capacity() > 16 * 1024)
+      buffer = beast::flat_buffer();  // give back sync-sized buffers
   }
   // The stream object stays until the next run (operations still finishing reference it); its
   // socket goes now. The sink still sees open() == true, so it knows the connection had opened.
@@ -93,4 +94,4 @@ void bench_client::send_text(std::string text) {
   ws_->async_write(asio::buffer(*owned), [owned](const boost::system::error_code&, std::size_t) {});
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

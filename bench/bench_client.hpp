@@ -17,7 +17,7 @@ class bench_client;
 
 // Receives what a client sees; implemented by the worker.
 class client_sink {
-public:
+ public:
   virtual ~client_sink() = default;
   virtual void on_frame(bench_client& client, std::string_view text) = 0;
   // The connection ended (or never opened); `ec` says why.
@@ -25,7 +25,7 @@ public:
 };
 
 class bench_client {
-public:
+ public:
   bench_client(std::uint32_t index, std::uint64_t user_id, std::uint32_t user_index);
 
   // Connects, upgrades and reads until the connection ends. One run at a time.
@@ -45,16 +45,16 @@ public:
   std::uint32_t user_index() const { return user_index_; }
 
   // Per-phase tallies, reset by the worker.
-  bool ready = false;          // got its first count frame since connecting
-  bool counted = false;        // the worker already counted this connect attempt as done
-  std::uint32_t got = 0;       // measured deliveries this phase
-  std::uint32_t bad = 0;       // out-of-order or duplicate deliveries this phase
+  bool ready = false;     // got its first count frame since connecting
+  bool counted = false;   // the worker already counted this connect attempt as done
+  std::uint32_t got = 0;  // measured deliveries this phase
+  std::uint32_t bad = 0;  // out-of-order or duplicate deliveries this phase
   std::int64_t last_seq = 0;
   std::int64_t seq_sum = 0;
   bool sync_done = false;
   std::vector<std::int64_t> synced_ids;
 
-private:
+ private:
   using ws_stream = boost::beast::websocket::stream<boost::asio::ip::tcp::socket>;
 
   std::uint32_t index_;
@@ -64,4 +64,4 @@ private:
   bool open_ = false;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

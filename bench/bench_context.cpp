@@ -33,16 +33,23 @@ asio::awaitable<void> bench_context::sleep_ms(int ms) {
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
-asio::awaitable<http_result> bench_context::notify(const bench_target& target, const nlohmann::json& body) {
+asio::awaitable<http_result> bench_context::notify(const bench_target& target,
+                                                   const nlohmann::json& body) {
   auto& client = target.name == "peer" ? peer_admin_ : herald_admin_;
   if (!client) client = std::make_unique<http_client>(ex, target.internal_addr);
   co_return co_await client->request(boost::beast::http::verb::post, "/v1/notify", body.dump(),
                                      options.api_key);
 }
 
-boost::asio::awaitable<json> bench_context::start_phase(const std::string& kind, const std::string& frame,
-                                                          std::int64_t count, std::int64_t first_seq) {
-  pool.send_all({{"cmd", "phase"}, {"kind", kind}, {"frame", frame}, {"count", count}, {"first_seq", first_seq}});
+boost::asio::awaitable<json> bench_context::start_phase(const std::string& kind,
+                                                        const std::string& frame,
+                                                        std::int64_t count,
+                                                        std::int64_t first_seq) {
+  pool.send_all({{"cmd", "phase"},
+                 {"kind", kind},
+                 {"frame", frame},
+                 {"count", count},
+                 {"first_seq", first_seq}});
   const auto acks = co_await pool.gather("phase_ok", deadline());
   int live = 0;
   std::int64_t expected = 0;
@@ -58,7 +65,8 @@ boost::asio::awaitable<json> bench_context::collect_phase() {
   pool.send_all({{"cmd", "collect"}});
   const auto reports = co_await pool.gather("collect", deadline());
   latency_histogram hist;
-  json sum = {{"complete", 0}, {"incomplete", 0}, {"bad", 0}, {"unexpected", 0}, {"delivered", 0}, {"dropped", 0}};
+  json sum = {{"complete", 0},   {"incomplete", 0}, {"bad", 0},
+              {"unexpected", 0}, {"delivered", 0},  {"dropped", 0}};
   for (const auto& r : reports) {
     if (r.is_null()) continue;
     hist.merge(latency_histogram::from_json(r["hist"]));
@@ -70,4 +78,4 @@ boost::asio::awaitable<json> bench_context::collect_phase() {
 
 double to_ms(std::int64_t ns) { return std::round(ns / 1000.0) / 1000.0; }
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -23,7 +23,7 @@ struct bench_target {
 };
 
 class bench_context {
-public:
+ public:
   bench_context(const bench_options& options, worker_pool& pool, boost::asio::any_io_executor ex);
 
   const bench_options& options;
@@ -38,19 +38,21 @@ public:
   void fail(const std::string& what);
   boost::asio::awaitable<void> sleep_ms(int ms);
   // POST /v1/notify on the target's internal listener through a shared keep-alive connection.
-  boost::asio::awaitable<http_result> notify(const bench_target& target, const nlohmann::json& body);
+  boost::asio::awaitable<http_result> notify(const bench_target& target,
+                                             const nlohmann::json& body);
 
   // Starts a measured phase in every worker; answers {"live", "expected"} summed.
-  boost::asio::awaitable<nlohmann::json> start_phase(const std::string& kind, const std::string& frame,
-                                                     std::int64_t count, std::int64_t first_seq = 1);
+  boost::asio::awaitable<nlohmann::json> start_phase(const std::string& kind,
+                                                     const std::string& frame, std::int64_t count,
+                                                     std::int64_t first_seq = 1);
   // The workers' tallies of the phase summed, with the merged delivery latency.
   boost::asio::awaitable<nlohmann::json> collect_phase();
 
-private:
+ private:
   std::unique_ptr<http_client> herald_admin_, peer_admin_;
 };
 
 // Milliseconds with three decimals, for reports.
 double to_ms(std::int64_t ns);
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -14,11 +14,12 @@ namespace herald::bench {
 namespace {
 
 const std::set<std::string> known_scenarios = {"connect", "broadcast", "personal", "reconnect",
-                                               "inbox",   "floor",     "peer",      "scale"};
+                                               "inbox",   "floor",     "peer",     "scale"};
 
 host_port parse_host_port(const std::string& flag, const std::string& v) {
   const auto colon = v.rfind(':');
-  if (colon == std::string::npos || colon == 0) throw std::invalid_argument(flag + ": want HOST:PORT");
+  if (colon == std::string::npos || colon == 0)
+    throw std::invalid_argument(flag + ": want HOST:PORT");
   host_port hp;
   hp.host = v.substr(0, colon);
   const long port = std::strtol(v.c_str() + colon + 1, nullptr, 10);
@@ -36,7 +37,7 @@ long parse_int(const std::string& flag, const std::string& v, long min, long max
   return n;
 }
 
-} // namespace
+}  // namespace
 
 std::string bench_usage() {
   return R"(herald-bench: load generator for Herald (and a Bun peer for comparison)
@@ -95,36 +96,44 @@ bench_options parse_bench_options(int argc, char** argv) {
       {"--internal", [&](auto& f, auto& v) { o.internal_addr = parse_host_port(f, v); }},
       {"--jwt-secret", [&](auto&, auto& v) { o.jwt_secret = v; }},
       {"--api-key", [&](auto&, auto& v) { o.api_key = v; }},
-      {"--pid", [&](auto& f, auto& v) { o.daemon_pid = static_cast<pid_t>(parse_int(f, v, 1, 1 << 30)); }},
+      {"--pid",
+       [&](auto& f, auto& v) { o.daemon_pid = static_cast<pid_t>(parse_int(f, v, 1, 1 << 30)); }},
       {"--scenarios", [&](auto&, auto& v) { scenario_list = v; }},
       {"--connections", [&](auto& f, auto& v) { o.connections = parse_int(f, v, 1, 1'000'000); }},
       {"--users", [&](auto& f, auto& v) { o.users = parse_int(f, v, 1, 1'000'000); }},
       {"--user-base", [&](auto& f, auto& v) { o.user_base = parse_int(f, v, 1, 1L << 50); }},
       {"--workers", [&](auto& f, auto& v) { o.workers = parse_int(f, v, 1, 64); }},
       {"--source-addrs", [&](auto& f, auto& v) { o.source_addrs = parse_int(f, v, 1, 250); }},
-      {"--connect-concurrency", [&](auto& f, auto& v) { o.connect_concurrency = parse_int(f, v, 1, 100000); }},
+      {"--connect-concurrency",
+       [&](auto& f, auto& v) { o.connect_concurrency = parse_int(f, v, 1, 100000); }},
       {"--broadcasts", [&](auto& f, auto& v) { o.broadcasts = parse_int(f, v, 1, 100000); }},
       {"--personal", [&](auto& f, auto& v) { o.personal = parse_int(f, v, 1, 100'000'000); }},
       {"--concurrency", [&](auto& f, auto& v) { o.concurrency = parse_int(f, v, 1, 4096); }},
-      {"--reconnect-items", [&](auto& f, auto& v) { o.reconnect_items = parse_int(f, v, 1, 10000); }},
+      {"--reconnect-items",
+       [&](auto& f, auto& v) { o.reconnect_items = parse_int(f, v, 1, 10000); }},
       {"--inbox-users", [&](auto& f, auto& v) { o.inbox_users = parse_int(f, v, 1, 1000); }},
       {"--inbox-items", [&](auto& f, auto& v) { o.inbox_items = parse_int(f, v, 1, 100000); }},
-      {"--inbox-requests", [&](auto& f, auto& v) { o.inbox_requests = parse_int(f, v, 2, 100'000'000); }},
-      {"--inbox-concurrency", [&](auto& f, auto& v) { o.inbox_concurrency = parse_int(f, v, 1, 4096); }},
+      {"--inbox-requests",
+       [&](auto& f, auto& v) { o.inbox_requests = parse_int(f, v, 2, 100'000'000); }},
+      {"--inbox-concurrency",
+       [&](auto& f, auto& v) { o.inbox_concurrency = parse_int(f, v, 1, 4096); }},
       {"--scale-users", [&](auto& f, auto& v) { o.scale_users = parse_int(f, v, 1, 100'000'000); }},
       {"--scale-sample", [&](auto& f, auto& v) { o.scale_sample = parse_int(f, v, 1, 100'000); }},
       {"--scale-orgs", [&](auto& f, auto& v) { o.scale_orgs = parse_int(f, v, 1, 1'000'000); }},
       {"--scale-roles", [&](auto& f, auto& v) { o.scale_roles = parse_int(f, v, 1, 1'000'000); }},
       {"--scale-jobs", [&](auto& f, auto& v) { o.scale_jobs = parse_int(f, v, 1, 1'000'000); }},
-      {"--scale-requests", [&](auto& f, auto& v) { o.scale_requests = parse_int(f, v, 2, 100'000'000); }},
-      {"--scale-notifies", [&](auto& f, auto& v) { o.scale_notifies = parse_int(f, v, 0, 100'000'000); }},
+      {"--scale-requests",
+       [&](auto& f, auto& v) { o.scale_requests = parse_int(f, v, 2, 100'000'000); }},
+      {"--scale-notifies",
+       [&](auto& f, auto& v) { o.scale_notifies = parse_int(f, v, 0, 100'000'000); }},
       {"--duration", [&](auto& f, auto& v) { o.duration_s = parse_int(f, v, 1, 7 * 86400); }},
       {"--timeout", [&](auto& f, auto& v) { o.timeout_s = parse_int(f, v, 1, 3600); }},
       {"--pin-daemon", [&](auto&, auto& v) { o.pin_daemon = parse_cpu_list(v); }},
       {"--pin-workers", [&](auto&, auto& v) { o.pin_workers = parse_cpu_list(v); }},
       {"--peer-public", [&](auto& f, auto& v) { o.peer_public = parse_host_port(f, v); }},
       {"--peer-internal", [&](auto& f, auto& v) { o.peer_internal = parse_host_port(f, v); }},
-      {"--peer-pid", [&](auto& f, auto& v) { o.peer_pid = static_cast<pid_t>(parse_int(f, v, 1, 1 << 30)); }},
+      {"--peer-pid",
+       [&](auto& f, auto& v) { o.peer_pid = static_cast<pid_t>(parse_int(f, v, 1, 1 << 30)); }},
       {"--label", [&](auto&, auto& v) { o.label = v; }},
       {"--json-out", [&](auto&, auto& v) { o.json_out = v; }},
   };
@@ -165,17 +174,20 @@ bench_options parse_bench_options(int argc, char** argv) {
   std::string name;
   while (std::getline(names, name, ',')) {
     if (name.empty()) continue;
-    if (!known_scenarios.count(name)) throw std::invalid_argument("--scenarios: unknown '" + name + "'");
+    if (!known_scenarios.count(name))
+      throw std::invalid_argument("--scenarios: unknown '" + name + "'");
     o.scenarios.insert(name);
   }
   if (o.users == 0) o.users = o.connections;
   if (o.users > o.connections) throw std::invalid_argument("--users: more users than connections");
   if (o.workers == 0) o.workers = std::max(2, (o.connections + 8999) / 9000);
-  if (o.jwt_secret.empty()) throw std::invalid_argument("--jwt-secret (or HERALD_JWT_SECRET) is required");
+  if (o.jwt_secret.empty())
+    throw std::invalid_argument("--jwt-secret (or HERALD_JWT_SECRET) is required");
   if (o.api_key.empty()) throw std::invalid_argument("--api-key (or HERALD_API_KEY) is required");
   if (o.wants("peer") && o.peer_public.port == 0)
-    throw std::invalid_argument("--peer-public and --peer-internal are required for the peer scenario");
+    throw std::invalid_argument(
+        "--peer-public and --peer-internal are required for the peer scenario");
   return o;
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -1,10 +1,10 @@
 // herald-bench settings: one typed struct, parsed strictly from the command line (and the
 // HERALD_JWT_SECRET / HERALD_API_KEY environment variables for the two secrets).
 #pragma once
+#include <sys/types.h>
 #include <cstdint>
 #include <set>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace herald::bench {
@@ -25,11 +25,11 @@ struct bench_options {
   std::string label = "herald";
 
   int connections = 1000;
-  int users = 0;             // 0: one user per connection
+  int users = 0;  // 0: one user per connection
   std::uint64_t user_base = 1;
-  int workers = 0;           // 0: enough that none holds more than ~9,000 sockets
-  int source_addrs = 8;      // 127.0.0.2 .. 127.0.0.(1+n)
-  int connect_concurrency = 256; // handshakes in flight per worker
+  int workers = 0;                // 0: enough that none holds more than ~9,000 sockets
+  int source_addrs = 8;           // 127.0.0.2 .. 127.0.0.(1+n)
+  int connect_concurrency = 256;  // handshakes in flight per worker
 
   int broadcasts = 20;
   bool broadcast_persist = false;
@@ -43,12 +43,12 @@ struct bench_options {
   int inbox_concurrency = 32;
   // scale: a store seeded by bench/seed_scale.py with scale_users users (its layout).
   int scale_users = 100000;
-  int scale_sample = 2000;    // users whose counts and pages are read
+  int scale_sample = 2000;  // users whose counts and pages are read
   int scale_orgs = 1000, scale_roles = 20, scale_jobs = 50;
-  int scale_requests = 40000; // half unread_count, half inbox pages
-  int scale_notifies = 20000; // persisted personal notifies afterwards
-  int duration_s = 0;        // soak mode when > 0
-  int timeout_s = 60;        // deadline of each wait
+  int scale_requests = 40000;  // half unread_count, half inbox pages
+  int scale_notifies = 20000;  // persisted personal notifies afterwards
+  int duration_s = 0;          // soak mode when > 0
+  int timeout_s = 60;          // deadline of each wait
 
   std::vector<int> pin_daemon;
   std::vector<int> pin_workers;
@@ -57,7 +57,7 @@ struct bench_options {
   host_port peer_internal{"127.0.0.1", 0};
   pid_t peer_pid = 0;
 
-  std::string json_out;      // also append the JSON line to this file
+  std::string json_out;  // also append the JSON line to this file
 
   bool wants(const std::string& scenario) const { return scenarios.count(scenario) != 0; }
 };
@@ -68,4 +68,4 @@ bench_options parse_bench_options(int argc, char** argv);
 
 std::string bench_usage();
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -4,12 +4,12 @@
 #include "bench/process_probe.hpp"
 
 #include <arpa/inet.h>
-#include <iostream>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <iostream>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -48,9 +48,10 @@ int connect_loopback(std::uint16_t port, int source_index) {
   return fd;
 }
 
-} // namespace
+}  // namespace
 
-floor_probe::floor_probe(bench_context& ctx, std::string frame) : ctx_(ctx), frame_(std::move(frame)) {}
+floor_probe::floor_probe(bench_context& ctx, std::string frame)
+    : ctx_(ctx), frame_(std::move(frame)) {}
 
 boost::asio::awaitable<json> floor_probe::run() {
   const auto& o = ctx_.options;
@@ -103,8 +104,10 @@ boost::asio::awaitable<json> floor_probe::run() {
       std::int64_t last = 0;
       bool complete = true;
       for (const auto& d : done) {
-        if (d.is_null()) complete = false;
-        else last = std::max(last, d["t_last"].get<std::int64_t>());
+        if (d.is_null())
+          complete = false;
+        else
+          last = std::max(last, d["t_last"].get<std::int64_t>());
       }
       if (!complete) {
         ctx_.fail("floor: round " + std::to_string(round) + " did not reach every socket");
@@ -128,4 +131,4 @@ boost::asio::awaitable<json> floor_probe::run() {
   co_return out;
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

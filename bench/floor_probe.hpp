@@ -12,15 +12,15 @@
 namespace herald::bench {
 
 class floor_probe {
-public:
+ public:
   floor_probe(bench_context& ctx, std::string frame);
 
   // Runs options.broadcasts rounds over options.connections sockets; returns the figures.
   boost::asio::awaitable<nlohmann::json> run();
 
-private:
+ private:
   bench_context& ctx_;
   std::string frame_;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -13,7 +13,11 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 floor_sink::floor_sink(asio::io_context& io, int sockets, std::size_t frame_len, reporter report)
-    : io_(io), expected_(sockets), frame_len_(frame_len), report_(std::move(report)), acceptor_(io) {}
+    : io_(io),
+      expected_(sockets),
+      frame_len_(frame_len),
+      report_(std::move(report)),
+      acceptor_(io) {}
 
 floor_sink::~floor_sink() { stop(); }
 
@@ -66,4 +70,4 @@ asio::awaitable<void> floor_sink::read_loop(std::shared_ptr<tcp::socket> socket)
   }
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

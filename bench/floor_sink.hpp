@@ -14,7 +14,7 @@
 namespace herald::bench {
 
 class floor_sink {
-public:
+ public:
   using reporter = std::function<void(nlohmann::json)>;
 
   floor_sink(boost::asio::io_context& io, int sockets, std::size_t frame_len, reporter report);
@@ -24,7 +24,7 @@ public:
   std::uint16_t listen();
   void stop();
 
-private:
+ private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> read_loop(std::shared_ptr<boost::asio::ip::tcp::socket> socket);
 
@@ -37,4 +37,4 @@ private:
   std::map<std::int64_t, int> arrivals_;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -25,7 +25,7 @@ std::size_t value_start(std::string_view text, std::string_view key) {
   }
 }
 
-} // namespace
+}  // namespace
 
 std::optional<std::string_view> scan_string_field(std::string_view text, std::string_view key) {
   const std::size_t p = value_start(text, key);
@@ -44,4 +44,4 @@ std::optional<std::int64_t> scan_int_field(std::string_view text, std::string_vi
   return value;
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -13,4 +13,4 @@ std::optional<std::string_view> scan_string_field(std::string_view text, std::st
 // The integer value of "key", or nullopt when absent or not an integer.
 std::optional<std::int64_t> scan_int_field(std::string_view text, std::string_view key);
 
-} // namespace herald::bench
+}  // namespace herald::bench

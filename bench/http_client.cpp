@@ -27,13 +27,14 @@ asio::awaitable<http_result> http_client::request(http::verb method, std::string
                                                   std::string body, const std::string& bearer) {
   const bool reused = connected_;
   auto result = co_await attempt(method, target, body, bearer);
-  if (result.status == 0 && reused) // the server may have closed an idle keep-alive connection
+  if (result.status == 0 && reused)  // the server may have closed an idle keep-alive connection
     result = co_await attempt(method, target, body, bearer);
   co_return result;
 }
 
 asio::awaitable<http_result> http_client::attempt(http::verb method, const std::string& target,
-                                                  const std::string& body, const std::string& bearer) {
+                                                  const std::string& body,
+                                                  const std::string& bearer) {
   http_result result;
   boost::system::error_code ec;
   const std::int64_t t0 = monotonic_ns();
@@ -67,7 +68,8 @@ asio::awaitable<http_result> http_client::attempt(http::verb method, const std::
   http::response<http::string_body> res;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  co_await http::async_read(stream_, buffer_, parser, asio::redirect_error(asio::use_awaitable, ec));
+  co_await http::async_read(stream_, buffer_, parser,
+                            asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     close();
     result.error = "read: " + ec.message();
@@ -81,4 +83,4 @@ asio::awaitable<http_result> http_client::attempt(http::verb method, const std::
   co_return result;
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -14,23 +14,24 @@
 namespace herald::bench {
 
 struct http_result {
-  int status = 0;         // 0 when no answer came
+  int status = 0;  // 0 when no answer came
   std::string body;
-  std::string error;      // transport error, when status is 0
+  std::string error;  // transport error, when status is 0
   std::int64_t latency_ns = 0;
 };
 
 class http_client {
-public:
+ public:
   http_client(boost::asio::any_io_executor ex, host_port server);
 
   boost::asio::awaitable<http_result> request(boost::beast::http::verb method, std::string target,
                                               std::string body, const std::string& bearer);
   void close();
 
-private:
-  boost::asio::awaitable<http_result> attempt(boost::beast::http::verb method, const std::string& target,
-                                              const std::string& body, const std::string& bearer);
+ private:
+  boost::asio::awaitable<http_result> attempt(boost::beast::http::verb method,
+                                              const std::string& target, const std::string& body,
+                                              const std::string& bearer);
 
   host_port server_;
   boost::beast::tcp_stream stream_;
@@ -38,4 +39,4 @@ private:
   bool connected_ = false;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

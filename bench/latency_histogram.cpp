@@ -10,13 +10,13 @@ namespace {
 constexpr int sub_bits = 6;
 constexpr std::size_t sub_count = std::size_t{1} << sub_bits;
 constexpr std::size_t bucket_count = (64 - sub_bits + 1) * sub_count;
-} // namespace
+}  // namespace
 
 latency_histogram::latency_histogram() : buckets_(bucket_count, 0) {}
 
 std::size_t latency_histogram::bucket_of(std::uint64_t v) {
   if (v < sub_count) return static_cast<std::size_t>(v);
-  const int top = 63 - std::countl_zero(v); // >= sub_bits
+  const int top = 63 - std::countl_zero(v);  // >= sub_bits
   const int shift = top - sub_bits;
   const std::size_t sub = static_cast<std::size_t>((v >> shift) & (sub_count - 1));
   return static_cast<std::size_t>(shift + 1) * sub_count + sub;
@@ -27,7 +27,7 @@ std::uint64_t latency_histogram::value_of(std::size_t bucket) {
   const int shift = static_cast<int>(bucket / sub_count) - 1;
   const std::uint64_t sub = bucket % sub_count;
   const std::uint64_t low = (sub_count + sub) << shift;
-  return low + ((std::uint64_t{1} << shift) >> 1); // middle of the bucket
+  return low + ((std::uint64_t{1} << shift) >> 1);  // middle of the bucket
 }
 
 void latency_histogram::record(std::int64_t ns) {
@@ -87,4 +87,4 @@ latency_histogram latency_histogram::from_json(const nlohmann::json& j) {
   return h;
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

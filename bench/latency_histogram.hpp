@@ -8,7 +8,7 @@
 namespace herald::bench {
 
 class latency_histogram {
-public:
+ public:
   latency_histogram();
 
   void record(std::int64_t ns);
@@ -28,7 +28,7 @@ public:
   nlohmann::json to_json() const;
   static latency_histogram from_json(const nlohmann::json& j);
 
-private:
+ private:
   static std::size_t bucket_of(std::uint64_t v);
   static std::uint64_t value_of(std::size_t bucket);
 
@@ -39,4 +39,4 @@ private:
   std::int64_t max_ = 0;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -29,7 +29,8 @@ std::int64_t unread_in(const std::string& body) {
 // The number of items in an inbox page: each item object starts with its id.
 std::size_t items_in(const std::string& body) {
   std::size_t n = 0;
-  for (auto at = body.find("{\"id\":"); at != std::string::npos; at = body.find("{\"id\":", at + 6)) ++n;
+  for (auto at = body.find("{\"id\":"); at != std::string::npos; at = body.find("{\"id\":", at + 6))
+    ++n;
   return n;
 }
 
@@ -41,14 +42,15 @@ using nlohmann::json;
 
 load_scenarios::load_scenarios(bench_context& ctx) : ctx_(ctx) {}
 
-asio::awaitable<void> load_scenarios::run_load(const host_port& server, int total, int concurrency,
-                                               std::function<http_job(int)> make,
-                                               std::function<void(int, const http_result&)> on_result) {
+asio::awaitable<void> load_scenarios::run_load(
+    const host_port& server, int total, int concurrency, std::function<http_job(int)> make,
+    std::function<void(int, const http_result&)> on_result) {
   struct shared_state {
     int next = 0;
     int running = 0;
     asio::steady_timer done;
-    explicit shared_state(asio::any_io_executor ex) : done(ex, asio::steady_timer::time_point::max()) {}
+    explicit shared_state(asio::any_io_executor ex)
+        : done(ex, asio::steady_timer::time_point::max()) {}
   };
   auto state = std::make_shared<shared_state>(ctx_.ex);
   state->running = concurrency;
@@ -60,7 +62,8 @@ asio::awaitable<void> load_scenarios::run_load(const host_port& server, int tota
           while (state->next < total) {
             const int k = state->next++;
             http_job job = make(k);
-            const auto result = co_await client.request(job.method, job.target, std::move(job.body), job.bearer);
+            const auto result =
+                co_await client.request(job.method, job.target, std::move(job.body), job.bearer);
             on_result(k, result);
           }
           client.close();
@@ -76,7 +79,8 @@ asio::awaitable<void> load_scenarios::run_load(const host_port& server, int tota
 
 asio::awaitable<json> load_scenarios::personal(const bench_target& target, bool persist) {
   const auto& o = ctx_.options;
-  const auto phase = co_await ctx_.start_phase("personal", persist ? "notification" : "desktop", o.personal);
+  const auto phase =
+      co_await ctx_.start_phase("personal", persist ? "notification" : "desktop", o.personal);
   const int live = phase["live"];
   latency_histogram http_latency;
   int http_errors = 0;
@@ -85,12 +89,13 @@ asio::awaitable<json> load_scenarios::personal(const bench_target& target, bool 
   co_await run_load(
       target.internal_addr, o.personal, o.concurrency,
       [&](int k) {
-        const json body = {{"user_id", o.user_base + static_cast<std::uint64_t>(k % o.users)},
-                           {"title", "bench personal"},
-                           {"content", ""},
-                           {"persist", persist},
-                           {"desktop", !persist},
-                           {"data", {{"bench_kind", 2}, {"bench_seq", k + 1}, {"bench_t0", monotonic_ns()}}}};
+        const json body = {
+            {"user_id", o.user_base + static_cast<std::uint64_t>(k % o.users)},
+            {"title", "bench personal"},
+            {"content", ""},
+            {"persist", persist},
+            {"desktop", !persist},
+            {"data", {{"bench_kind", 2}, {"bench_seq", k + 1}, {"bench_t0", monotonic_ns()}}}};
         return http_job{http::verb::post, "/v1/notify", body.dump(), o.api_key};
       },
       [&](int, const http_result& r) {
@@ -98,13 +103,15 @@ asio::awaitable<json> load_scenarios::personal(const bench_target& target, bool 
           http_latency.record(r.latency_ns);
           return;
         }
-        if (http_errors++ == 0) first_error = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+        if (http_errors++ == 0)
+          first_error = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
       });
   const std::int64_t t_sent = monotonic_ns();
   const auto done = co_await ctx_.pool.gather("personal_done", ctx_.deadline());
   std::int64_t t_last = t_sent;
   int missing = 0;
-  for (const auto& d : done) d.is_null() ? ++missing : (t_last = std::max(t_last, d["t_last"].get<std::int64_t>()), 0);
+  for (const auto& d : done)
+    d.is_null() ? ++missing : (t_last = std::max(t_last, d["t_last"].get<std::int64_t>()), 0);
   const auto checks = co_await ctx_.collect_phase();
   const std::int64_t delivered = checks["delivered"];
   json out = {{"sent", o.personal},
@@ -120,11 +127,15 @@ asio::awaitable<json> load_scenarios::personal(const bench_target& target, bool 
               {"clients", live},
               {"complete_clients", checks["complete"]},
               {"unexpected_frames", checks["unexpected"]}};
-  if (http_errors) ctx_.fail(target.name + " personal: " + std::to_string(http_errors) + " requests failed, first: " + first_error);
+  if (http_errors)
+    ctx_.fail(target.name + " personal: " + std::to_string(http_errors) +
+              " requests failed, first: " + first_error);
   if (missing || delivered != phase["expected"].get<std::int64_t>())
-    ctx_.fail(target.name + " personal: delivered " + std::to_string(delivered) + " of " + phase["expected"].dump());
+    ctx_.fail(target.name + " personal: delivered " + std::to_string(delivered) + " of " +
+              phase["expected"].dump());
   if (checks["complete"].get<int>() != live)
-    ctx_.fail(target.name + " personal: " + checks["incomplete"].dump() + " clients got the wrong notifications");
+    ctx_.fail(target.name + " personal: " + checks["incomplete"].dump() +
+              " clients got the wrong notifications");
   co_return out;
 }
 
@@ -132,18 +143,22 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
   const auto& o = ctx_.options;
   // Fresh users for every run, far from the connected ones (ids stay below 2^53).
   const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
-  const std::uint64_t base = 900'000'000'000ULL + static_cast<std::uint64_t>(now_s % 1'000'000) * 1000;
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  const std::uint64_t base =
+      900'000'000'000ULL + static_cast<std::uint64_t>(now_s % 1'000'000) * 1000;
   std::vector<std::string> tokens;
   for (int u = 0; u <= o.inbox_users; ++u) tokens.push_back(ctx_.minter.mint(base + u));
 
   http_client probe(ctx_.ex, target.public_addr);
   // A user with no personal items sees exactly the stored broadcasts: the baseline count.
-  auto baseline_answer = co_await probe.request(http::verb::get, "/v1/inbox/unread_count", "", tokens.back());
+  auto baseline_answer =
+      co_await probe.request(http::verb::get, "/v1/inbox/unread_count", "", tokens.back());
   const auto baseline_body = json::parse(baseline_answer.body, nullptr, false);
-  if (baseline_answer.status != 200 || !baseline_body.is_object() || !baseline_body.contains("unread")) {
-    ctx_.fail(target.name + " inbox: unread_count answered " + std::to_string(baseline_answer.status) + " " +
-              baseline_answer.body.substr(0, 200));
+  if (baseline_answer.status != 200 || !baseline_body.is_object() ||
+      !baseline_body.contains("unread")) {
+    ctx_.fail(target.name + " inbox: unread_count answered " +
+              std::to_string(baseline_answer.status) + " " + baseline_answer.body.substr(0, 200));
     co_return json{{"error", "no baseline"}};
   }
   const std::int64_t baseline = baseline_body["unread"];
@@ -161,22 +176,30 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
       [&](int b) {
         json list = json::array();
         for (int i = b * per_batch; i < std::min(o.inbox_items, (b + 1) * per_batch); ++i)
-          list.push_back({{"user_ids", user_ids}, {"title", "bench inbox " + std::to_string(i)},
-                          {"content", "stored for the inbox scenario"}, {"desktop", false}});
-        return http_job{http::verb::post, "/v1/notify/batch", json{{"notifications", list}}.dump(), o.api_key};
+          list.push_back({{"user_ids", user_ids},
+                          {"title", "bench inbox " + std::to_string(i)},
+                          {"content", "stored for the inbox scenario"},
+                          {"desktop", false}});
+        return http_job{http::verb::post, "/v1/notify/batch", json{{"notifications", list}}.dump(),
+                        o.api_key};
       },
       [&](int, const http_result& r) {
         const auto body = json::parse(r.body, nullptr, false);
         bool ok = r.status == 200 && body.is_object() && body.contains("results");
         if (ok)
-          for (const auto& entry : body["results"]) ok = ok && entry.is_object() && entry.contains("ids");
-        if (!ok && seed_errors++ == 0) first_error = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+          for (const auto& entry : body["results"])
+            ok = ok && entry.is_object() && entry.contains("ids");
+        if (!ok && seed_errors++ == 0)
+          first_error = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
       });
   const double seed_s = (monotonic_ns() - seed_t0) / 1e9;
-  if (seed_errors) ctx_.fail(target.name + " inbox seed: " + std::to_string(seed_errors) + " batches failed, first: " + first_error);
+  if (seed_errors)
+    ctx_.fail(target.name + " inbox seed: " + std::to_string(seed_errors) +
+              " batches failed, first: " + first_error);
 
   const std::int64_t expected_unread = baseline + o.inbox_items;
-  const std::size_t expected_page = static_cast<std::size_t>(std::min<std::int64_t>(20, expected_unread));
+  const std::size_t expected_page =
+      static_cast<std::size_t>(std::min<std::int64_t>(20, expected_unread));
   latency_histogram count_latency, page_latency;
   int wrong = 0, errors = 0;
   std::string first_wrong;
@@ -185,11 +208,13 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
       target.public_addr, o.inbox_requests, o.inbox_concurrency,
       [&](int k) {
         const std::string& token = tokens[static_cast<std::size_t>((k / 2) % o.inbox_users)];
-        return http_job{http::verb::get, k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count", "", token};
+        return http_job{http::verb::get, k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count",
+                        "", token};
       },
       [&](int k, const http_result& r) {
         if (r.status != 200) {
-          if (errors++ == 0 && first_wrong.empty()) first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+          if (errors++ == 0 && first_wrong.empty())
+            first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
           return;
         }
         (k % 2 ? page_latency : count_latency).record(r.latency_ns);
@@ -199,7 +224,8 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
         if (k % 2) ok = ok && items_in(r.body) == expected_page;
         if (k % 32 == 1) {
           const auto body = json::parse(r.body, nullptr, false);
-          ok = ok && body.is_object() && body.value("unread", std::int64_t{-1}) == expected_unread &&
+          ok = ok && body.is_object() &&
+               body.value("unread", std::int64_t{-1}) == expected_unread &&
                body.contains("notifications") && body["notifications"].size() == expected_page;
         }
         if (!ok && wrong++ == 0) first_wrong = r.body.substr(0, 300);
@@ -217,8 +243,9 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
               {"http_errors", errors},
               {"wrong_answers", wrong}};
   if (errors || wrong)
-    ctx_.fail(target.name + " inbox: " + std::to_string(errors) + " errors, " + std::to_string(wrong) +
-              " wrong answers (expected unread " + std::to_string(expected_unread) + "), first: " + first_wrong);
+    ctx_.fail(target.name + " inbox: " + std::to_string(errors) + " errors, " +
+              std::to_string(wrong) + " wrong answers (expected unread " +
+              std::to_string(expected_unread) + "), first: " + first_wrong);
   co_return out;
 }
 
@@ -237,9 +264,11 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
   // Users spread over the whole id range (and so over every org).
   std::vector<std::uint64_t> users;
   std::vector<std::string> tokens;
-  const auto step = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(o.scale_users / o.scale_sample));
+  const auto step =
+      std::max<std::uint64_t>(1, static_cast<std::uint64_t>(o.scale_users / o.scale_sample));
   for (int k = 0; k < o.scale_sample; ++k) {
-    const std::uint64_t u = 1 + (static_cast<std::uint64_t>(k) * step) % static_cast<std::uint64_t>(o.scale_users);
+    const std::uint64_t u =
+        1 + (static_cast<std::uint64_t>(k) * step) % static_cast<std::uint64_t>(o.scale_users);
     users.push_back(u);
     tokens.push_back(ctx_.minter.mint_with(u, groups_of(u)));
   }
@@ -249,7 +278,10 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
   std::string first_wrong;
   co_await run_load(
       target.public_addr, static_cast<int>(users.size()), o.inbox_concurrency,
-      [&](int k) { return http_job{http::verb::get, "/v1/inbox/unread_count", "", tokens[static_cast<std::size_t>(k)]}; },
+      [&](int k) {
+        return http_job{http::verb::get, "/v1/inbox/unread_count", "",
+                        tokens[static_cast<std::size_t>(k)]};
+      },
       [&](int k, const http_result& r) {
         if (r.status == 200) {
           expected[static_cast<std::size_t>(k)] = unread_in(r.body);
@@ -262,18 +294,23 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
   co_await run_load(
       target.public_addr, o.scale_requests, o.inbox_concurrency,
       [&](int k) {
-        const auto& token = tokens[static_cast<std::size_t>((k / 2) % static_cast<int>(users.size()))];
-        return http_job{http::verb::get, k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count", "", token};
+        const auto& token =
+            tokens[static_cast<std::size_t>((k / 2) % static_cast<int>(users.size()))];
+        return http_job{http::verb::get, k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count",
+                        "", token};
       },
       [&](int k, const http_result& r) {
         if (r.status != 200) {
-          if (errors++ == 0 && first_wrong.empty()) first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+          if (errors++ == 0 && first_wrong.empty())
+            first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
           return;
         }
         (k % 2 ? page_latency : count_latency).record(r.latency_ns);
-        const auto want = expected[static_cast<std::size_t>((k / 2) % static_cast<int>(users.size()))];
+        const auto want =
+            expected[static_cast<std::size_t>((k / 2) % static_cast<int>(users.size()))];
         bool ok = unread_in(r.body) == want;
-        if (k % 2) ok = ok && items_in(r.body) == static_cast<std::size_t>(std::min<std::int64_t>(20, want));
+        if (k % 2)
+          ok = ok && items_in(r.body) == static_cast<std::size_t>(std::min<std::int64_t>(20, want));
         if (!ok && wrong++ == 0) first_wrong = r.body.substr(0, 300);
       });
   const double seconds = (monotonic_ns() - t0) / 1e9;
@@ -289,7 +326,8 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
         return http_job{http::verb::post, "/v1/notify", body.dump(), o.api_key};
       },
       [&](int, const http_result& r) {
-        if (r.status != 200 && notify_errors++ == 0) first_wrong = std::to_string(r.status) + " " + r.body.substr(0, 200);
+        if (r.status != 200 && notify_errors++ == 0)
+          first_wrong = std::to_string(r.status) + " " + r.body.substr(0, 200);
       });
   const double notify_s = (monotonic_ns() - n0) / 1e9;
   std::int64_t min_unread = -1, max_unread = -1;
@@ -311,9 +349,9 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
               {"http_errors", errors + notify_errors},
               {"wrong_answers", wrong}};
   if (errors || wrong || notify_errors)
-    ctx_.fail(target.name + " scale: " + std::to_string(errors + notify_errors) + " errors, " + std::to_string(wrong) +
-              " wrong answers, first: " + first_wrong);
+    ctx_.fail(target.name + " scale: " + std::to_string(errors + notify_errors) + " errors, " +
+              std::to_string(wrong) + " wrong answers, first: " + first_wrong);
   co_return out;
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

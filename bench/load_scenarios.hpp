@@ -12,7 +12,7 @@
 namespace herald::bench {
 
 class load_scenarios {
-public:
+ public:
   explicit load_scenarios(bench_context& ctx);
 
   boost::asio::awaitable<nlohmann::json> personal(const bench_target& target, bool persist);
@@ -33,8 +33,8 @@ public:
                                         std::function<http_job(int)> make,
                                         std::function<void(int, const http_result&)> on_result);
 
-private:
+ private:
   bench_context& ctx_;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   if (!options.pin_workers.empty()) pin_process(0, options.pin_workers);
 
-  worker_pool pool(options); // forks: everything below runs in the parent only
+  worker_pool pool(options);  // forks: everything below runs in the parent only
   boost::asio::io_context io;
   pool.start(io.get_executor());
   bench_context ctx(options, pool, io.get_executor());

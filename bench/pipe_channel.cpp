@@ -1,11 +1,11 @@
 #include "bench/pipe_channel.hpp"
 
+#include <unistd.h>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace herald::bench {
 
@@ -41,4 +41,4 @@ void pipe_channel::send(const nlohmann::json& message) {
   }
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

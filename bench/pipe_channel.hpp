@@ -11,7 +11,7 @@
 namespace herald::bench {
 
 class pipe_channel {
-public:
+ public:
   pipe_channel(boost::asio::any_io_executor ex, int read_fd, int write_fd);
   ~pipe_channel();
   pipe_channel(const pipe_channel&) = delete;
@@ -22,10 +22,10 @@ public:
   // Writes one message; blocks until the pipe took all of it.
   void send(const nlohmann::json& message);
 
-private:
+ private:
   boost::asio::posix::stream_descriptor in_;
   int out_fd_;
   std::string pending_;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

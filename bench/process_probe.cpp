@@ -1,12 +1,12 @@
 #include "bench/process_probe.hpp"
 
 #include <dirent.h>
-#include <fstream>
 #include <sched.h>
-#include <sstream>
-#include <stdexcept>
 #include <time.h>
 #include <unistd.h>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 
 namespace herald::bench {
 
@@ -67,7 +67,8 @@ bool pin_process(pid_t pid, const std::vector<int>& cpus) {
   cpu_set_t set;
   CPU_ZERO(&set);
   for (int c : cpus) CPU_SET(c, &set);
-  const std::string dir = "/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/task";
+  const std::string dir =
+      "/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/task";
   DIR* tasks = opendir(dir.c_str());
   if (!tasks) return false;
   bool ok = true;
@@ -80,4 +81,4 @@ bool pin_process(pid_t pid, const std::vector<int>& cpus) {
   return ok;
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -2,9 +2,9 @@
 // one monotonic clock every bench process shares (CLOCK_MONOTONIC is system-wide).
 // Thread safety: stateless free functions.
 #pragma once
+#include <sys/types.h>
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace herald::bench {
@@ -24,4 +24,4 @@ std::vector<int> parse_cpu_list(const std::string& text);
 // Pins every thread of `pid` (0 = this process) to `cpus`. Returns false on failure.
 bool pin_process(pid_t pid, const std::vector<int>& cpus);
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -15,7 +15,7 @@ namespace {
 
 void progress(const std::string& line) { std::cerr << "herald-bench: " << line << std::endl; }
 
-} // namespace
+}  // namespace
 
 scenario_runner::scenario_runner(bench_context& ctx) : ctx_(ctx) {}
 
@@ -32,7 +32,8 @@ std::string scenario_runner::sample_frame() const {
            R"(,"created_at":"2026-01-01T00:00:00.000Z","read":false,"retention":"normal",)"
            R"("expires_at":"2026-01-31T00:00:00.000Z","desktop":false},"unread":21})";
   } else {
-    text = json{{"type", "desktop"}, {"title", "bench broadcast"}, {"content", ""}, {"data", data}}.dump();
+    text = json{{"type", "desktop"}, {"title", "bench broadcast"}, {"content", ""}, {"data", data}}
+               .dump();
   }
   std::string wire;
   wire.push_back('\x81');
@@ -50,7 +51,8 @@ boost::asio::awaitable<void> scenario_runner::run() {
   const auto& o = ctx_.options;
   results_ = {{"n", o.connections}, {"users", o.users}, {"workers", o.workers}, {"label", o.label}};
   if (!o.pin_daemon.empty()) {
-    if (o.daemon_pid && !pin_process(o.daemon_pid, o.pin_daemon)) ctx_.fail("could not pin the daemon");
+    if (o.daemon_pid && !pin_process(o.daemon_pid, o.pin_daemon))
+      ctx_.fail("could not pin the daemon");
     if (o.peer_pid && !pin_process(o.peer_pid, o.pin_daemon)) ctx_.fail("could not pin the peer");
   }
   if (o.wants("floor")) {
@@ -69,7 +71,8 @@ boost::asio::awaitable<void> scenario_runner::run() {
   if (results_.contains("floor") && results_["floor"].contains("cpu_per_send_ns")) {
     const double floor_ns = results_["floor"]["cpu_per_send_ns"];
     for (auto* side : {&h, results_.contains("peer") ? &results_["peer"] : nullptr}) {
-      if (side && side->contains("broadcast") && (*side)["broadcast"].contains("cpu_per_recipient_ns"))
+      if (side && side->contains("broadcast") &&
+          (*side)["broadcast"].contains("cpu_per_recipient_ns"))
         (*side)["broadcast"]["cpu_ratio_to_floor"] =
             (*side)["broadcast"]["cpu_per_recipient_ns"].get<double>() / floor_ns;
     }
@@ -94,7 +97,8 @@ boost::asio::awaitable<json> scenario_runner::run_target(const bench_target& tar
   }
   if (is_peer || o.wants("personal")) {
     const bool persist = !is_peer && o.personal_persist;
-    progress(target.name + ": personal x" + std::to_string(o.personal) + (persist ? " persisted" : " transient"));
+    progress(target.name + ": personal x" + std::to_string(o.personal) +
+             (persist ? " persisted" : " transient"));
     load_scenarios load(ctx_);
     out["personal"] = co_await load.personal(target, persist);
   }
@@ -135,7 +139,8 @@ boost::asio::awaitable<json> scenario_runner::connect(const bench_target& target
   }
   const std::int64_t t0 = monotonic_ns();
   ctx_.pool.send_all(cmd);
-  const auto reports = co_await ctx_.pool.gather("connected", ctx_.deadline(std::max(1.0, o.connections / 2000.0)));
+  const auto reports =
+      co_await ctx_.pool.gather("connected", ctx_.deadline(std::max(1.0, o.connections / 2000.0)));
   int ok = 0, failed = 0, sync_ok = 0, sync_bad = 0, missing = 0;
   std::int64_t last = t0;
   json errors = json::object();
@@ -149,24 +154,32 @@ boost::asio::awaitable<json> scenario_runner::connect(const bench_target& target
     sync_ok += r.value("sync_ok", 0);
     sync_bad += r.value("sync_bad", 0);
     last = std::max(last, r["t_last"].get<std::int64_t>());
-    const json worker_errors = r.value("errors", json::object()); // items() must not outlive it
-    for (auto& [what, n] : worker_errors.items()) errors[what] = errors.value(what, 0) + n.get<int>();
+    const json worker_errors = r.value("errors", json::object());  // items() must not outlive it
+    for (auto& [what, n] : worker_errors.items())
+      errors[what] = errors.value(what, 0) + n.get<int>();
   }
   live_ = ok;
   const double seconds = (last - t0) / 1e9;
-  json out = {{"ok", ok}, {"failed", failed}, {"seconds", seconds},
-              {"rate_per_s", seconds > 0 ? ok / seconds : 0.0}, {"errors", errors}};
+  json out = {{"ok", ok},
+              {"failed", failed},
+              {"seconds", seconds},
+              {"rate_per_s", seconds > 0 ? ok / seconds : 0.0},
+              {"errors", errors}};
   if (since) {
     out["sync_ok"] = sync_ok;
     out["sync_bad"] = sync_bad;
   }
-  if (missing) ctx_.fail(target.name + " connect: " + std::to_string(missing) + " workers did not finish in time");
+  if (missing)
+    ctx_.fail(target.name + " connect: " + std::to_string(missing) +
+              " workers did not finish in time");
   if (ok != o.connections)
-    ctx_.fail(target.name + " connect: " + std::to_string(ok) + " of " + std::to_string(o.connections) +
-              " connected (" + errors.dump() + ")");
-  if (since && sync_bad) ctx_.fail(target.name + " reconnect: " + std::to_string(sync_bad) + " clients synced the wrong items");
+    ctx_.fail(target.name + " connect: " + std::to_string(ok) + " of " +
+              std::to_string(o.connections) + " connected (" + errors.dump() + ")");
+  if (since && sync_bad)
+    ctx_.fail(target.name + " reconnect: " + std::to_string(sync_bad) +
+              " clients synced the wrong items");
   if (target.pid && measure_idle) {
-    co_await ctx_.sleep_ms(2000); // let allocations settle before reading RSS
+    co_await ctx_.sleep_ms(2000);  // let allocations settle before reading RSS
     const std::int64_t rss1 = rss_bytes(target.pid);
     out["rss_before"] = rss0;
     out["rss_after"] = rss1;
@@ -179,22 +192,22 @@ boost::asio::awaitable<json> scenario_runner::connect(const bench_target& target
 }
 
 boost::asio::awaitable<std::int64_t> scenario_runner::one_broadcast(const bench_target& target,
-                                                                    std::int64_t seq, bool persist) {
+                                                                    std::int64_t seq,
+                                                                    bool persist) {
   const std::int64_t t0 = monotonic_ns();
-  const json body = {{"user_id", -1},
-                     {"title", "bench broadcast"},
-                     {"content", ""},
-                     {"persist", persist},
-                     {"desktop", !persist},
-                     {"data", {{"bench_kind", 1}, {"bench_seq", seq}, {"bench_t0", t0}}}};
+  const json body = {
+      {"user_id", -1},       {"title", "bench broadcast"},
+      {"content", ""},       {"persist", persist},
+      {"desktop", !persist}, {"data", {{"bench_kind", 1}, {"bench_seq", seq}, {"bench_t0", t0}}}};
   const auto answer = co_await ctx_.notify(target, body);
   if (answer.status != 200) {
-    ctx_.fail(target.name + " broadcast " + std::to_string(seq) + ": HTTP " + std::to_string(answer.status) +
-              " " + answer.error + answer.body.substr(0, 200));
+    ctx_.fail(target.name + " broadcast " + std::to_string(seq) + ": HTTP " +
+              std::to_string(answer.status) + " " + answer.error + answer.body.substr(0, 200));
     co_return -1;
   }
-  const auto done = co_await ctx_.pool.gather("bcast", ctx_.deadline(),
-                                              [seq](const json& m) { return m.value("seq", std::int64_t{0}) == seq; });
+  const auto done = co_await ctx_.pool.gather("bcast", ctx_.deadline(), [seq](const json& m) {
+    return m.value("seq", std::int64_t{0}) == seq;
+  });
   std::int64_t last = 0;
   for (const auto& d : done) {
     if (d.is_null()) co_return -1;
@@ -203,8 +216,10 @@ boost::asio::awaitable<std::int64_t> scenario_runner::one_broadcast(const bench_
   co_return last - t0;
 }
 
-boost::asio::awaitable<json> scenario_runner::broadcast(const bench_target& target, int count, bool persist) {
-  const auto phase = co_await ctx_.start_phase("broadcast", persist ? "notification" : "desktop", count);
+boost::asio::awaitable<json> scenario_runner::broadcast(const bench_target& target, int count,
+                                                        bool persist) {
+  const auto phase =
+      co_await ctx_.start_phase("broadcast", persist ? "notification" : "desktop", count);
   const int live = phase["live"];
   latency_histogram time_to_last;
   int incomplete = 0;
@@ -215,15 +230,25 @@ boost::asio::awaitable<json> scenario_runner::broadcast(const bench_target& targ
   }
   const std::int64_t cpu1 = target.pid ? cpu_ns(target.pid) : 0;
   auto checks = co_await ctx_.collect_phase();
-  json out = {{"count", count}, {"persist", persist}, {"clients", live},
-              {"time_to_last_ms", time_to_last.summary_ms()}, {"latency_ms", checks["latency_ms"]},
-              {"complete_clients", checks["complete"]}, {"incomplete_broadcasts", incomplete},
+  json out = {{"count", count},
+              {"persist", persist},
+              {"clients", live},
+              {"time_to_last_ms", time_to_last.summary_ms()},
+              {"latency_ms", checks["latency_ms"]},
+              {"complete_clients", checks["complete"]},
+              {"incomplete_broadcasts", incomplete},
               {"unexpected_frames", checks["unexpected"]}};
-  if (target.pid && live > 0) out["cpu_per_recipient_ns"] = static_cast<double>(cpu1 - cpu0) / (static_cast<double>(live) * count);
-  if (incomplete) ctx_.fail(target.name + " broadcast: " + std::to_string(incomplete) + " broadcasts did not reach every client");
+  if (target.pid && live > 0)
+    out["cpu_per_recipient_ns"] =
+        static_cast<double>(cpu1 - cpu0) / (static_cast<double>(live) * count);
+  if (incomplete)
+    ctx_.fail(target.name + " broadcast: " + std::to_string(incomplete) +
+              " broadcasts did not reach every client");
   if (checks["complete"].get<int>() != live || checks["incomplete"].get<int>() != 0)
-    ctx_.fail(target.name + " broadcast: " + checks["incomplete"].dump() + " clients missed or repeated a broadcast");
-  if (live != ctx_.options.connections) ctx_.fail(target.name + " broadcast: only " + std::to_string(live) + " clients live");
+    ctx_.fail(target.name + " broadcast: " + checks["incomplete"].dump() +
+              " clients missed or repeated a broadcast");
+  if (live != ctx_.options.connections)
+    ctx_.fail(target.name + " broadcast: only " + std::to_string(live) + " clients live");
   co_return out;
 }
 
@@ -231,12 +256,15 @@ boost::asio::awaitable<json> scenario_runner::reconnect(const bench_target& targ
   const auto& o = ctx_.options;
   // The newest id before the clients leave: what each of them passes as `since`.
   // (Bodies are built before co_await: GCC 12 rejects braced string literals in its operand.)
-  const json marker_request = {
-      {"user_id", o.user_base + o.connections + 1'000'000}, {"title", "bench marker"}, {"desktop", false}};
+  const json marker_request = {{"user_id", o.user_base + o.connections + 1'000'000},
+                               {"title", "bench marker"},
+                               {"desktop", false}};
   const auto marker = co_await ctx_.notify(target, marker_request);
   const auto marker_body = json::parse(marker.body, nullptr, false);
-  if (marker.status != 200 || !marker_body.is_object() || !marker_body.value("id", json()).is_number_integer()) {
-    ctx_.fail(target.name + " reconnect: marker notify answered " + std::to_string(marker.status) + " " + marker.body.substr(0, 200));
+  if (marker.status != 200 || !marker_body.is_object() ||
+      !marker_body.value("id", json()).is_number_integer()) {
+    ctx_.fail(target.name + " reconnect: marker notify answered " + std::to_string(marker.status) +
+              " " + marker.body.substr(0, 200));
     co_return json{{"error", "no marker id"}};
   }
   const std::int64_t since = marker_body["id"];
@@ -244,7 +272,8 @@ boost::asio::awaitable<json> scenario_runner::reconnect(const bench_target& targ
   co_await ctx_.sleep_ms(1000);
   std::vector<std::int64_t> ids;
   for (int k = 0; k < o.reconnect_items; ++k) {
-    const json missed = {{"user_id", -1}, {"title", "bench missed " + std::to_string(k)}, {"desktop", false}};
+    const json missed = {
+        {"user_id", -1}, {"title", "bench missed " + std::to_string(k)}, {"desktop", false}};
     const auto a = co_await ctx_.notify(target, missed);
     const auto body = json::parse(a.body, nullptr, false);
     if (a.status != 200 || !body.is_object() || !body.value("id", json()).is_number_integer()) {
@@ -261,7 +290,8 @@ boost::asio::awaitable<json> scenario_runner::reconnect(const bench_target& targ
 boost::asio::awaitable<json> scenario_runner::soak(const bench_target& target) {
   const auto& o = ctx_.options;
   json windows = json::array();
-  co_await ctx_.start_phase("broadcast", o.broadcast_persist ? "notification" : "desktop", o.duration_s);
+  co_await ctx_.start_phase("broadcast", o.broadcast_persist ? "notification" : "desktop",
+                            o.duration_s);
   const std::int64_t start = monotonic_ns();
   std::int64_t seq = 0;
   std::int64_t cpu_prev = target.pid ? cpu_ns(target.pid) : 0;
@@ -291,11 +321,14 @@ boost::asio::awaitable<json> scenario_runner::soak(const bench_target& target) {
               {"latency_ms", latency.summary_ms()},
               {"missed_broadcasts", missed}};
     cpu_prev = cpu_now;
-    std::cout << "soak t=" << static_cast<int>(w["t_s"].get<double>()) << "s rss=" << w["rss"].get<std::int64_t>() / 1024
-              << " KiB cpu=" << static_cast<int>(w["cpu_pct"].get<double>()) << "% last p50/max="
-              << w["time_to_last_ms"]["p50"] << "/" << w["time_to_last_ms"]["max"] << " ms latency p99="
-              << w["latency_ms"]["p99"] << " ms missed=" << missed << std::endl;
-    if (missed) ctx_.fail(target.name + " soak: " + std::to_string(missed) + " broadcasts incomplete");
+    std::cout << "soak t=" << static_cast<int>(w["t_s"].get<double>())
+              << "s rss=" << w["rss"].get<std::int64_t>() / 1024
+              << " KiB cpu=" << static_cast<int>(w["cpu_pct"].get<double>())
+              << "% last p50/max=" << w["time_to_last_ms"]["p50"] << "/"
+              << w["time_to_last_ms"]["max"] << " ms latency p99=" << w["latency_ms"]["p99"]
+              << " ms missed=" << missed << std::endl;
+    if (missed)
+      ctx_.fail(target.name + " soak: " + std::to_string(missed) + " broadcasts incomplete");
     windows.push_back(w);
   }
   co_return windows;
@@ -311,4 +344,4 @@ boost::asio::awaitable<json> scenario_runner::close_all() {
   co_return json{{"closed", closed}};
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

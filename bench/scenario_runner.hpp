@@ -12,7 +12,7 @@
 namespace herald::bench {
 
 class scenario_runner {
-public:
+ public:
   explicit scenario_runner(bench_context& ctx);
 
   boost::asio::awaitable<void> run();
@@ -21,11 +21,12 @@ public:
   // The desktop frame a broadcast produces, as the floor scenario writes it.
   std::string sample_frame() const;
 
-private:
+ private:
   boost::asio::awaitable<nlohmann::json> connect(const bench_target& target, bool measure_idle,
                                                  std::optional<std::int64_t> since = std::nullopt,
                                                  std::vector<std::int64_t> expect_ids = {});
-  boost::asio::awaitable<nlohmann::json> broadcast(const bench_target& target, int count, bool persist);
+  boost::asio::awaitable<nlohmann::json> broadcast(const bench_target& target, int count,
+                                                   bool persist);
   // One broadcast: returns time to the last client in ns, or -1 when it did not reach everyone.
   boost::asio::awaitable<std::int64_t> one_broadcast(const bench_target& target, std::int64_t seq,
                                                      bool persist);
@@ -36,7 +37,7 @@ private:
 
   bench_context& ctx_;
   nlohmann::json results_;
-  int live_ = 0; // clients connected now
+  int live_ = 0;  // clients connected now
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -7,10 +7,10 @@
 namespace herald::bench {
 
 class summary_printer {
-public:
+ public:
   // cores, CPU model, kernel, date.
   static nlohmann::json machine();
   static void print(std::ostream& out, const nlohmann::json& results);
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -1,9 +1,9 @@
 #include "bench/token_minter.hpp"
 
-#include <chrono>
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <chrono>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace herald::bench {
@@ -60,4 +60,4 @@ std::string token_minter::mint_with(std::uint64_t user_id, const std::vector<std
   return input + "." + base64url(std::string(reinterpret_cast<char*>(mac), mac_len));
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

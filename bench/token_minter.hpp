@@ -8,7 +8,7 @@
 namespace herald::bench {
 
 class token_minter {
-public:
+ public:
   explicit token_minter(std::string secret, std::vector<std::string> groups = {});
 
   // A token for `user_id` valid for `ttl_s` seconds from now.
@@ -17,7 +17,7 @@ public:
   std::string mint_with(std::uint64_t user_id, const std::vector<std::string>& groups,
                         std::int64_t ttl_s = 7200) const;
 
-private:
+ private:
   std::string secret_;
   std::vector<std::string> groups_;
 };
@@ -25,4 +25,4 @@ private:
 // base64url without padding, as JWT uses it.
 std::string base64url(const std::string& bytes);
 
-} // namespace herald::bench
+}  // namespace herald::bench

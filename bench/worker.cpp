@@ -13,8 +13,11 @@ namespace asio = boost::asio;
 using nlohmann::json;
 
 worker::worker(int index, const bench_options& options, int command_fd, int report_fd)
-    : index_(index), options_(options), channel_(io_.get_executor(), command_fd, report_fd),
-      minter_(options.jwt_secret, {"org/1"}), close_timer_(io_) {
+    : index_(index),
+      options_(options),
+      channel_(io_.get_executor(), command_fd, report_fd),
+      minter_(options.jwt_secret, {"org/1"}),
+      close_timer_(io_) {
   const int total = options.connections;
   const int workers = options.workers;
   for (int i = index; i < total; i += workers) {
@@ -58,9 +61,9 @@ void worker::handle(const json& cmd) {
   } else if (name == "close") {
     start_close(cmd.value("abort", false));
   } else if (name == "floor_sink") {
-    floors_.push_back(std::make_unique<floor_sink>(
-        io_, cmd.at("sockets").get<int>(), cmd.at("frame_len").get<std::size_t>(),
-        [this](json m) { report(m); }));
+    floors_.push_back(std::make_unique<floor_sink>(io_, cmd.at("sockets").get<int>(),
+                                                   cmd.at("frame_len").get<std::size_t>(),
+                                                   [this](json m) { report(m); }));
     report({{"ev", "floor_listening"}, {"port", floors_.back()->listen()}});
   } else if (name == "floor_end") {
     if (!floors_.empty()) floors_.back()->stop();
@@ -79,8 +82,10 @@ void worker::start_connect(const json& cmd) {
   connect_.active = true;
   connect_.host = cmd.at("host");
   connect_.port = cmd.at("port");
-  if (cmd.contains("since") && !cmd["since"].is_null()) connect_.since = cmd["since"].get<std::int64_t>();
-  if (cmd.contains("expect_ids")) connect_.expect_ids = cmd["expect_ids"].get<std::vector<std::int64_t>>();
+  if (cmd.contains("since") && !cmd["since"].is_null())
+    connect_.since = cmd["since"].get<std::int64_t>();
+  if (cmd.contains("expect_ids"))
+    connect_.expect_ids = cmd["expect_ids"].get<std::vector<std::int64_t>>();
   connect_.concurrency = cmd.value("concurrency", options_.connect_concurrency);
   for (auto& c : clients_) {
     c->ready = false;
@@ -97,7 +102,8 @@ void worker::start_connect(const json& cmd) {
 }
 
 void worker::launch_more() {
-  const auto server = asio::ip::tcp::endpoint(asio::ip::make_address_v4(connect_.host), connect_.port);
+  const auto server =
+      asio::ip::tcp::endpoint(asio::ip::make_address_v4(connect_.host), connect_.port);
   while (connect_.in_flight < connect_.concurrency && connect_.next < clients_.size()) {
     bench_client& c = *clients_[connect_.next++];
     ++connect_.in_flight;
@@ -105,7 +111,8 @@ void worker::launch_more() {
         (127u << 24) | static_cast<unsigned>(2 + c.index() % options_.source_addrs));
     std::string target = "/v1/ws?token=" + minter_.mint(c.user_id());
     if (connect_.since) target += "&since=" + std::to_string(*connect_.since);
-    asio::co_spawn(io_, c.run(*this, server, source, connect_.host, std::move(target)), asio::detached);
+    asio::co_spawn(io_, c.run(*this, server, source, connect_.host, std::move(target)),
+                   asio::detached);
   }
 }
 
@@ -118,8 +125,10 @@ void worker::finish_connect(bench_client& c, bool ok) {
     ++connect_.ok;
     connect_.t_last = monotonic_ns();
     if (connect_.since) {
-      if (c.sync_done && c.synced_ids == connect_.expect_ids) ++connect_.sync_ok;
-      else ++connect_.sync_bad;
+      if (c.sync_done && c.synced_ids == connect_.expect_ids)
+        ++connect_.sync_ok;
+      else
+        ++connect_.sync_bad;
     }
   } else {
     ++connect_.failed;
@@ -128,9 +137,13 @@ void worker::finish_connect(bench_client& c, bool ok) {
     connect_.active = false;
     json errors = json::object();
     for (auto& [what, n] : connect_.errors) errors[what] = n;
-    report({{"ev", "connected"}, {"ok", connect_.ok}, {"failed", connect_.failed},
-            {"t_last", connect_.t_last}, {"sync_ok", connect_.sync_ok},
-            {"sync_bad", connect_.sync_bad}, {"errors", errors}});
+    report({{"ev", "connected"},
+            {"ok", connect_.ok},
+            {"failed", connect_.failed},
+            {"t_last", connect_.t_last},
+            {"sync_ok", connect_.sync_ok},
+            {"sync_bad", connect_.sync_bad},
+            {"errors", errors}});
     return;
   }
   launch_more();
@@ -165,7 +178,8 @@ void worker::on_sync(bench_client& c, std::string_view text) {
     ++error_frames_;
     return;
   }
-  for (const auto& item : frame["notifications"]) c.synced_ids.push_back(item.value("id", std::int64_t{-1}));
+  for (const auto& item : frame["notifications"])
+    c.synced_ids.push_back(item.value("id", std::int64_t{-1}));
   if (frame.value("more", false) && !c.synced_ids.empty()) {
     c.send_text(json{{"type", "sync"}, {"since", c.synced_ids.back()}}.dump());
   } else {
@@ -179,7 +193,8 @@ void worker::on_delivery(bench_client& c, std::string_view type, std::string_vie
   const auto seq = scan_int_field(text, "bench_seq");
   const auto t0 = scan_int_field(text, "bench_t0");
   const std::int64_t now = monotonic_ns();
-  if (!kind || !seq || !t0 || type != phase_.frame || c.index() / options_.workers >= phase_.in_phase.size() ||
+  if (!kind || !seq || !t0 || type != phase_.frame ||
+      c.index() / options_.workers >= phase_.in_phase.size() ||
       !phase_.in_phase[c.index() / options_.workers]) {
     ++phase_.unexpected;
     return;
@@ -252,10 +267,16 @@ json worker::collect(bool reset_histogram) {
     bad += c.bad;
     ok ? ++complete : ++incomplete;
   }
-  json out = {{"ev", "collect"},      {"hist", phase_.hist.to_json()}, {"live", phase_.live},
-              {"complete", complete}, {"incomplete", incomplete},      {"bad", bad},
-              {"unexpected", phase_.unexpected}, {"delivered", phase_.delivered},
-              {"dropped", dropped_}, {"error_frames", error_frames_}};
+  json out = {{"ev", "collect"},
+              {"hist", phase_.hist.to_json()},
+              {"live", phase_.live},
+              {"complete", complete},
+              {"incomplete", incomplete},
+              {"bad", bad},
+              {"unexpected", phase_.unexpected},
+              {"delivered", phase_.delivered},
+              {"dropped", dropped_},
+              {"error_frames", error_frames_}};
   if (reset_histogram) phase_.hist.clear();
   return out;
 }
@@ -278,7 +299,7 @@ void worker::start_close(bool abort) {
   close_timer_.expires_after(std::chrono::seconds(10));
   close_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || !closing_) return;
-    for (auto& c : clients_) c->abort(); // the server did not answer the close in time
+    for (auto& c : clients_) c->abort();  // the server did not answer the close in time
   });
 }
 
@@ -304,4 +325,4 @@ void worker::on_closed(bench_client& c, const boost::system::error_code& ec) {
   }
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -19,7 +19,7 @@
 namespace herald::bench {
 
 class worker : public client_sink {
-public:
+ public:
   worker(int index, const bench_options& options, int command_fd, int report_fd);
   // Serves commands until told to exit; returns the process exit code.
   int run();
@@ -27,7 +27,7 @@ public:
   void on_frame(bench_client& client, std::string_view text) override;
   void on_closed(bench_client& client, const boost::system::error_code& ec) override;
 
-private:
+ private:
   struct connect_round {
     bool active = false;
     std::string host;
@@ -42,8 +42,8 @@ private:
     std::map<std::string, int> errors;
   };
   struct phase_state {
-    std::string kind;  // "", "broadcast", "personal"
-    std::string frame; // the frame type the deliveries come in
+    std::string kind;   // "", "broadcast", "personal"
+    std::string frame;  // the frame type the deliveries come in
     std::int64_t count = 0;
     int live = 0;
     std::int64_t expected_total = 0;
@@ -81,10 +81,10 @@ private:
   int closing_left_ = 0;
   int closing_total_ = 0;
   boost::asio::steady_timer close_timer_;
-  std::int64_t dropped_ = 0;      // connections that ended when nobody asked them to
+  std::int64_t dropped_ = 0;  // connections that ended when nobody asked them to
   std::int64_t error_frames_ = 0;
   std::vector<std::unique_ptr<floor_sink>> floors_;
   bool exit_ = false;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

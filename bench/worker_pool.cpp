@@ -3,14 +3,14 @@
 #include "bench/process_probe.hpp"
 #include "bench/worker.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <iostream>
 #include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace herald::bench {
 
@@ -74,13 +74,15 @@ asio::awaitable<void> worker_pool::read_loop(int worker) {
       co_return;
     }
     if (message->value("ev", "") == "error")
-      std::cerr << "herald-bench: worker " << worker << ": " << message->value("message", "") << "\n";
+      std::cerr << "herald-bench: worker " << worker << ": " << message->value("message", "")
+                << "\n";
     inbox_[worker].push_back(std::move(*message));
     wake_->cancel();
   }
 }
 
-asio::awaitable<std::vector<json>> worker_pool::gather(const std::string& ev, std::int64_t deadline_ns,
+asio::awaitable<std::vector<json>> worker_pool::gather(const std::string& ev,
+                                                       std::int64_t deadline_ns,
                                                        std::function<bool(const json&)> match) {
   std::vector<json> got(pids_.size());
   std::size_t have = 0;
@@ -93,7 +95,7 @@ asio::awaitable<std::vector<json>> worker_pool::gather(const std::string& ev, st
           ++it;
           continue;
         }
-        if (match && !match(*it)) { // a stale report of the same kind: drop it
+        if (match && !match(*it)) {  // a stale report of the same kind: drop it
           it = queue.erase(it);
           continue;
         }
@@ -131,4 +133,4 @@ void worker_pool::shutdown() {
   }
 }
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -17,7 +17,7 @@
 namespace herald::bench {
 
 class worker_pool {
-public:
+ public:
   // Forks options.workers processes. In each child this runs the worker and never returns.
   explicit worker_pool(const bench_options& options);
   ~worker_pool();
@@ -38,7 +38,7 @@ public:
   // Tells the workers to exit and reaps them.
   void shutdown();
 
-private:
+ private:
   boost::asio::awaitable<void> read_loop(int worker);
 
   const bench_options& options_;
@@ -50,4 +50,4 @@ private:
   bool shut_ = false;
 };
 
-} // namespace herald::bench
+}  // namespace herald::bench

@@ -7,8 +7,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <random>
 #include <spdlog/spdlog.h>
+#include <random>
 #include <vector>
 
 namespace herald::cm {
@@ -59,7 +59,9 @@ std::optional<parsed_url> parse(const std::string& url, std::string* why) {
   return p;
 }
 
-std::string text(amqp_bytes_t b) { return b.len ? std::string(static_cast<const char*>(b.bytes), b.len) : std::string(); }
+std::string text(amqp_bytes_t b) {
+  return b.len ? std::string(static_cast<const char*>(b.bytes), b.len) : std::string();
+}
 
 // A readable reason for an RPC reply that is not normal.
 std::string describe(const amqp_rpc_reply_t& r) {
@@ -73,11 +75,13 @@ std::string describe(const amqp_rpc_reply_t& r) {
     case AMQP_RESPONSE_SERVER_EXCEPTION:
       if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         auto* m = static_cast<amqp_connection_close_t*>(r.reply.decoded);
-        return "connection closed by the broker: " + std::to_string(m->reply_code) + " " + text(m->reply_text);
+        return "connection closed by the broker: " + std::to_string(m->reply_code) + " " +
+               text(m->reply_text);
       }
       if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         auto* m = static_cast<amqp_channel_close_t*>(r.reply.decoded);
-        return "channel closed by the broker: " + std::to_string(m->reply_code) + " " + text(m->reply_text);
+        return "channel closed by the broker: " + std::to_string(m->reply_code) + " " +
+               text(m->reply_text);
       }
       return "broker error";
   }
@@ -156,7 +160,8 @@ void amqp_consumer::sleep_backoff(std::chrono::milliseconds d) {
   pollfd p{wake_fd_, POLLIN, 0};
   const auto until = std::chrono::steady_clock::now() + d;
   while (!stopping_) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
     if (left.count() <= 0) return;
     ::poll(&p, 1, static_cast<int>(left.count()));
     std::uint64_t v;
@@ -199,11 +204,13 @@ bool amqp_consumer::session(connection& c) {
   amqp_socket_t* sock = amqp_tcp_socket_new(c.state);
   if (!sock) return fail("cannot create a socket");
   timeval connect_timeout{3, 0};
-  if (int st = amqp_socket_open_noblock(sock, url->host.c_str(), url->port, &connect_timeout); st != AMQP_STATUS_OK) {
+  if (int st = amqp_socket_open_noblock(sock, url->host.c_str(), url->port, &connect_timeout);
+      st != AMQP_STATUS_OK) {
     return fail(std::string("cannot connect: ") + amqp_error_string2(st));
   }
-  const auto login = amqp_login(c.state, url->vhost.c_str(), 0, 131072, static_cast<int>(opts_.heartbeat_s),
-                                AMQP_SASL_METHOD_PLAIN, url->user.c_str(), url->password.c_str());
+  const auto login =
+      amqp_login(c.state, url->vhost.c_str(), 0, 131072, static_cast<int>(opts_.heartbeat_s),
+                 AMQP_SASL_METHOD_PLAIN, url->user.c_str(), url->password.c_str());
   if (login.reply_type != AMQP_RESPONSE_NORMAL) return fail("login: " + describe(login));
   // A passive declare first, on a channel of its own: an existing queue keeps its arguments
   // (a dead-letter exchange, say), which a plain declare would contradict.
@@ -235,7 +242,8 @@ bool amqp_consumer::session(connection& c) {
   const std::uint64_t gen = generation_.load(std::memory_order_acquire);
   connects_.fetch_add(1, std::memory_order_relaxed);
   ready_ = true;
-  log()->info("AMQP {}:{} consuming queue {} (prefetch {})", url->host, url->port, opts_.queue, opts_.prefetch);
+  log()->info("AMQP {}:{} consuming queue {} (prefetch {})", url->host, url->port, opts_.queue,
+              opts_.prefetch);
 
   using clock = std::chrono::steady_clock;
   const auto heartbeat = std::chrono::seconds(opts_.heartbeat_s);
@@ -261,10 +269,11 @@ bool amqp_consumer::session(connection& c) {
           props.correlation_id = amqp_bytes_t{s.correlation_id.size(), s.correlation_id.data()};
         }
         amqp_bytes_t body{s.reply.size(), s.reply.data()};
-        amqp_basic_publish(c.state, 1, amqp_empty_bytes, amqp_cstring_bytes(s.reply_to.c_str()), 0, 0,
-                           &props, body);
+        amqp_basic_publish(c.state, 1, amqp_empty_bytes, amqp_cstring_bytes(s.reply_to.c_str()), 0,
+                           0, &props, body);
       }
-      const int st = s.reject ? amqp_basic_reject(c.state, 1, s.tag, 0) : amqp_basic_ack(c.state, 1, s.tag, 0);
+      const int st =
+          s.reject ? amqp_basic_reject(c.state, 1, s.tag, 0) : amqp_basic_ack(c.state, 1, s.tag, 0);
       if (st != AMQP_STATUS_OK) {
         log()->warn("AMQP settle: {}", amqp_error_string2(st));
         batch.clear();
@@ -326,8 +335,10 @@ bool amqp_consumer::session(connection& c) {
       if (!paused_) on_delivery_(std::move(d));
       continue;
     }
-    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT) continue;
-    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
+      continue;
+    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+        r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
       // A frame other than a delivery: heartbeats are handled inside; a close or a cancel ends
       // this connection.
       amqp_frame_t frame;

@@ -26,7 +26,7 @@ struct event {
   event_type type = event_type::notification;
   event_target target = event_target::users;
   std::vector<std::uint64_t> users;
-  std::string group;   // canonical audience path, for event_target::group
+  std::string group;     // canonical audience path, for event_target::group
   std::uint64_t id = 0;  // notification id (notification events; 0 otherwise)
   // notification: the encoded frame prefix (proto::encode_notification_prefix);
   // desktop, state: the whole frame; count_changed, revoke: unused.

@@ -9,20 +9,28 @@ constexpr std::uint64_t max_safe_id = (std::uint64_t{1} << 53) - 1;
 
 const char* type_name(event_type t) {
   switch (t) {
-    case event_type::notification: return "notification";
-    case event_type::desktop: return "desktop";
-    case event_type::count_changed: return "count";
-    case event_type::revoke: return "revoke";
-    case event_type::state: return "state";
+    case event_type::notification:
+      return "notification";
+    case event_type::desktop:
+      return "desktop";
+    case event_type::count_changed:
+      return "count";
+    case event_type::revoke:
+      return "revoke";
+    case event_type::state:
+      return "state";
   }
   return "";
 }
 
 const char* target_name(event_target t) {
   switch (t) {
-    case event_target::users: return "users";
-    case event_target::everyone: return "everyone";
-    case event_target::group: return "group";
+    case event_target::users:
+      return "users";
+    case event_target::everyone:
+      return "everyone";
+    case event_target::group:
+      return "group";
   }
   return "";
 }

@@ -41,7 +41,10 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
   };
 
   core(boost::asio::io_context& io, options o)
-      : strand_(boost::asio::make_strand(io)), opts_(std::move(o)), sweep_timer_(strand_), settle_timer_(strand_) {
+      : strand_(boost::asio::make_strand(io)),
+        opts_(std::move(o)),
+        sweep_timer_(strand_),
+        settle_timer_(strand_) {
     auto ep = redis_endpoint::parse(opts_.url);
     if (!ep) throw std::invalid_argument("HERALD_BUS: not a redis://host:port URL");
     if (opts_.node_id.empty()) throw std::invalid_argument("HERALD_NODE_ID: empty");
@@ -287,7 +290,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
   std::shared_ptr<redis_connection> sub_;
   boost::asio::steady_timer sweep_timer_;
   boost::asio::steady_timer settle_timer_;
-  handler on_event_;                   // set once by start(), before any delivery
+  handler on_event_;                    // set once by start(), before any delivery
   std::function<void()> on_reconnect_;  // set before start()
   std::function<void()> on_lost_;       // set before start()
   std::function<void()> on_settled_;    // set before start()
@@ -322,8 +325,7 @@ void redis_bus::start(handler on_event) {
 void redis_bus::publish(const event& e) {
   if (core_->on_event_) core_->on_event_(e);
   auto messages = core_->route(e);
-  boost::asio::post(core_->strand_,
-                    [c = core_, m = std::move(messages)]() mutable { c->send(m); });
+  boost::asio::post(core_->strand_, [c = core_, m = std::move(messages)]() mutable { c->send(m); });
 }
 
 bool redis_bus::healthy() const { return core_->pub_->connected() && core_->all_subscribed_; }

@@ -153,8 +153,8 @@ void redis_connection::open(const std::string& address) {
   redisAsyncContext* ac = redisAsyncConnect(address.c_str(), opts_.endpoint.port);
   if (ac == nullptr || ac->err != 0) {
     if (!had_trouble_) {
-      redis_log()->warn("{}: cannot connect to {}:{}: {}", opts_.name, address,
-                        opts_.endpoint.port, ac != nullptr ? ac->errstr : "out of memory");
+      redis_log()->warn("{}: cannot connect to {}:{}: {}", opts_.name, address, opts_.endpoint.port,
+                        ac != nullptr ? ac->errstr : "out of memory");
     }
     if (ac != nullptr) redisAsyncFree(ac);
     had_trouble_ = true;
@@ -200,16 +200,15 @@ void redis_connection::arm_read() {
   read_armed_ = true;
   socket_->async_wait(
       boost::asio::posix::stream_descriptor::wait_read,
-      boost::asio::bind_executor(
-          strand_, [self, gen = generation_](boost::system::error_code ec) {
-            if (gen != self->generation_) return;
-            self->read_armed_ = false;
-            if (ec || self->ac_ == nullptr || !self->want_read_) return;
-            redisAsyncHandleRead(self->ac_);  // may free the context: re-check after
-            if (gen == self->generation_ && self->ac_ != nullptr && self->want_read_) {
-              self->arm_read();
-            }
-          }));
+      boost::asio::bind_executor(strand_, [self, gen = generation_](boost::system::error_code ec) {
+        if (gen != self->generation_) return;
+        self->read_armed_ = false;
+        if (ec || self->ac_ == nullptr || !self->want_read_) return;
+        redisAsyncHandleRead(self->ac_);  // may free the context: re-check after
+        if (gen == self->generation_ && self->ac_ != nullptr && self->want_read_) {
+          self->arm_read();
+        }
+      }));
 }
 
 void redis_connection::arm_write() {
@@ -219,16 +218,15 @@ void redis_connection::arm_write() {
   write_armed_ = true;
   socket_->async_wait(
       boost::asio::posix::stream_descriptor::wait_write,
-      boost::asio::bind_executor(
-          strand_, [self, gen = generation_](boost::system::error_code ec) {
-            if (gen != self->generation_) return;
-            self->write_armed_ = false;
-            if (ec || self->ac_ == nullptr || !self->want_write_) return;
-            redisAsyncHandleWrite(self->ac_);
-            if (gen == self->generation_ && self->ac_ != nullptr && self->want_write_) {
-              self->arm_write();
-            }
-          }));
+      boost::asio::bind_executor(strand_, [self, gen = generation_](boost::system::error_code ec) {
+        if (gen != self->generation_) return;
+        self->write_armed_ = false;
+        if (ec || self->ac_ == nullptr || !self->want_write_) return;
+        redisAsyncHandleWrite(self->ac_);
+        if (gen == self->generation_ && self->ac_ != nullptr && self->want_write_) {
+          self->arm_write();
+        }
+      }));
 }
 
 void redis_connection::release_socket() {

@@ -269,10 +269,10 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
                            users = std::move(users)](group_counts groups) mutable {
         auto self = weak.lock();
         if (!self) return;
-        boost::asio::post(self->strand_, [self, users = std::move(users),
-                                          groups = std::move(groups)]() mutable {
-          self->write(std::move(users), std::move(groups));
-        });
+        boost::asio::post(self->strand_,
+                          [self, users = std::move(users), groups = std::move(groups)]() mutable {
+                            self->write(std::move(users), std::move(groups));
+                          });
       });
     });
   }
@@ -326,11 +326,10 @@ struct redis_presence::core : std::enable_shared_from_this<redis_presence::core>
         if (groups.count(set) == 0) add_set(set, 0);
       }
     }
-    bool sent = conn_->command(
-        args, [weak = weak_from_this(), users = std::move(users),
-               groups = std::move(groups)](const redisReply* r) mutable {
-          if (auto c = weak.lock()) c->written(r, std::move(users), std::move(groups));
-        });
+    bool sent = conn_->command(args, [weak = weak_from_this(), users = std::move(users),
+                                      groups = std::move(groups)](const redisReply* r) mutable {
+      if (auto c = weak.lock()) c->written(r, std::move(users), std::move(groups));
+    });
     if (!sent) in_flight_ = false;
   }
 
@@ -410,24 +409,24 @@ std::string redis_presence::group_set_key(const std::vector<std::string>& sorted
 
 void redis_presence::group_connections(std::vector<std::string> pairs,
                                        std::function<void(std::optional<std::uint64_t>)> done) {
-  boost::asio::post(core_->strand_, [c = core_, pairs = std::move(pairs),
-                                     done = std::move(done)]() mutable {
-    if (pairs.empty()) {
-      done(0);
-      return;
-    }
-    std::vector<std::string> args{"EVAL", c->group_script_, "0", c->opts_.prefix};
-    for (auto& p : pairs) args.push_back(std::move(p));
-    auto shared = std::make_shared<decltype(done)>(std::move(done));
-    bool sent = c->conn_->command(args, [shared](const redisReply* r) {
-      if (r == nullptr || r->type != REDIS_REPLY_INTEGER) {
-        (*shared)(std::nullopt);
-        return;
-      }
-      (*shared)(count_of(r));
-    });
-    if (!sent) (*shared)(std::nullopt);
-  });
+  boost::asio::post(core_->strand_,
+                    [c = core_, pairs = std::move(pairs), done = std::move(done)]() mutable {
+                      if (pairs.empty()) {
+                        done(0);
+                        return;
+                      }
+                      std::vector<std::string> args{"EVAL", c->group_script_, "0", c->opts_.prefix};
+                      for (auto& p : pairs) args.push_back(std::move(p));
+                      auto shared = std::make_shared<decltype(done)>(std::move(done));
+                      bool sent = c->conn_->command(args, [shared](const redisReply* r) {
+                        if (r == nullptr || r->type != REDIS_REPLY_INTEGER) {
+                          (*shared)(std::nullopt);
+                          return;
+                        }
+                        (*shared)(count_of(r));
+                      });
+                      if (!sent) (*shared)(std::nullopt);
+                    });
 }
 
 void redis_presence::start() {

@@ -15,8 +15,8 @@
 // Each write is one Lua script, so the cluster-wide hash always equals the sum of the node
 // hashes. A user's count is one HGET; totals are one script over the node list.
 // Query callbacks run on the presence strand (on the given io_context), with nullopt when
-// Redis cannot answer or has not answered within the lookup timeout. Thread safety: every member may be called from any thread. Destroy
-// the registry before its io_context.
+// Redis cannot answer or has not answered within the lookup timeout. Thread safety: every member
+// may be called from any thread. Destroy the registry before its io_context.
 #pragma once
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -83,8 +83,7 @@ class redis_presence {
   // Writes the snapshot soon instead of at the next heartbeat (after connects/disconnects).
   void refresh_soon();
 
-  void user_connections(std::uint64_t user,
-                        std::function<void(std::optional<std::uint64_t>)> done);
+  void user_connections(std::uint64_t user, std::function<void(std::optional<std::uint64_t>)> done);
   // Counts in the order of `users`.
   void users_connections(std::vector<std::uint64_t> users,
                          std::function<void(std::optional<std::vector<std::uint64_t>>)> done);

@@ -24,11 +24,21 @@ struct gather {
 
 void deliver_one(session& s, const event& e) {
   switch (e.type) {
-    case event_type::notification: s.on_notification(e.id, e.payload); break;
-    case event_type::desktop: s.on_frame(e.payload); break;
-    case event_type::count_changed: s.on_count_changed(); break;
-    case event_type::revoke: s.close_with(4003, "revoked"); break;
-    case event_type::state: s.on_frame(e.payload); break;
+    case event_type::notification:
+      s.on_notification(e.id, e.payload);
+      break;
+    case event_type::desktop:
+      s.on_frame(e.payload);
+      break;
+    case event_type::count_changed:
+      s.on_count_changed();
+      break;
+    case event_type::revoke:
+      s.close_with(4003, "revoked");
+      break;
+    case event_type::state:
+      s.on_frame(e.payload);
+      break;
   }
 }
 
@@ -208,7 +218,8 @@ void registry::close_user(std::uint64_t user_id, std::function<void(std::size_t)
 void registry::count(std::shared_ptr<const event> e, std::function<void(std::size_t)> done) {
   // Users live on one shard each: ask only the shards that hold some of them.
   std::vector<bool> wanted(shards_.size(), e->target != event_target::users);
-  for (std::uint64_t u : e->target == event_target::users ? e->users : std::vector<std::uint64_t>{}) {
+  for (std::uint64_t u :
+       e->target == event_target::users ? e->users : std::vector<std::uint64_t>{}) {
     wanted[shard_for(u)] = true;
   }
   const auto asked = static_cast<std::size_t>(std::count(wanted.begin(), wanted.end(), true));
@@ -219,7 +230,8 @@ void registry::count(std::shared_ptr<const event> e, std::function<void(std::siz
   auto g = std::make_shared<gather>(asked, std::move(done));
   for (std::size_t i = 0; i < shards_.size(); ++i) {
     if (!wanted[i]) continue;
-    boost::asio::post(*shards_[i]->ctx, [this, i, e, g] { g->add(visit(*shards_[i], *e, nullptr)); });
+    boost::asio::post(*shards_[i]->ctx,
+                      [this, i, e, g] { g->add(visit(*shards_[i], *e, nullptr)); });
   }
 }
 
@@ -262,7 +274,8 @@ void registry::snapshot(
   for (std::size_t i = 0; i < shards_.size(); ++i) {
     boost::asio::post(*shards_[i]->ctx, [this, i, a] {
       std::lock_guard lock(a->mu);
-      for (const auto& [u, v] : shards_[i]->by_user) a->users[u] = static_cast<std::uint32_t>(v.size());
+      for (const auto& [u, v] : shards_[i]->by_user)
+        a->users[u] = static_cast<std::uint32_t>(v.size());
       if (--a->remaining == 0) a->done(std::move(a->users));
     });
   }
@@ -277,10 +290,9 @@ void registry::tick(std::int64_t now_s) {
 }
 
 void registry::for_each(std::function<void(session&)> fn, std::function<void()> done) {
-  auto g = std::make_shared<gather>(
-      shards_.size(), [done = std::move(done)](std::size_t) {
-        if (done) done();
-      });
+  auto g = std::make_shared<gather>(shards_.size(), [done = std::move(done)](std::size_t) {
+    if (done) done();
+  });
   auto f = std::make_shared<std::function<void(session&)>>(std::move(fn));
   for (std::size_t i = 0; i < shards_.size(); ++i) {
     boost::asio::post(*shards_[i]->ctx, [this, i, f, g] {

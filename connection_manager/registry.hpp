@@ -36,7 +36,8 @@ class registry {
 
   // Called on a shard thread when a user's first local session arrives / last one leaves (the
   // Redis bus subscribes to the user's channel meanwhile). Set before any session is added.
-  void set_user_hooks(std::function<void(std::uint64_t)> first, std::function<void(std::uint64_t)> last) {
+  void set_user_hooks(std::function<void(std::uint64_t)> first,
+                      std::function<void(std::uint64_t)> last) {
     on_first_ = std::move(first);
     on_last_ = std::move(last);
   }

@@ -16,7 +16,7 @@ struct outgoing {
   std::shared_ptr<const std::string> body;
   std::array<char, 32> tail{};
   std::uint8_t tail_len = 0;
-  bool is_count = false;  // a `count` frame: a newer one replaces a queued one
+  bool is_count = false;      // a `count` frame: a newer one replaces a queued one
   std::uint8_t opcode = 0x1;  // WebSocket opcode: text, or a control frame (ping, pong, close)
 
   std::size_t size() const { return body->size() + tail_len; }

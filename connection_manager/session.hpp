@@ -22,7 +22,8 @@ class session {
   const proto::group_set& groups() const { return groups_; }
 
   // A persisted item for this session: `prefix` is proto::encode_notification_prefix.
-  virtual void on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) = 0;
+  virtual void on_notification(std::uint64_t id,
+                               const std::shared_ptr<const std::string>& prefix) = 0;
   // A whole frame to send as is (desktop).
   virtual void on_frame(const std::shared_ptr<const std::string>& frame) = 0;
   // The session's unread count may have changed: recount from the store.
@@ -44,7 +45,7 @@ class session {
   friend class registry;
   std::uint64_t user_id_;
   proto::group_set groups_;
-  std::size_t slot_ = 0;          // index in its shard's list of sessions
+  std::size_t slot_ = 0;             // index in its shard's list of sessions
   std::uint64_t connected_seq_ = 0;  // order of arrival, for evicting the oldest
 };
 

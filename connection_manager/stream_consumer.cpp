@@ -2,10 +2,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
-#include <spdlog/spdlog.h>
 #include <unordered_set>
 #include <vector>
 
@@ -37,7 +37,8 @@ bool is_error(const redisReply* r) { return r == nullptr || r->type == REDIS_REP
 
 }  // namespace
 
-bool stream_consumer::parse_url(const std::string& url, redis_endpoint* ep, std::string* key, std::string* why) {
+bool stream_consumer::parse_url(const std::string& url, redis_endpoint* ep, std::string* key,
+                                std::string* why) {
   const std::string scheme = "redis://";
   const auto bad = [&] {
     *why = "must be redis://HOST:PORT/KEY, got '" + url + "'";
@@ -70,7 +71,7 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
   std::shared_ptr<redis_connection> reader_;
   std::shared_ptr<redis_connection> control_;
   boost::asio::steady_timer claim_timer_;
-  std::unordered_set<std::string> held_;  // entries handed out and not yet settled
+  std::unordered_set<std::string> held_;         // entries handed out and not yet settled
   std::deque<std::vector<std::string>> unsent_;  // settlements waiting for the control connection
   bool group_ready_ = false;
   bool reading_ = false;
@@ -81,7 +82,10 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
   std::atomic<std::uint64_t> claimed_{0};
 
   core(boost::asio::io_context& io, options o, handler h)
-      : strand_(boost::asio::make_strand(io)), opts_(std::move(o)), on_entry_(std::move(h)), claim_timer_(strand_) {
+      : strand_(boost::asio::make_strand(io)),
+        opts_(std::move(o)),
+        on_entry_(std::move(h)),
+        claim_timer_(strand_) {
     redis_endpoint ep;
     std::string why;
     if (!parse_url(opts_.url, &ep, &key_, &why)) throw std::invalid_argument(why);
@@ -139,15 +143,16 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
                      [self = shared_from_this()](const redisReply* r) {
                        if (r == nullptr) return;
                        if (is_error(r) && std::string(r->str, r->len).rfind("BUSYGROUP", 0) != 0) {
-                         log()->warn("stream {}: XGROUP CREATE: {}", self->key_, std::string(r->str, r->len));
+                         log()->warn("stream {}: XGROUP CREATE: {}", self->key_,
+                                     std::string(r->str, r->len));
                          self->reader_->reset();
                          return;
                        }
                        self->group_ready_ = true;
                        self->pending_done_ = false;
                        self->update_ready();
-                       log()->info("stream {} consumed by group {} as {}", self->key_, self->opts_.group,
-                                   self->opts_.consumer);
+                       log()->info("stream {} consumed by group {} as {}", self->key_,
+                                   self->opts_.group, self->opts_.consumer);
                        self->read_more("0");
                      });
   }
@@ -188,7 +193,8 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
     const std::size_t room = held_.size() >= opts_.prefetch ? 0 : opts_.prefetch - held_.size();
     if (room == 0) return;
     reading_ = true;
-    std::vector<std::string> args = {"XREADGROUP", "GROUP", opts_.group, opts_.consumer, "COUNT", std::to_string(room)};
+    std::vector<std::string> args = {"XREADGROUP",   "GROUP", opts_.group,
+                                     opts_.consumer, "COUNT", std::to_string(room)};
     if (after == ">") {
       args.push_back("BLOCK");
       args.push_back(std::to_string(opts_.block.count()));
@@ -272,23 +278,26 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
   void claim_from(const std::string& cursor) {
     const std::size_t room = held_.size() >= opts_.prefetch ? 0 : opts_.prefetch - held_.size();
     if (room == 0 || paused_ || stopped_) return;
-    control_->command({"XAUTOCLAIM", key_, opts_.group, opts_.consumer, std::to_string(opts_.claim_idle.count()),
-                       cursor, "COUNT", std::to_string(std::min<std::size_t>(room, 100))},
-                      [self = shared_from_this()](const redisReply* r) {
-                        if (is_error(r)) {
-                          if (r) log()->warn("stream {}: XAUTOCLAIM: {}", self->key_, std::string(r->str, r->len));
-                          return;
-                        }
-                        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
-                        std::size_t n = 0;
-                        self->hand_out(r->element[1], true, &n);
-                        if (n > 0) {
-                          self->claimed_.fetch_add(n, std::memory_order_relaxed);
-                          log()->info("stream {}: claimed {} entries pending on a silent consumer", self->key_, n);
-                        }
-                        const std::string next = str(r->element[0]);
-                        if (!next.empty() && next != "0-0") self->claim_from(next);
-                      });
+    control_->command(
+        {"XAUTOCLAIM", key_, opts_.group, opts_.consumer, std::to_string(opts_.claim_idle.count()),
+         cursor, "COUNT", std::to_string(std::min<std::size_t>(room, 100))},
+        [self = shared_from_this()](const redisReply* r) {
+          if (is_error(r)) {
+            if (r)
+              log()->warn("stream {}: XAUTOCLAIM: {}", self->key_, std::string(r->str, r->len));
+            return;
+          }
+          if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
+          std::size_t n = 0;
+          self->hand_out(r->element[1], true, &n);
+          if (n > 0) {
+            self->claimed_.fetch_add(n, std::memory_order_relaxed);
+            log()->info("stream {}: claimed {} entries pending on a silent consumer", self->key_,
+                        n);
+          }
+          const std::string next = str(r->element[0]);
+          if (!next.empty() && next != "0-0") self->claim_from(next);
+        });
   }
 };
 
@@ -321,11 +330,13 @@ void stream_consumer::ack(const std::string& id) {
 }
 
 void stream_consumer::dead(const std::string& id, std::string body, std::string error) {
-  boost::asio::post(core_->strand_, [c = core_, id, body = std::move(body), error = std::move(error)]() mutable {
-    c->send({"XADD", c->dead_key_, "*", "body", std::move(body), "error", std::move(error), "id", id});
-    c->send({"XACK", c->key_, c->opts_.group, id});
-    c->settled(id);
-  });
+  boost::asio::post(core_->strand_,
+                    [c = core_, id, body = std::move(body), error = std::move(error)]() mutable {
+                      c->send({"XADD", c->dead_key_, "*", "body", std::move(body), "error",
+                               std::move(error), "id", id});
+                      c->send({"XACK", c->key_, c->opts_.group, id});
+                      c->settled(id);
+                    });
 }
 
 void stream_consumer::release(const std::string& id) {

@@ -41,7 +41,8 @@ class stream_consumer {
   using handler = std::function<void(entry)>;
 
   // Splits redis://HOST:PORT/KEY; false (and `why`) when it is not one.
-  static bool parse_url(const std::string& url, redis_endpoint* ep, std::string* key, std::string* why);
+  static bool parse_url(const std::string& url, redis_endpoint* ep, std::string* key,
+                        std::string* why);
   static std::string check_url(const std::string& url);
 
   stream_consumer(boost::asio::io_context& io, options opts, handler on_entry);

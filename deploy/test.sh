@@ -2,10 +2,10 @@
 # Herald's test command: installs what is missing, starts MariaDB and Redis on loopback, builds
 # (warnings as errors) and runs every test: unit, store conformance on SQLite and MariaDB, Redis
 # bus, black-box integration, a cluster behind nginx, headless Chromium, a bench smoke run, the
-# sanitizer builds (address+undefined; thread for the unit tests) and the format check.
+# address+undefined sanitizer build and the format check (HERALD_TSAN=1 adds ThreadSanitizer).
 # Usage: deploy/test.sh            (everything)
 #        HERALD_SKIP_ASAN=1 deploy/test.sh   (skip the address+undefined build, for quick local runs)
-#        HERALD_SKIP_TSAN=1 deploy/test.sh   (skip the thread sanitizer build)
+#        HERALD_TSAN=1 deploy/test.sh        (also the unit tests under ThreadSanitizer)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,6 +16,9 @@ step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 step "packages"
 . deploy/packages.sh
 install_packages test
+
+step "format check (clang-format --dry-run --Werror)"
+deploy/lib/format_check.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/herald-test.XXXXXX")
 . deploy/lib/mariadb.sh
@@ -74,7 +77,7 @@ if [ "${HERALD_SKIP_ASAN:-0}" != "1" ]; then
   HERALD_BIN="$root/build-asan/gateway/herald" HERALD_INTEGRATION_QUICK=1 tests/integration/run.sh
 fi
 
-if [ "${HERALD_SKIP_TSAN:-0}" != "1" ]; then
+if [ "${HERALD_TSAN:-0}" = "1" ]; then
   # The unit tests only (shards, pools, strands, the writer and readers cross threads there);
   # the daemon under TSan would make the integration suite too slow for CI.
   step "thread sanitizer build (unit tests) and ctest"
@@ -89,8 +92,5 @@ if [ "${HERALD_SKIP_TSAN:-0}" != "1" ]; then
   fi
   (cd build-tsan && "${norand[@]}" ctest --output-on-failure -j1)
 fi
-
-step "format check (clang-format --dry-run --Werror)"
-deploy/lib/format_check.sh
 
 step "all tests passed"

@@ -3,10 +3,10 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "gateway/state_events.hpp"
 #include "gateway/http_session.hpp"
 #include "gateway/routes.hpp"
 #include "gateway/server.hpp"
+#include "gateway/state_events.hpp"
 #include "proto/json_depth.hpp"
 #include "proto/notify_request.hpp"
 
@@ -17,7 +17,8 @@ namespace {
 std::optional<std::uint64_t> parse_positive(std::string_view s) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 || v > proto::max_safe_id) {
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 ||
+      v > proto::max_safe_id) {
     return std::nullopt;
   }
   return v;
@@ -31,7 +32,8 @@ void handle_dev_token(const std::shared_ptr<http_session>& s, const request& req
   if (req.method() != http::verb::post) return respond_method(s);
   if (auto path = proto::json_too_deep(req.body())) {
     const std::string field = proto::deep_field(*path);
-    s->respond(error_response(proto::invalid_argument(field, field + " nests deeper than 32 levels")));
+    s->respond(
+        error_response(proto::invalid_argument(field, field + " nests deeper than 32 levels")));
     return;
   }
   auto body = nlohmann::json::parse(req.body(), nullptr, false);
@@ -42,18 +44,21 @@ void handle_dev_token(const std::shared_ptr<http_session>& s, const request& req
   auto uid = body.find("user_id");
   if (uid == body.end() || !uid->is_number_unsigned() || uid->get<std::uint64_t>() == 0 ||
       uid->get<std::uint64_t>() > proto::max_safe_id) {
-    s->respond(error_response(proto::invalid_argument("user_id", "user_id must be a positive integer")));
+    s->respond(
+        error_response(proto::invalid_argument("user_id", "user_id must be a positive integer")));
     return;
   }
   std::vector<std::string> groups;
   if (auto g = body.find("groups"); g != body.end() && !g->is_null()) {
     if (!g->is_array()) {
-      s->respond(error_response(proto::invalid_argument("groups", "groups must be an array of strings")));
+      s->respond(
+          error_response(proto::invalid_argument("groups", "groups must be an array of strings")));
       return;
     }
     for (const auto& e : *g) {
       if (!e.is_string()) {
-        s->respond(error_response(proto::invalid_argument("groups", "groups must be an array of strings")));
+        s->respond(error_response(
+            proto::invalid_argument("groups", "groups must be an array of strings")));
         return;
       }
       groups.push_back(e.get<std::string>());
@@ -61,16 +66,19 @@ void handle_dev_token(const std::shared_ptr<http_session>& s, const request& req
   }
   std::int64_t ttl = 24 * 3600;
   if (auto t = body.find("ttl_s"); t != body.end() && !t->is_null()) {
-    if (!t->is_number_unsigned() || t->get<std::uint64_t>() == 0 || t->get<std::uint64_t>() > 30ull * 86400) {
-      s->respond(error_response(proto::invalid_argument("ttl_s", "ttl_s must be 1 to 2592000 seconds")));
+    if (!t->is_number_unsigned() || t->get<std::uint64_t>() == 0 ||
+        t->get<std::uint64_t>() > 30ull * 86400) {
+      s->respond(
+          error_response(proto::invalid_argument("ttl_s", "ttl_s must be 1 to 2592000 seconds")));
       return;
     }
     ttl = t->get<std::int64_t>();
   }
   const auto user = uid->get<std::uint64_t>();
-  nlohmann::json out = {{"token", s->srv().tokens().mint(user, groups, server::now_ms() / 1000, ttl)},
-                        {"user_id", user},
-                        {"groups", groups}};
+  nlohmann::json out = {
+      {"token", s->srv().tokens().mint(user, groups, server::now_ms() / 1000, ttl)},
+      {"user_id", user},
+      {"groups", groups}};
   s->respond(json_response(http::status::ok, out.dump()));
 }
 
@@ -102,9 +110,10 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
     if (srv.draining()) {
       s->respond(error_response(proto::unavailable("shutting down")));
     } else if (!srv.store_ready()) {
-      s->respond(error_response(proto::unavailable(
-          srv.store_state() == persistence::store_probe::state::full ? "the store cannot write (disk full)"
-                                                                     : "the store does not answer")));
+      s->respond(error_response(
+          proto::unavailable(srv.store_state() == persistence::store_probe::state::full
+                                 ? "the store cannot write (disk full)"
+                                 : "the store does not answer")));
     } else if (!srv.bus_ready()) {
       s->respond(error_response(proto::unavailable("the bus does not answer")));
     } else if (!srv.keys_ready()) {
@@ -122,7 +131,8 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
       server& node = s->srv();
       response res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = node.stats().render(static_cast<std::int64_t>(n.users), node.store_ready(), node.bus_ready()) +
+      res.body() = node.stats().render(static_cast<std::int64_t>(n.users), node.store_ready(),
+                                       node.bus_ready()) +
                    node.shed_metrics();
       res.prepare_payload();
       s->respond(std::move(res));
@@ -156,7 +166,8 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
       presence->totals([n, answer](std::optional<cm::presence_totals> cluster) {
         if (!cluster) return answer(n.connections, n.users, 1);
         answer(std::max<std::uint64_t>(cluster->connections, n.connections),
-               std::max<std::uint64_t>(cluster->users_online, n.users), std::max<std::uint64_t>(cluster->nodes, 1));
+               std::max<std::uint64_t>(cluster->users_online, n.users),
+               std::max<std::uint64_t>(cluster->nodes, 1));
       });
     });
     return true;
@@ -166,7 +177,8 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
     if (!get) return respond_method(s), true;
     auto id = parse_positive(idtext);
     if (!id) {
-      s->respond(error_response(proto::invalid_argument("user_id", "the user id must be a positive integer")));
+      s->respond(error_response(
+          proto::invalid_argument("user_id", "the user id must be a positive integer")));
       return true;
     }
     srv.registry().presence(*id, [s, id = *id](std::size_t local) {
@@ -187,7 +199,8 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
     if (m != http::verb::delete_) return respond_method(s), true;
     auto id = parse_positive(std::string_view(p).substr(10, p.size() - 10 - 12));
     if (!id) {
-      s->respond(error_response(proto::invalid_argument("user_id", "the user id must be a positive integer")));
+      s->respond(error_response(
+          proto::invalid_argument("user_id", "the user id must be a positive integer")));
       return true;
     }
     srv.revoke_user(*id, [s](std::size_t closed) {
@@ -207,11 +220,13 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
         s->executor(), [id = *id](persistence::store& st) { return st.retract(id); },
         [s](persistence::outcome<std::optional<persistence::item_ref>> out) {
           if (!out.ok()) {
-            s->respond(error_response(proto::unavailable("the store cannot be reached; retry later")));
+            s->respond(
+                error_response(proto::unavailable("the store cannot be reached; retry later")));
             return;
           }
           if (!*out.value) {
-            s->respond(error_response(proto::not_found("no such notification, or already retracted")));
+            s->respond(
+                error_response(proto::not_found("no such notification, or already retracted")));
             return;
           }
           s->srv().publish(state_event_for_item(**out.value, proto::removal_reason::retracted));

@@ -1,14 +1,14 @@
 #include "gateway/config.hpp"
 
+#include <openssl/rand.h>
+#include <toml++/toml.h>
 #include <cctype>
 #include <charconv>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
-#include <openssl/rand.h>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "connection_manager/amqp_consumer.hpp"
 #include "connection_manager/stream_consumer.hpp"
@@ -69,7 +69,8 @@ std::string read_small_file(const std::string& path) {
   char chunk[8192];
   while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
     out.append(chunk, static_cast<std::size_t>(in.gcount()));
-    if (out.size() > (1u << 20)) throw std::invalid_argument("the file '" + path + "' is over 1 MiB");
+    if (out.size() > (1u << 20))
+      throw std::invalid_argument("the file '" + path + "' is over 1 MiB");
   }
   return out;
 }
@@ -94,7 +95,8 @@ void check_jwks(const std::string& v) {
 std::string check_bus(const std::string& v) {
   if (v.empty()) return v;
   const std::string prefix = "redis://";
-  if (v.rfind(prefix, 0) != 0) throw std::invalid_argument("must be redis://HOST:PORT, got '" + v + "'");
+  if (v.rfind(prefix, 0) != 0)
+    throw std::invalid_argument("must be redis://HOST:PORT, got '" + v + "'");
   parse_endpoint(v.substr(prefix.size()));
   return v;
 }
@@ -318,7 +320,8 @@ void load_toml(config& c, const std::string& path, bool& dev) {
     tbl = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     std::ostringstream msg;
-    msg << "--config " << path << ": " << e.description() << " (line " << e.source().begin.line << ")";
+    msg << "--config " << path << ": " << e.description() << " (line " << e.source().begin.line
+        << ")";
     throw config_error(msg.str());
   }
   for (const auto& [k, v] : tbl) {
@@ -336,7 +339,8 @@ void load_toml(config& c, const std::string& path, bool& dev) {
 
 std::string random_hex(std::size_t bytes) {
   std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw config_error("no randomness");
+  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1)
+    throw config_error("no randomness");
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned char b : buf) {
@@ -352,7 +356,8 @@ std::string usage() {
   std::ostringstream o;
   o << "usage: herald [serve|migrate|recount] [--config FILE] [--dev] [--SETTING VALUE]...\n"
        "Settings (flag, environment variable, TOML key):\n";
-  for (const auto& [key, _] : settings()) o << "  " << flag_name(key) << "  " << env_name(key) << "  " << key << "\n";
+  for (const auto& [key, _] : settings())
+    o << "  " << flag_name(key) << "  " << env_name(key) << "  " << key << "\n";
   return o.str();
 }
 
@@ -421,7 +426,8 @@ command_line load_config(int argc, char** argv, char** envp) {
   if (c.jwt_secret.empty() && (dev || (c.jwt_public_key.empty() && c.jwt_jwks.empty()))) {
     if (!dev) {
       throw config_error(
-          "HERALD_JWT_SECRET: required, or HERALD_JWT_PUBLIC_KEY or HERALD_JWT_JWKS (or start with --dev)");
+          "HERALD_JWT_SECRET: required, or HERALD_JWT_PUBLIC_KEY or HERALD_JWT_JWKS (or start with "
+          "--dev)");
     }
     c.jwt_secret = random_hex(32);
     out.notes.push_back("dev mode: generated JWT secret " + c.jwt_secret);
@@ -432,18 +438,19 @@ command_line load_config(int argc, char** argv, char** envp) {
     out.notes.push_back("dev mode: generated API key " + c.api_keys.front());
   }
   if (!c.webhook_url.empty() && c.webhook_secret.empty()) {
-    throw config_error("HERALD_WEBHOOK_SECRET: required with HERALD_WEBHOOK_URL (the events are signed with it)");
+    throw config_error(
+        "HERALD_WEBHOOK_SECRET: required with HERALD_WEBHOOK_URL (the events are signed with it)");
   }
   if (!dev) {
     // A short HS256 secret can be brute-forced offline from one token; a short key guessed.
     if (!c.jwt_secret.empty() && c.jwt_secret.size() < min_jwt_secret_bytes) {
-      throw config_error("HERALD_JWT_SECRET: must be at least " + std::to_string(min_jwt_secret_bytes) +
-                         " bytes (or start with --dev)");
+      throw config_error("HERALD_JWT_SECRET: must be at least " +
+                         std::to_string(min_jwt_secret_bytes) + " bytes (or start with --dev)");
     }
     for (const auto& key : c.api_keys) {
       if (key.size() < min_api_key_bytes) {
-        throw config_error("HERALD_API_KEY: every key must be at least " + std::to_string(min_api_key_bytes) +
-                           " bytes (or start with --dev)");
+        throw config_error("HERALD_API_KEY: every key must be at least " +
+                           std::to_string(min_api_key_bytes) + " bytes (or start with --dev)");
       }
     }
   }

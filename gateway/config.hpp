@@ -37,19 +37,20 @@ struct config {
   std::size_t max_queue_bytes = 1 << 20;
   std::size_t max_body_bytes = 65536;
   std::size_t max_batch_bytes = 8 << 20;
-  unsigned threads = 0;  // 0: one per core
+  unsigned threads = 0;        // 0: one per core
   unsigned store_threads = 0;  // 0: 4 on SQLite, 16 on MySQL (round trips wait on the network)
   unsigned store_readers = 2;  // batched counts and inbox pages (persistence/read_batcher.hpp)
-  std::string web_root;  // empty: the source tree's web/
+  std::string web_root;        // empty: the source tree's web/
   std::size_t max_connections_per_user = 32;
   unsigned ping_interval_s = 25;
   unsigned pong_timeout_s = 20;
-  unsigned max_commands_in_flight = 8;    // per connection; past it the socket is not read
-  unsigned cluster_order_window_ms = 30;  // cluster: notification events held to deliver in id order
-  unsigned store_timeout_ms = 5000;    // a store call's deadline (503 unavailable past it)
-  std::size_t writer_queue = 4096;     // notify requests waiting for the writer
-  std::size_t read_queue = 65536;      // counts and inbox pages waiting for a reader
-  unsigned presence_timeout_ms = 50;   // a cluster presence lookup; the local count past it
+  unsigned max_commands_in_flight = 8;  // per connection; past it the socket is not read
+  unsigned cluster_order_window_ms =
+      30;                             // cluster: notification events held to deliver in id order
+  unsigned store_timeout_ms = 5000;   // a store call's deadline (503 unavailable past it)
+  std::size_t writer_queue = 4096;    // notify requests waiting for the writer
+  std::size_t read_queue = 65536;     // counts and inbox pages waiting for a reader
+  unsigned presence_timeout_ms = 50;  // a cluster presence lookup; the local count past it
   bool dev = false;
   // Hostile-input bounds (README "Resource bounds").
   std::size_t max_pending_connections = 8192;  // per listener, not yet authenticated
@@ -62,7 +63,8 @@ struct config {
   std::string jwt_issuer;      // required `iss` when set
   std::string jwt_audience;    // required in `aud` when set
   unsigned token_refresh_window_s = 60;  // `token_expiring` this long before `exp`
-  unsigned changes_days = 7;  // state changes kept for recovery (changes_since); 0: until the next purge
+  unsigned changes_days =
+      7;  // state changes kept for recovery (changes_since); 0: until the next purge
   // Notify through a message queue (gateway/queue_consumers.hpp); empty: not consumed.
   std::string amqp_url;                      // amqp://USER:PASS@HOST:PORT/VHOST
   std::string amqp_queue = "herald.notify";  // declared durable when missing
@@ -70,9 +72,9 @@ struct config {
   std::string stream;                        // redis://HOST:PORT/KEY
   unsigned stream_prefetch = 256;            // stream entries in flight (unacked) at most
   // Webhooks (API.md v1.1 "Webhooks"): off while webhook_url is empty.
-  std::string webhook_url;     // http:// or https://
-  std::string webhook_secret;  // HMAC-SHA256 key of Herald-Signature; required with the URL
-  unsigned webhook_events = 15;  // persistence::webhook_type bits; default all
+  std::string webhook_url;        // http:// or https://
+  std::string webhook_secret;     // HMAC-SHA256 key of Herald-Signature; required with the URL
+  unsigned webhook_events = 15;   // persistence::webhook_type bits; default all
   unsigned offline_after_s = 30;  // user.offline this long after the last connection closed
 };
 

@@ -39,8 +39,10 @@ connection_lifetime::due connection_lifetime::tick(std::int64_t now_s, const lim
   return d;
 }
 
-connection_lifetime::refreshed connection_lifetime::refresh(const token_verifier& tokens, const std::string& token,
-                                                            std::uint64_t user, const proto::group_set& current,
+connection_lifetime::refreshed connection_lifetime::refresh(const token_verifier& tokens,
+                                                            const std::string& token,
+                                                            std::uint64_t user,
+                                                            const proto::group_set& current,
                                                             std::int64_t now_s) {
   refreshed r;
   auto who = tokens.verify(token, now_s, &r.why);

@@ -20,7 +20,8 @@ class connection_lifetime {
     std::int64_t pong_timeout_s = 0;    // then the cut, when nothing came back meanwhile
   };
   // token_exp_s: 0 when the token has no exp (the connection lives on).
-  connection_lifetime(std::int64_t token_exp_s, std::int64_t now_s) : exp_s_(token_exp_s), last_rx_s_(now_s) {}
+  connection_lifetime(std::int64_t token_exp_s, std::int64_t now_s)
+      : exp_s_(token_exp_s), last_rx_s_(now_s) {}
 
   // The client sent something (a pong included).
   void heard(std::int64_t now_s) {

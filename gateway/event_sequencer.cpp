@@ -4,8 +4,12 @@
 
 namespace herald::gateway {
 
-event_sequencer::event_sequencer(boost::asio::io_context& io, std::chrono::milliseconds window, deliver_fn deliver)
-    : strand_(boost::asio::make_strand(io)), window_(window), deliver_(std::move(deliver)), timer_(strand_) {}
+event_sequencer::event_sequencer(boost::asio::io_context& io, std::chrono::milliseconds window,
+                                 deliver_fn deliver)
+    : strand_(boost::asio::make_strand(io)),
+      window_(window),
+      deliver_(std::move(deliver)),
+      timer_(strand_) {}
 
 void event_sequencer::push(std::shared_ptr<const cm::event> e) {
   if (window_.count() == 0 || e->type != cm::event_type::notification) {

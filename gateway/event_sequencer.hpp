@@ -22,7 +22,8 @@ namespace herald::gateway {
 class event_sequencer {
  public:
   using deliver_fn = std::function<void(std::shared_ptr<const cm::event>)>;
-  event_sequencer(boost::asio::io_context& io, std::chrono::milliseconds window, deliver_fn deliver);
+  event_sequencer(boost::asio::io_context& io, std::chrono::milliseconds window,
+                  deliver_fn deliver);
 
   void push(std::shared_ptr<const cm::event> e);
   // Events held at the moment (for tests and metrics).

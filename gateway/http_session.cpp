@@ -1,12 +1,12 @@
-#include "gateway/state_events.hpp"
 #include "gateway/http_session.hpp"
+#include "gateway/state_events.hpp"
 
+#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <algorithm>
 #include <charconv>
 #include <limits>
 
@@ -32,7 +32,8 @@ constexpr auto idle_timeout = std::chrono::seconds(60);
 constexpr auto linger_deadline = std::chrono::seconds(3);
 constexpr std::size_t linger_max_bytes = 1 << 20;
 constexpr std::size_t header_limit = 16 * 1024;
-constexpr std::size_t first_read_bytes = 1536;  // most request heads; an idle connection costs no more
+constexpr std::size_t first_read_bytes =
+    1536;  // most request heads; an idle connection costs no more
 
 // The field a malformed request head is refused for.
 const char* malformed_field(const beast::error_code& ec) {
@@ -48,8 +49,9 @@ const char* malformed_field(const beast::error_code& ec) {
 // A syntax error in the request (as opposed to the peer leaving or a timeout).
 bool is_malformed(const beast::error_code& ec) {
   return ec.category() == beast::error_code(http::error::bad_method).category() &&
-         ec != http::error::end_of_stream && ec != http::error::partial_message && ec != http::error::need_more &&
-         ec != http::error::need_buffer && ec != http::error::body_limit && ec != http::error::header_limit &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message &&
+         ec != http::error::need_more && ec != http::error::need_buffer &&
+         ec != http::error::body_limit && ec != http::error::header_limit &&
          ec != http::error::buffer_overflow;
 }
 }  // namespace
@@ -139,8 +141,9 @@ void http_session::on_first_bytes(beast::error_code ec, std::size_t n) {
 void http_session::parse_header() {
   begin_request();
   stream_.expires_after(read_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
 }
 
 void http_session::refuse_unread(const proto::api_error& e) {
@@ -153,7 +156,8 @@ void http_session::refuse_unread(const proto::api_error& e) {
 
 void http_session::refuse_malformed(beast::error_code ec) {
   srv_.stats().requests_refused_malformed++;
-  refuse_unread(proto::invalid_argument(malformed_field(ec), "malformed HTTP request: " + ec.message()));
+  refuse_unread(
+      proto::invalid_argument(malformed_field(ec), "malformed HTTP request: " + ec.message()));
 }
 
 void http_session::on_header(beast::error_code ec) {
@@ -173,7 +177,8 @@ void http_session::on_header(beast::error_code ec) {
   }
   const auto& h = parser_->get();
   const bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
-  const body_plan plan = plan_body(srv_.cfg(), kind_ == listener::kind::internal_api, h, parse_target(h.target()));
+  const body_plan plan =
+      plan_body(srv_.cfg(), kind_ == listener::kind::internal_api, h, parse_target(h.target()));
   if (has_body && (plan.answer_without_body || began_draining_)) {
     // The route answers from the head alone (unknown route, no valid key, draining): the body
     // is never read, and the connection closes after the answer.
@@ -190,7 +195,9 @@ void http_session::on_header(beast::error_code ec) {
   parser_->body_limit(plan.limit);
   stream_.expires_after(read_timeout);
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code read_ec, std::size_t) { self->on_body(read_ec); });
+                   [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                     self->on_body(read_ec);
+                   });
 }
 
 void http_session::on_body(beast::error_code ec) {
@@ -226,7 +233,8 @@ void http_session::handle(request req) {
     return;
   }
   if (t.bad) {
-    write(error_response(proto::invalid_argument("query", "malformed percent-encoding in the URL")));
+    write(
+        error_response(proto::invalid_argument("query", "malformed percent-encoding in the URL")));
     return;
   }
   if (kind_ == listener::kind::public_api && t.path == "/v1/ws") {
@@ -293,7 +301,8 @@ void http_session::upgrade(request req) {
     auto held = std::make_shared<request>(req);  // a copy: `t` and `token` still read req
     auto self = shared_from_this();
     if (srv_.tokens().after_key_fetch(refused, [self, held] {
-          asio::post(self->stream_.get_executor(), [self, held] { self->upgrade(std::move(*held)); });
+          asio::post(self->stream_.get_executor(),
+                     [self, held] { self->upgrade(std::move(*held)); });
         })) {
       return;
     }
@@ -307,14 +316,16 @@ void http_session::upgrade(request req) {
   }
   if (req[http::field::sec_websocket_version] != "13") {
     keep_alive_ = false;
-    auto res = error_response(proto::invalid_argument("Sec-WebSocket-Version", "WebSocket version 13 is required"));
+    auto res = error_response(
+        proto::invalid_argument("Sec-WebSocket-Version", "WebSocket version 13 is required"));
     res.set(http::field::sec_websocket_version, "13");
     write(std::move(res));
     return;
   }
   if (!ws::valid_client_key(req[http::field::sec_websocket_key])) {
     keep_alive_ = false;
-    write(error_response(proto::invalid_argument("Sec-WebSocket-Key", "a valid Sec-WebSocket-Key is required")));
+    write(error_response(
+        proto::invalid_argument("Sec-WebSocket-Key", "a valid Sec-WebSocket-Key is required")));
     return;
   }
   std::optional<std::uint64_t> since;
@@ -323,7 +334,8 @@ void http_session::upgrade(request req) {
     auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
     if (s->empty() || ec != std::errc() || p != s->data() + s->size() || v > proto::max_safe_id) {
       keep_alive_ = false;
-      write(error_response(proto::invalid_argument("since", "since must be a non-negative integer id")));
+      write(error_response(
+          proto::invalid_argument("since", "since must be a non-negative integer id")));
       return;
     }
     since = v;
@@ -342,13 +354,14 @@ void http_session::upgrade(request req) {
   // Bytes after the request head (frames sent in the same segment) go with the socket.
   std::string pending(static_cast<const char*>(buffer_.data().data()), buffer_.size());
   buffer_.consume(buffer_.size());
-  ws_session::launch(srv_, stream_.release_socket(), std::move(req), std::move(*who), since, std::move(pending),
-                     changes_since);
+  ws_session::launch(srv_, stream_.release_socket(), std::move(req), std::move(*who), since,
+                     std::move(pending), changes_since);
 }
 
 void http_session::respond(response res) {
-  asio::dispatch(stream_.get_executor(),
-                 [self = shared_from_this(), res = std::move(res)]() mutable { self->write(std::move(res)); });
+  asio::dispatch(
+      stream_.get_executor(),
+      [self = shared_from_this(), res = std::move(res)]() mutable { self->write(std::move(res)); });
 }
 
 void http_session::write(response res) {
@@ -358,9 +371,10 @@ void http_session::write(response res) {
   res.set(http::field::server, "herald");
   res_ = std::make_shared<response>(std::move(res));
   stream_.expires_after(read_timeout);
-  http::async_write(stream_, *res_, [self = shared_from_this(), close](beast::error_code ec, std::size_t) {
-    self->on_write(close, ec);
-  });
+  http::async_write(stream_, *res_,
+                    [self = shared_from_this(), close](beast::error_code ec, std::size_t) {
+                      self->on_write(close, ec);
+                    });
 }
 
 void http_session::on_write(bool close, beast::error_code ec) {
@@ -393,14 +407,16 @@ void http_session::linger_close() {
 }
 
 void http_session::linger_read() {
-  stream_.async_read_some(buffer_.prepare(16 * 1024), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-    self->linger_bytes_ += n;
-    if (ec || self->linger_bytes_ > linger_max_bytes || std::chrono::steady_clock::now() >= self->linger_until_) {
-      self->stream_.close();
-      return;
-    }
-    self->linger_read();
-  });
+  stream_.async_read_some(buffer_.prepare(16 * 1024),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            self->linger_bytes_ += n;
+                            if (ec || self->linger_bytes_ > linger_max_bytes ||
+                                std::chrono::steady_clock::now() >= self->linger_until_) {
+                              self->stream_.close();
+                              return;
+                            }
+                            self->linger_read();
+                          });
 }
 
 }  // namespace herald::gateway

@@ -60,10 +60,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::uint64_t pending_id_ = 0;
   unsigned version_ = 11;
   bool keep_alive_ = true;
-  bool handling_ = false;      // a request is routed and its answer not yet written
-  bool in_request_ = false;    // counted in flight (from the first byte of its header)
+  bool handling_ = false;        // a request is routed and its answer not yet written
+  bool in_request_ = false;      // counted in flight (from the first byte of its header)
   bool began_draining_ = false;  // the request began after the drain started
-  bool body_unread_ = false;   // the answer goes out before the body was read: close after it
+  bool body_unread_ = false;     // the answer goes out before the body was read: close after it
   bool shed_ = false;
   std::chrono::steady_clock::time_point linger_until_{};
   std::size_t linger_bytes_ = 0;

@@ -18,7 +18,8 @@ struct step {
   std::optional<std::int64_t> unread;
 };
 
-void finish(session_services& svc, std::uint64_t user, const persistence::outcome<step>& out, const command_done& done) {
+void finish(session_services& svc, std::uint64_t user, const persistence::outcome<step>& out,
+            const command_done& done) {
   command_outcome r;
   if (!out.ok()) {
     r.st = command_outcome::status::unavailable;
@@ -36,8 +37,8 @@ void finish(session_services& svc, std::uint64_t user, const persistence::outcom
 
 }  // namespace
 
-void read_item(session_services& svc, const persistence::viewer& v, std::uint64_t id, bool with_unread,
-               boost::asio::any_io_executor ex, command_done done) {
+void read_item(session_services& svc, const persistence::viewer& v, std::uint64_t id,
+               bool with_unread, boost::asio::any_io_executor ex, command_done done) {
   svc.pool().submit(
       ex,
       [v, id, with_unread](persistence::store& st) {
@@ -54,7 +55,10 @@ void read_item(session_services& svc, const persistence::viewer& v, std::uint64_
 void remove_item(session_services& svc, const persistence::viewer& v, std::uint64_t id,
                  boost::asio::any_io_executor ex, command_done done) {
   svc.pool().submit(
-      ex, [v, id](persistence::store& st) { return step{st.remove_for_user(v, id, now_ms()), std::nullopt}; },
+      ex,
+      [v, id](persistence::store& st) {
+        return step{st.remove_for_user(v, id, now_ms()), std::nullopt};
+      },
       [&svc, user = v.user_id, done = std::move(done)](persistence::outcome<step> out) {
         finish(svc, user, out, done);
       });

@@ -18,7 +18,8 @@ namespace {
 std::optional<std::uint64_t> parse_id(std::string_view s) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 || v > proto::max_safe_id) {
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 ||
+      v > proto::max_safe_id) {
     return std::nullopt;
   }
   return v;
@@ -28,11 +29,12 @@ std::string unread_body(std::int64_t n) { return "{\"unread\":" + std::to_string
 
 void respond_unavailable(const std::shared_ptr<http_session>& s, persistence::failure why) {
   using persistence::failure;
-  const char* text = why == failure::full        ? "the store cannot write (disk full); retry later"
+  const char* text = why == failure::full ? "the store cannot write (disk full); retry later"
                      : why == failure::timed_out || why == failure::in_doubt
                          ? "the store did not answer in time; retry later"
-                     : why == failure::overloaded ? "too many requests are waiting for the store; retry later"
-                                                  : "the store cannot be reached; retry later";
+                     : why == failure::overloaded
+                         ? "too many requests are waiting for the store; retry later"
+                         : "the store cannot be reached; retry later";
   s->respond(error_response(proto::unavailable(text)));
 }
 
@@ -45,7 +47,8 @@ bool store_failed(const std::shared_ptr<http_session>& s, const persistence::out
 
 // The answer to a read, delete or read-all (inbox_commands): the count after it, or 204 for a
 // delete.
-void answer_command(const std::shared_ptr<http_session>& s, const command_outcome& out, bool no_body) {
+void answer_command(const std::shared_ptr<http_session>& s, const command_outcome& out,
+                    bool no_body) {
   switch (out.st) {
     case command_outcome::status::unavailable:
       respond_unavailable(s, out.why);
@@ -126,7 +129,9 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
   std::uint64_t id = 0;
   const auto m = req.method();
   const std::string& p = t.path;
-  auto method_is = [&](http::verb v) { return m == v || (v == http::verb::get && m == http::verb::head); };
+  auto method_is = [&](http::verb v) {
+    return m == v || (v == http::verb::get && m == http::verb::head);
+  };
   http::verb want;
   if (p == "/v1/inbox") {
     which = op::list;
@@ -189,15 +194,15 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
       return true;
     }
     case op::count:
-      srv.readers().submit({v, std::nullopt}, ex,
-                           [s](persistence::outcome<persistence::read_result> out) {
-                             if (store_failed(s, out)) return;
-                             s->respond(json_response(http::status::ok,
-                                                      unread_body(out.value->counts.unread)));
-                           });
+      srv.readers().submit(
+          {v, std::nullopt}, ex, [s](persistence::outcome<persistence::read_result> out) {
+            if (store_failed(s, out)) return;
+            s->respond(json_response(http::status::ok, unread_body(out.value->counts.unread)));
+          });
       return true;
     case op::read_all:
-      read_everything(srv, v, true, ex, [s](command_outcome out) { answer_command(s, out, false); });
+      read_everything(srv, v, true, ex,
+                      [s](command_outcome out) { answer_command(s, out, false); });
       return true;
     case op::get: {
       bool mark = true;
@@ -205,12 +210,14 @@ bool handle_inbox(const std::shared_ptr<http_session>& s, request& req, const ta
         if (*mr == "false" || *mr == "0") {
           mark = false;
         } else if (*mr != "true" && *mr != "1") {
-          s->respond(error_response(proto::invalid_argument("mark_read", "mark_read must be true or false")));
+          s->respond(error_response(
+              proto::invalid_argument("mark_read", "mark_read must be true or false")));
           return true;
         }
       }
       srv.pool().submit(
-          ex, [v, id, mark](persistence::store& st) { return st.get(v, id, mark, server::now_ms()); },
+          ex,
+          [v, id, mark](persistence::store& st) { return st.get(v, id, mark, server::now_ms()); },
           [s, uid](persistence::outcome<persistence::mark_result> out) {
             if (store_failed(s, out)) return;
             if (!out.value->found || !out.value->item) {

@@ -57,7 +57,8 @@ jwt_alg alg_of(EVP_PKEY* k) {
   if (id == EVP_PKEY_EC) {
     char group[64] = {};
     std::size_t len = 0;
-    if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) != 1 ||
+    if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) !=
+            1 ||
         std::string_view(group, len) != "prime256v1") {
       throw std::invalid_argument("EC key is not on the P-256 curve (ES256)");
     }
@@ -69,14 +70,16 @@ jwt_alg alg_of(EVP_PKEY* k) {
 // libjwt takes public keys as PEM text: write the key back in the one form it reads.
 std::string pem_of(EVP_PKEY* k) {
   bio_ptr out(BIO_new(BIO_s_mem()));
-  if (!out || PEM_write_bio_PUBKEY(out.get(), k) != 1) throw std::invalid_argument("cannot encode the key");
+  if (!out || PEM_write_bio_PUBKEY(out.get(), k) != 1)
+    throw std::invalid_argument("cannot encode the key");
   char* data = nullptr;
   const long n = BIO_get_mem_data(out.get(), &data);
   return std::string(data, static_cast<std::size_t>(n));
 }
 
 bn_ptr bignum(const std::string& bytes) {
-  bn_ptr b(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), nullptr));
+  bn_ptr b(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
+                     static_cast<int>(bytes.size()), nullptr));
   if (!b) throw std::invalid_argument("out of memory");
   return b;
 }
@@ -95,8 +98,8 @@ pkey_ptr from_params(const char* type, OSSL_PARAM_BLD* bld) {
 std::string member_bytes(const nlohmann::json& jwk, const char* name) {
   auto it = jwk.find(name);
   std::string out;
-  if (it == jwk.end() || !it->is_string() || !base64url_decode(it->get_ref<const std::string&>(), &out) ||
-      out.empty()) {
+  if (it == jwk.end() || !it->is_string() ||
+      !base64url_decode(it->get_ref<const std::string&>(), &out) || out.empty()) {
     throw std::invalid_argument(std::string("\"") + name + "\" is missing or not base64url");
   }
   return out;
@@ -117,11 +120,15 @@ pkey_ptr ec_from_jwk(const nlohmann::json& jwk) {
   auto crv = jwk.find("crv");
   if (crv == jwk.end() || *crv != "P-256") throw std::invalid_argument("\"crv\" is not P-256");
   const std::string x = member_bytes(jwk, "x"), y = member_bytes(jwk, "y");
-  if (x.size() != 32 || y.size() != 32) throw std::invalid_argument("\"x\" and \"y\" must be 32 bytes each");
+  if (x.size() != 32 || y.size() != 32)
+    throw std::invalid_argument("\"x\" and \"y\" must be 32 bytes each");
   std::string point = "\x04" + x + y;  // uncompressed point
   std::unique_ptr<OSSL_PARAM_BLD, bld_free> bld(OSSL_PARAM_BLD_new());
-  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
+  if (!bld ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
+          1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
     throw std::invalid_argument("out of memory");
   }
   return from_params("EC", bld.get());
@@ -131,7 +138,8 @@ verify_key key_from_jwk(const nlohmann::json& jwk) {
   if (!jwk.is_object()) throw std::invalid_argument("not an object");
   auto kty = jwk.find("kty");
   if (kty == jwk.end() || !kty->is_string()) throw std::invalid_argument("no \"kty\"");
-  if (auto use = jwk.find("use"); use != jwk.end() && *use != "sig") throw std::invalid_argument("\"use\" is not sig");
+  if (auto use = jwk.find("use"); use != jwk.end() && *use != "sig")
+    throw std::invalid_argument("\"use\" is not sig");
   verify_key k;
   if (auto kid = jwk.find("kid"); kid != jwk.end()) {
     if (!kid->is_string() || kid->get_ref<const std::string&>().size() > 256) {
@@ -168,9 +176,12 @@ int b64url_value(char c) {
 
 const char* alg_name(jwt_alg a) {
   switch (a) {
-    case jwt_alg::hs256: return "HS256";
-    case jwt_alg::rs256: return "RS256";
-    case jwt_alg::es256: return "ES256";
+    case jwt_alg::hs256:
+      return "HS256";
+    case jwt_alg::rs256:
+      return "RS256";
+    case jwt_alg::es256:
+      return "ES256";
   }
   return "";
 }
@@ -203,13 +214,14 @@ verify_key parse_public_key_pem(std::string_view pem) {
   pkey_ptr pk;
   if (pem.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos) {
     bio_ptr in(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-    std::unique_ptr<X509, x509_free> cert(in ? PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr) : nullptr);
+    std::unique_ptr<X509, x509_free> cert(
+        in ? PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr) : nullptr);
     if (cert) pk.reset(X509_get_pubkey(cert.get()));
   } else {
     // "PUBLIC KEY" (SubjectPublicKeyInfo) or PKCS#1 "RSA PUBLIC KEY".
     EVP_PKEY* raw = nullptr;
-    OSSL_DECODER_CTX* dctx =
-        OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, nullptr, EVP_PKEY_PUBLIC_KEY, nullptr, nullptr);
+    OSSL_DECODER_CTX* dctx = OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, nullptr,
+                                                           EVP_PKEY_PUBLIC_KEY, nullptr, nullptr);
     const auto* data = reinterpret_cast<const unsigned char*>(pem.data());
     std::size_t len = pem.size();
     if (dctx) OSSL_DECODER_from_data(dctx, &data, &len);

@@ -2,10 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <fstream>
 #include <mutex>
-#include <spdlog/spdlog.h>
 #include <sstream>
 #include <stdexcept>
 
@@ -45,8 +45,8 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 // One GET with libcurl: certificates and host names verified (curl's defaults), http and https
 // only (redirects included, at most 3), a bounded body and a deadline; `cancel` aborts it
 // within about a second (curl calls the progress function at least once a second).
-std::string http_get(const std::string& url, std::chrono::milliseconds timeout, const std::atomic<bool>& cancel,
-                     std::string* why) {
+std::string http_get(const std::string& url, std::chrono::milliseconds timeout,
+                     const std::atomic<bool>& cancel, std::string* why) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
@@ -64,7 +64,8 @@ std::string http_get(const std::string& url, std::chrono::milliseconds timeout, 
   curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<std::int64_t>(timeout.count(), 5000)));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min<std::int64_t>(timeout.count(), 5000)));
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_body));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
@@ -111,7 +112,9 @@ std::string read_file(const std::string& path, std::string* why) {
 
 }  // namespace
 
-bool jwks_source::looks_like_url(const std::string& location) { return location.find("://") != std::string::npos; }
+bool jwks_source::looks_like_url(const std::string& location) {
+  return location.find("://") != std::string::npos;
+}
 
 std::string jwks_source::check_url(const std::string& url) {
   std::string rest;
@@ -196,7 +199,8 @@ bool jwks_source::after_next_load(std::uint64_t seen_generation, std::function<v
 
 std::string jwks_source::load_once() {
   std::string why;
-  const std::string text = url_ ? http_get(opts_.location, opts_.timeout, stopping_, &why) : read_file(opts_.location, &why);
+  const std::string text = url_ ? http_get(opts_.location, opts_.timeout, stopping_, &why)
+                                : read_file(opts_.location, &why);
   ++attempts_;
   if (!why.empty()) return why;
   std::vector<std::string> skipped;
@@ -242,7 +246,8 @@ void jwks_source::run() {
       const auto why = load_once();
       release_waiters();
       if (why.empty()) {
-        if (failures > 0 || attempts_ == 1) log()->info("HERALD_JWT_JWKS: key set loaded from {}", opts_.location);
+        if (failures > 0 || attempts_ == 1)
+          log()->info("HERALD_JWT_JWKS: key set loaded from {}", opts_.location);
         failures = 0;
         next = clock::now() + opts_.refresh;
       } else {
@@ -250,8 +255,11 @@ void jwks_source::run() {
         log()->warn("HERALD_JWT_JWKS: cannot load {}: {}{}", opts_.location, why,
                     loaded() ? " (the last good key set stays)" : "");
         // Never loaded: retry soon (1 s, doubling up to 30 s); else at the normal pace.
-        const auto backoff = std::chrono::milliseconds(std::min(30000, 1000 << std::min(failures - 1, 5)));
-        next = clock::now() + (loaded() ? opts_.refresh : std::min<std::chrono::milliseconds>(backoff, opts_.refresh));
+        const auto backoff =
+            std::chrono::milliseconds(std::min(30000, 1000 << std::min(failures - 1, 5)));
+        next =
+            clock::now() + (loaded() ? opts_.refresh
+                                     : std::min<std::chrono::milliseconds>(backoff, opts_.refresh));
       }
       due = false;
     }

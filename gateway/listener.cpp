@@ -29,7 +29,8 @@ std::size_t open_file_limit() {
 }
 
 bool out_of_fds(const boost::system::error_code& ec) {
-  return ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system;
+  return ec == asio::error::no_descriptors ||
+         ec == boost::system::errc::too_many_files_open_in_system;
 }
 }  // namespace
 
@@ -46,7 +47,8 @@ listener::listener(server& srv, asio::io_context& ctx, const endpoint& at, kind 
   boost::system::error_code ec;
   tcp::resolver resolver(ctx);
   auto results = resolver.resolve(at.host, std::to_string(at.port), tcp::resolver::passive, ec);
-  if (ec || results.empty()) throw config_error(std::string(key) + ": cannot resolve '" + at.host + "'");
+  if (ec || results.empty())
+    throw config_error(std::string(key) + ": cannot resolve '" + at.host + "'");
   const tcp::endpoint ep = results.begin()->endpoint();
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -54,7 +56,8 @@ listener::listener(server& srv, asio::io_context& ctx, const endpoint& at, kind 
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   // Synchronous accepts (with the spare descriptor) must never block the I/O thread.
   if (!ec) acceptor_.non_blocking(true, ec);
-  if (ec) throw config_error(std::string(key) + ": cannot listen on " + at.str() + ": " + ec.message());
+  if (ec)
+    throw config_error(std::string(key) + ": cannot listen on " + at.str() + ": " + ec.message());
 }
 
 listener::~listener() {
@@ -72,9 +75,10 @@ void listener::stop() {
 void listener::accept() {
   // Spread connections over the I/O threads; a WebSocket later moves to its user's shard.
   auto& ctx = srv_.registry().context(next_++ % srv_.registry().shard_count());
-  acceptor_.async_accept(ctx, [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
-    self->on_accept(ec, std::move(s));
-  });
+  acceptor_.async_accept(ctx,
+                         [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
+                           self->on_accept(ec, std::move(s));
+                         });
 }
 
 void listener::on_accept(boost::system::error_code ec, tcp::socket s) {
@@ -169,9 +173,10 @@ void listener::note(const char* what) {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_log_ < log_interval) return;
   last_log_ = now;
-  server::log()->warn("{} ({} listener): {} accept pauses, {} connections refused, {} shed since the last report",
-                      what, kind_ == kind::public_api ? "public" : "internal", unlogged_pauses_, unlogged_refused_,
-                      unlogged_shed_);
+  server::log()->warn(
+      "{} ({} listener): {} accept pauses, {} connections refused, {} shed since the last report",
+      what, kind_ == kind::public_api ? "public" : "internal", unlogged_pauses_, unlogged_refused_,
+      unlogged_shed_);
   unlogged_pauses_ = unlogged_refused_ = unlogged_shed_ = 0;
 }
 

@@ -49,8 +49,8 @@ class listener : public std::enable_shared_from_this<listener> {
   std::shared_ptr<pending_connections> pending_;
   std::shared_ptr<listener> shed_also_;
   boost::asio::steady_timer pause_;
-  int spare_fd_ = -1;          // a descriptor on /dev/null, given up when accept() has none
-  std::size_t fd_limit_ = 0;   // RLIMIT_NOFILE at start
+  int spare_fd_ = -1;         // a descriptor on /dev/null, given up when accept() has none
+  std::size_t fd_limit_ = 0;  // RLIMIT_NOFILE at start
   // Log once per interval, with counts.
   std::chrono::steady_clock::time_point last_log_{};
   std::uint64_t unlogged_pauses_ = 0;

@@ -1,7 +1,7 @@
 #include "gateway/logging.hpp"
 
-#include <mutex>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <mutex>
 
 namespace herald::gateway {
 

@@ -3,8 +3,8 @@
 // (Redis bus and presence). Tokens and API keys are never logged. Thread-safe after
 // init_logging(), which main() calls once before anything else runs.
 #pragma once
-#include <memory>
 #include <spdlog/spdlog.h>
+#include <memory>
 #include <string>
 
 namespace herald::gateway {

@@ -1,7 +1,7 @@
 // herald: the daemon. Parses the settings, then serves (or migrates) until drained.
+#include <spdlog/spdlog.h>
 #include <cstdio>
 #include <iostream>
-#include <spdlog/spdlog.h>
 
 #include "gateway/logging.hpp"
 
@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
       st->migrate();
       const auto wrong = st->recount(true);
       for (const auto& m : wrong) {
-        std::cout << "user " << m.user_id << ": personal unread counter " << m.stored
-                  << ", rows " << m.counted << ": repaired\n";
+        std::cout << "user " << m.user_id << ": personal unread counter " << m.stored << ", rows "
+                  << m.counted << ": repaired\n";
       }
       std::size_t repaired = wrong.size();
       // The shared-item counters (per audience, per user and audience).

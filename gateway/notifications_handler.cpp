@@ -17,7 +17,8 @@ namespace {
 std::optional<std::uint64_t> parse_id(std::string_view s) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 || v > proto::max_safe_id) {
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 ||
+      v > proto::max_safe_id) {
     return std::nullopt;
   }
   return v;
@@ -65,7 +66,8 @@ bool handle_notifications(const std::shared_ptr<http_session>& s, request& req, 
       } else if (*v == "group") {
         q.kind = proto::item_kind::group;
       } else if (*v != "all") {
-        s->respond(error_response(proto::invalid_argument("kind", "kind must be broadcast, group or all")));
+        s->respond(error_response(
+            proto::invalid_argument("kind", "kind must be broadcast, group or all")));
         return true;
       }
     }
@@ -73,7 +75,8 @@ bool handle_notifications(const std::shared_ptr<http_session>& s, request& req, 
       int n = 0;
       auto [e, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
       if (v->empty() || ec != std::errc() || e != v->data() + v->size() || n < 1 || n > 100) {
-        s->respond(error_response(proto::invalid_argument("limit", "limit must be an integer from 1 to 100")));
+        s->respond(error_response(
+            proto::invalid_argument("limit", "limit must be an integer from 1 to 100")));
         return true;
       }
       q.limit = n;
@@ -81,7 +84,8 @@ bool handle_notifications(const std::shared_ptr<http_session>& s, request& req, 
     if (auto v = t.param("before")) {
       auto id = parse_id(*v);
       if (!id) {
-        s->respond(error_response(proto::invalid_argument("before", "before must be a positive notification id")));
+        s->respond(error_response(
+            proto::invalid_argument("before", "before must be a positive notification id")));
         return true;
       }
       q.before = id;

@@ -49,7 +49,8 @@ void publish_items(server& srv, const std::vector<proto::notification>& items) {
 cm::event desktop_event(const proto::notify_request& r) {
   cm::event e = target_event(r);
   e.type = cm::event_type::desktop;
-  e.payload = std::make_shared<const std::string>(proto::encode_desktop(r.title, r.content, r.data_json));
+  e.payload =
+      std::make_shared<const std::string>(proto::encode_desktop(r.title, r.content, r.data_json));
   return e;
 }
 
@@ -94,56 +95,66 @@ const char* not_stored_message(persistence::failure why) {
 
 }  // namespace
 
-void process_notify(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done) {
+void process_notify(server& srv, proto::notify_request r, boost::asio::any_io_executor ex,
+                    notify_done done) {
   if (!r.persist && !r.idempotency_key && !srv.presence()) {
     // A transient push on a single node: `online` is what the delivery itself reached.
     const auto e = desktop_event(r);
-    srv.publish_counted(e, [r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
-      auto body = proto::encode_notify_answer(r, {}, static_cast<std::int64_t>(online));
-      boost::asio::post(ex, [done = std::move(done), body = std::move(body)] { done({200, body}); });
-    });
+    srv.publish_counted(
+        e, [r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
+          auto body = proto::encode_notify_answer(r, {}, static_cast<std::int64_t>(online));
+          boost::asio::post(ex, [done = std::move(done), body = std::move(body)] {
+            done({200, body});
+          });
+        });
     return;
   }
   auto counted = std::make_shared<const cm::event>(target_event(r));
-  srv.online_count(counted, [&srv, r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
-    const bool stored = r.persist || r.idempotency_key.has_value();
-    if (!stored) {
-      publish_desktop(srv, r);
-      auto answer = proto::encode_notify_answer(r, {}, static_cast<std::int64_t>(online));
-      boost::asio::post(ex, [done = std::move(done), answer = std::move(answer)] { done({200, answer}); });
-      return;
-    }
-    persistence::insert_request ir;
-    ir.request = r;
-    ir.now_ms = server::now_ms();
-    ir.default_ttl_s = srv.default_ttl_s();
-    ir.online = static_cast<std::int64_t>(online);
-    // The completion runs on the publish strand (events leave in commit order); the answer
-    // goes back to the request's executor.
-    done = [ex, inner = std::move(done)](notify_result res) mutable {
-      boost::asio::post(ex, [inner = std::move(inner), res = std::move(res)]() mutable { inner(std::move(res)); });
-    };
-    srv.writer().submit(std::move(ir), srv.publish_executor(),
-                        [&srv, r = std::move(r), done = std::move(done)](
-                            persistence::outcome<persistence::insert_result> out) {
-                          if (!out.ok()) {
-                            log_not_stored(out.error);
-                            done({503, proto::encode_error(proto::unavailable(not_stored_message(out.why)))});
-                            return;
-                          }
-                          auto& res = *out.value;
-                          if (res.duplicate) {
-                            done({200, res.previous_answer});
-                            return;
-                          }
-                          if (r.persist) {
-                            publish_items(srv, res.items);
-                          } else {
-                            publish_desktop(srv, r);
-                          }
-                          done({200, res.answer});
-                        });
-  });
+  srv.online_count(
+      counted, [&srv, r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
+        const bool stored = r.persist || r.idempotency_key.has_value();
+        if (!stored) {
+          publish_desktop(srv, r);
+          auto answer = proto::encode_notify_answer(r, {}, static_cast<std::int64_t>(online));
+          boost::asio::post(ex, [done = std::move(done), answer = std::move(answer)] {
+            done({200, answer});
+          });
+          return;
+        }
+        persistence::insert_request ir;
+        ir.request = r;
+        ir.now_ms = server::now_ms();
+        ir.default_ttl_s = srv.default_ttl_s();
+        ir.online = static_cast<std::int64_t>(online);
+        // The completion runs on the publish strand (events leave in commit order); the answer
+        // goes back to the request's executor.
+        done = [ex, inner = std::move(done)](notify_result res) mutable {
+          boost::asio::post(ex, [inner = std::move(inner), res = std::move(res)]() mutable {
+            inner(std::move(res));
+          });
+        };
+        srv.writer().submit(
+            std::move(ir), srv.publish_executor(),
+            [&srv, r = std::move(r),
+             done = std::move(done)](persistence::outcome<persistence::insert_result> out) {
+              if (!out.ok()) {
+                log_not_stored(out.error);
+                done({503, proto::encode_error(proto::unavailable(not_stored_message(out.why)))});
+                return;
+              }
+              auto& res = *out.value;
+              if (res.duplicate) {
+                done({200, res.previous_answer});
+                return;
+              }
+              if (r.persist) {
+                publish_items(srv, res.items);
+              } else {
+                publish_desktop(srv, r);
+              }
+              done({200, res.answer});
+            });
+      });
 }
 
 void handle_notify(const std::shared_ptr<http_session>& s, request req, bool batch) {
@@ -155,10 +166,12 @@ void handle_notify(const std::shared_ptr<http_session>& s, request req, bool bat
       s->respond(error_response(*err));
       return;
     }
-    process_notify(srv, std::move(std::get<proto::notify_request>(parsed)), s->executor(), [s](notify_result r) {
-      s->srv().stats().count_notify(r.status);
-      s->respond(json_response(static_cast<http::status>(r.status), std::move(r.body)));
-    });
+    process_notify(
+        srv, std::move(std::get<proto::notify_request>(parsed)), s->executor(),
+        [s](notify_result r) {
+          s->srv().stats().count_notify(r.status);
+          s->respond(json_response(static_cast<http::status>(r.status), std::move(r.body)));
+        });
     return;
   }
   auto parsed = proto::parse_notify_batch(req.body());
@@ -191,11 +204,13 @@ void handle_notify(const std::shared_ptr<http_session>& s, request req, bool bat
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (auto* err = std::get_if<proto::api_error>(&entries[i])) {
       auto body = proto::encode_error(*err);
-      boost::asio::post(s->executor(), [finish_one, i, body = std::move(body)]() mutable { finish_one(i, std::move(body)); });
+      boost::asio::post(s->executor(), [finish_one, i, body = std::move(body)]() mutable {
+        finish_one(i, std::move(body));
+      });
       continue;
     }
     process_notify(srv, std::move(std::get<proto::notify_request>(entries[i])), s->executor(),
-            [finish_one, i](notify_result r) { finish_one(i, std::move(r.body)); });
+                   [finish_one, i](notify_result r) { finish_one(i, std::move(r.body)); });
   }
 }
 

@@ -21,6 +21,7 @@ using notify_done = std::function<void(notify_result)>;
 
 // `done` runs once, on `ex`: 200 with the answer (a repeated key: the first answer), or 503
 // with the error envelope when the store did not take it.
-void process_notify(server& srv, proto::notify_request r, boost::asio::any_io_executor ex, notify_done done);
+void process_notify(server& srv, proto::notify_request r, boost::asio::any_io_executor ex,
+                    notify_done done);
 
 }  // namespace herald::gateway

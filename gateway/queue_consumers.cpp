@@ -36,7 +36,8 @@ struct queue_consumers::amqp_glue : std::enable_shared_from_this<amqp_glue> {
     stats.in_flight.fetch_add(1, std::memory_order_relaxed);
     srv.request_started();
     auto held = std::make_shared<const cm::amqp_consumer::delivery>(std::move(d));
-    boost::asio::post(work, [self = shared_from_this(), held] { self->attempt(held, retry_first); });
+    boost::asio::post(work,
+                      [self = shared_from_this(), held] { self->attempt(held, retry_first); });
   }
 
   void finished() {
@@ -44,7 +45,8 @@ struct queue_consumers::amqp_glue : std::enable_shared_from_this<amqp_glue> {
     srv.request_finished();
   }
 
-  void attempt(std::shared_ptr<const cm::amqp_consumer::delivery> d, std::chrono::milliseconds next_wait) {
+  void attempt(std::shared_ptr<const cm::amqp_consumer::delivery> d,
+               std::chrono::milliseconds next_wait) {
     // Its connection is gone (the broker gives it again) or the node is draining (it stays with
     // the broker): let it go unsettled.
     if (d->generation != consumer->generation() || paused) return finished();
@@ -68,7 +70,8 @@ struct queue_consumers::amqp_glue : std::enable_shared_from_this<amqp_glue> {
 
   // Nothing is acked while the store is down: the message stays in flight (the prefetch window
   // bounds how many) and is tried again.
-  void retry_later(std::shared_ptr<const cm::amqp_consumer::delivery> d, std::chrono::milliseconds wait) {
+  void retry_later(std::shared_ptr<const cm::amqp_consumer::delivery> d,
+                   std::chrono::milliseconds wait) {
     auto timer = std::make_shared<boost::asio::steady_timer>(work, wait);
     timer->async_wait([self = shared_from_this(), d, wait, timer](boost::system::error_code) {
       self->attempt(d, std::min(retry_cap, wait * 2));
@@ -93,7 +96,8 @@ struct queue_consumers::stream_glue : std::enable_shared_from_this<stream_glue> 
     stats.in_flight.fetch_add(1, std::memory_order_relaxed);
     srv.request_started();
     auto held = std::make_shared<const cm::stream_consumer::entry>(std::move(e));
-    boost::asio::post(work, [self = shared_from_this(), held] { self->attempt(held, retry_first); });
+    boost::asio::post(work,
+                      [self = shared_from_this(), held] { self->attempt(held, retry_first); });
   }
 
   void finished() {
@@ -107,34 +111,37 @@ struct queue_consumers::stream_glue : std::enable_shared_from_this<stream_glue> 
     finished();
   }
 
-  void attempt(std::shared_ptr<const cm::stream_consumer::entry> e, std::chrono::milliseconds next_wait) {
+  void attempt(std::shared_ptr<const cm::stream_consumer::entry> e,
+               std::chrono::milliseconds next_wait) {
     if (paused) {
       consumer->release(e->id);  // stays pending on this consumer: read again at the next start
       return finished();
     }
     if (!e->has_body) {
-      return refuse(*e, proto::encode_error(proto::invalid_argument("body", "the stream entry has no field body")));
+      return refuse(*e, proto::encode_error(
+                            proto::invalid_argument("body", "the stream entry has no field body")));
     }
     // The entry id keys a keyless body, so that an entry read again (a restart, a claim) after
     // its commit is not stored twice.
-    ingest_queue_body(srv, {e->body, consumer->key() + "/" + e->id, "id"}, work,
-                      [self = shared_from_this(), e, next_wait](queue_outcome o) {
-                        switch (o.verdict) {
-                          case queue_verdict::done:
-                            self->consumer->ack(e->id);
-                            return self->finished();
-                          case queue_verdict::refused:
-                            return self->refuse(*e, std::move(o.answer));
-                          case queue_verdict::unavailable: {
-                            self->stats.retried.fetch_add(1, std::memory_order_relaxed);
-                            auto timer = std::make_shared<boost::asio::steady_timer>(self->work, next_wait);
-                            timer->async_wait([self, e, next_wait, timer](boost::system::error_code) {
-                              self->attempt(e, std::min(retry_cap, next_wait * 2));
-                            });
-                            return;
-                          }
-                        }
-                      });
+    ingest_queue_body(
+        srv, {e->body, consumer->key() + "/" + e->id, "id"}, work,
+        [self = shared_from_this(), e, next_wait](queue_outcome o) {
+          switch (o.verdict) {
+            case queue_verdict::done:
+              self->consumer->ack(e->id);
+              return self->finished();
+            case queue_verdict::refused:
+              return self->refuse(*e, std::move(o.answer));
+            case queue_verdict::unavailable: {
+              self->stats.retried.fetch_add(1, std::memory_order_relaxed);
+              auto timer = std::make_shared<boost::asio::steady_timer>(self->work, next_wait);
+              timer->async_wait([self, e, next_wait, timer](boost::system::error_code) {
+                self->attempt(e, std::min(retry_cap, next_wait * 2));
+              });
+              return;
+            }
+          }
+        });
   }
 };
 
@@ -206,7 +213,8 @@ std::string queue_consumers::metrics_text() const {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
     for (const auto& s : sources) o << name << "{source=\"" << s.name << "\"} " << get(s) << "\n";
   };
-  family("herald_queue_consumed_total", "counter", "Messages received from a queue (redeliveries included).",
+  family("herald_queue_consumed_total", "counter",
+         "Messages received from a queue (redeliveries included).",
          [](const source& s) { return s.c->consumed.load(); });
   family("herald_queue_refused_total", "counter",
          "Messages refused as HTTP would refuse them (rejected, or moved to the dead stream).",

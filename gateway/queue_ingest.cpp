@@ -16,20 +16,26 @@ constexpr std::size_t max_key_bytes = 255;
 
 void refuse(boost::asio::any_io_executor ex, const std::function<void(queue_outcome)>& done,
             const proto::api_error& e) {
-  boost::asio::post(ex, [done, body = proto::encode_error(e)] { done({queue_verdict::refused, body}); });
+  boost::asio::post(ex, [done, body = proto::encode_error(e)] {
+    done({queue_verdict::refused, body});
+  });
 }
 
 // Gives a keyless request the fallback key; an error when that key cannot be one.
-std::optional<proto::api_error> apply_key(proto::notify_request& r, const std::string& key, const char* field) {
+std::optional<proto::api_error> apply_key(proto::notify_request& r, const std::string& key,
+                                          const char* field) {
   if (r.idempotency_key || key.empty()) return std::nullopt;
   if (key.size() > max_key_bytes) {
-    return proto::invalid_argument(field, std::string(field) + " is used as the idempotency key and must be 1 to 255 bytes");
+    return proto::invalid_argument(
+        field, std::string(field) + " is used as the idempotency key and must be 1 to 255 bytes");
   }
   r.idempotency_key = key;
   return std::nullopt;
 }
 
-bool looks_like_batch(const std::string& body) { return body.find("\"notifications\"") != std::string::npos; }
+bool looks_like_batch(const std::string& body) {
+  return body.find("\"notifications\"") != std::string::npos;
+}
 
 }  // namespace
 
@@ -68,20 +74,24 @@ void ingest_queue_body(server& srv, queue_body in, boost::asio::any_io_executor 
       };
       for (std::size_t i = 0; i < entries.size(); ++i) {
         if (auto* e = std::get_if<proto::api_error>(&entries[i])) {
-          boost::asio::post(ex, [finish_one, i, r = notify_result{e->status, proto::encode_error(*e)}]() mutable {
-            finish_one(i, std::move(r));
-          });
+          boost::asio::post(
+              ex, [finish_one, i, r = notify_result{e->status, proto::encode_error(*e)}]() mutable {
+                finish_one(i, std::move(r));
+              });
           continue;
         }
         auto& r = std::get<proto::notify_request>(entries[i]);
-        const std::string key = in.fallback_key.empty() ? std::string() : in.fallback_key + ":" + std::to_string(i);
+        const std::string key =
+            in.fallback_key.empty() ? std::string() : in.fallback_key + ":" + std::to_string(i);
         if (auto e = apply_key(r, key, in.fallback_field)) {
-          boost::asio::post(ex, [finish_one, i, r = notify_result{e->status, proto::encode_error(*e)}]() mutable {
-            finish_one(i, std::move(r));
-          });
+          boost::asio::post(
+              ex, [finish_one, i, r = notify_result{e->status, proto::encode_error(*e)}]() mutable {
+                finish_one(i, std::move(r));
+              });
           continue;
         }
-        process_notify(srv, std::move(r), ex, [finish_one, i](notify_result res) { finish_one(i, std::move(res)); });
+        process_notify(srv, std::move(r), ex,
+                       [finish_one, i](notify_result res) { finish_one(i, std::move(res)); });
       }
       return;
     }
@@ -92,7 +102,8 @@ void ingest_queue_body(server& srv, queue_body in, boost::asio::any_io_executor 
   auto& r = std::get<proto::notify_request>(parsed);
   if (auto e = apply_key(r, in.fallback_key, in.fallback_field)) return refuse(ex, done, *e);
   process_notify(srv, std::move(r), ex, [done](notify_result res) {
-    done({res.status == 200 ? queue_verdict::done : queue_verdict::unavailable, std::move(res.body)});
+    done({res.status == 200 ? queue_verdict::done : queue_verdict::unavailable,
+          std::move(res.body)});
   });
 }
 

@@ -10,14 +10,16 @@ bool api_key_ok(const config& cfg, const request& req) {
   for (const auto& key : cfg.api_keys) {
     if (key.size() != presented.size()) continue;
     unsigned char diff = 0;
-    for (std::size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(key[i] ^ presented[i]);
+    for (std::size_t i = 0; i < key.size(); ++i)
+      diff |= static_cast<unsigned char>(key[i] ^ presented[i]);
     ok = ok || diff == 0;
   }
   return ok;
 }
 
 bool public_api_route(const config& cfg, const target& t) {
-  return t.path == "/v1/ws" || t.path.rfind("/v1/inbox", 0) == 0 || (t.path == "/v1/dev/token" && cfg.dev);
+  return t.path == "/v1/ws" || t.path.rfind("/v1/inbox", 0) == 0 ||
+         (t.path == "/v1/dev/token" && cfg.dev);
 }
 
 bool open_internal_route(const config& cfg, const target& t) {
@@ -42,7 +44,8 @@ body_plan plan_body(const config& cfg, bool internal, const request& head, const
     plan.answer_without_body = true;  // 401 before a byte of the body is read
     return plan;
   }
-  if (head.method() == http::verb::post && t.path == "/v1/notify/batch") plan.limit = cfg.max_batch_bytes;
+  if (head.method() == http::verb::post && t.path == "/v1/notify/batch")
+    plan.limit = cfg.max_batch_bytes;
   return plan;
 }
 

@@ -25,7 +25,8 @@ void route_internal(const std::shared_ptr<http_session>& s, request req, const t
     return;
   }
   if (!open_route && !api_key_ok(srv.cfg(), req)) {
-    s->respond(error_response(proto::unauthenticated("a valid API key is required (Authorization: Bearer KEY)")));
+    s->respond(error_response(
+        proto::unauthenticated("a valid API key is required (Authorization: Bearer KEY)")));
     return;
   }
   if (!open_route) s->authenticated();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -9,17 +10,16 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 #include "connection_manager/local_bus.hpp"
 #include "connection_manager/redis_bus.hpp"
-#include "proto/audience.hpp"
 #include "gateway/listener.hpp"
 #include "gateway/logging.hpp"
-#include "gateway/state_events.hpp"
 #include "gateway/queue_consumers.hpp"
+#include "gateway/state_events.hpp"
 #include "gateway/ws_session.hpp"
 #include "persistence/webhook_events.hpp"
+#include "proto/audience.hpp"
 
 namespace herald::gateway {
 
@@ -186,18 +186,18 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
   writer_ = std::make_unique<persistence::notify_writer>(cfg_.store, 512, cfg_.writer_queue,
                                                          store_timeout);
   // Counts and inbox pages: a few readers, each answering up to 16 queued reads per statement.
-  readers_ = std::make_unique<persistence::read_batcher>(cfg_.store, cfg_.store_readers, 16,
-                                                         [] { return now_ms(); }, cfg_.read_queue,
-                                                         store_timeout);
+  readers_ = std::make_unique<persistence::read_batcher>(
+      cfg_.store, cfg_.store_readers, 16, [] { return now_ms(); }, cfg_.read_queue, store_timeout);
   // Readiness on a connection of its own: a frozen store is seen within its timeout (at most
   // 2 s), whatever the request threads are stuck in.
   probe_ = std::make_unique<persistence::store_probe>(
       cfg_.store, std::chrono::milliseconds(500),
       std::min(store_timeout, std::chrono::milliseconds(2000)));
   writer_->set_write_observer([p = probe_.get()](bool committed) { p->write_outcome(committed); });
-  public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr, listener::kind::public_api);
-  internal_listener_ =
-      std::make_shared<listener>(*this, *contexts_[0], cfg_.internal_addr, listener::kind::internal_api);
+  public_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.public_addr,
+                                                listener::kind::public_api);
+  internal_listener_ = std::make_shared<listener>(*this, *contexts_[0], cfg_.internal_addr,
+                                                  listener::kind::internal_api);
   internal_listener_->shed_also(public_listener_);
   if (!cfg_.amqp_url.empty() || !cfg_.stream.empty()) {
     try {
@@ -216,10 +216,12 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
     wo.store_url = cfg_.store;
     wo.node_id = cfg_.node_id;
     webhooks_ = std::make_unique<webhook_sender>(wo);
-    if (cfg_.webhook_events & (persistence::webhook_user_online | persistence::webhook_user_offline)) {
+    if (cfg_.webhook_events &
+        (persistence::webhook_user_online | persistence::webhook_user_offline)) {
       webhook_presence::cluster_fn cluster;
       if (presence_) {
-        cluster = [this](std::uint64_t user, std::function<void(std::optional<std::uint64_t>)> done) {
+        cluster = [this](std::uint64_t user,
+                         std::function<void(std::optional<std::uint64_t>)> done) {
           if (!presence_->healthy()) return done(std::nullopt);
           presence_->user_connections(user, std::move(done));
         };
@@ -245,7 +247,8 @@ server::~server() {
 
 void server::publish(const cm::event& e) { bus_->publish(e); }
 
-void server::online_count(std::shared_ptr<const cm::event> e, std::function<void(std::size_t)> done) {
+void server::online_count(std::shared_ptr<const cm::event> e,
+                          std::function<void(std::size_t)> done) {
   registry_->count(e, [this, e, done = std::move(done)](std::size_t local) mutable {
     if (!presence_ || !presence_->healthy()) {
       done(local);
@@ -303,33 +306,36 @@ void server::revoke_user(std::uint64_t user_id, std::function<void(std::size_t)>
     close_all(std::move(done));
     return;
   }
-  presence_->user_connections(user_id, [close_all, done = std::move(done)](std::optional<std::uint64_t> c) {
-    const std::size_t cluster = c ? static_cast<std::size_t>(*c) : 0;
-    close_all([cluster, done](std::size_t local) { done(std::max(local, cluster)); });
-  });
+  presence_->user_connections(
+      user_id, [close_all, done = std::move(done)](std::optional<std::uint64_t> c) {
+        const std::size_t cluster = c ? static_cast<std::size_t>(*c) : 0;
+        close_all([cluster, done](std::size_t local) { done(std::max(local, cluster)); });
+      });
 }
 
-void server::on_bus_event(const cm::event& e) { sequencer_->push(std::make_shared<const cm::event>(e)); }
+void server::on_bus_event(const cm::event& e) {
+  sequencer_->push(std::make_shared<const cm::event>(e));
+}
 
 void server::deliver_local(std::shared_ptr<const cm::event> shared) {
   const auto start = std::chrono::steady_clock::now();
   registry_->deliver(std::move(shared), [this, start](std::size_t n) {
     metrics_.bus_events += n;
-    metrics_.observe_fanout(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics_.observe_fanout(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   });
 }
 
 bool server::publish_counted(const cm::event& e, std::function<void(std::size_t)> done) {
   if (presence_) return false;
   const auto start = std::chrono::steady_clock::now();
-  registry_->deliver(std::make_shared<const cm::event>(e),
-                     [this, start, done = std::move(done)](std::size_t n) {
-                       metrics_.bus_events += n;
-                       metrics_.observe_fanout(
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                               .count());
-                       done(n);
-                     });
+  registry_->deliver(
+      std::make_shared<const cm::event>(e), [this, start, done = std::move(done)](std::size_t n) {
+        metrics_.bus_events += n;
+        metrics_.observe_fanout(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        done(n);
+      });
   return true;
 }
 
@@ -361,8 +367,8 @@ int server::run() {
   watch_expiry();
   tick();
 
-  log()->info("herald node {} listening: public {}, internal {}, store {}", cfg_.node_id, cfg_.public_addr.str(),
-              cfg_.internal_addr.str(), store_backend_);
+  log()->info("herald node {} listening: public {}, internal {}, store {}", cfg_.node_id,
+              cfg_.public_addr.str(), cfg_.internal_addr.str(), store_backend_);
   start_threads();
   {
     std::unique_lock lock(drained_mu_);
@@ -443,23 +449,29 @@ std::string server::shed_metrics() const {
           pool_->timed_out() + writer_->timed_out() + readers_->timed_out());
   counter("herald_store_refused_total", "Notify requests and reads refused: their queue was full.",
           writer_->refused() + readers_->refused());
-  counter("herald_writer_batches_total", "Notify batches the writer committed (one transaction each).",
+  counter("herald_writer_batches_total",
+          "Notify batches the writer committed (one transaction each).",
           writer_->batches_written());
-  counter("herald_writer_rows_total", "Notification rows the writer committed.", writer_->rows_written());
+  counter("herald_writer_rows_total", "Notification rows the writer committed.",
+          writer_->rows_written());
   counter("herald_reader_batches_total", "Batched read statements the store readers answered.",
           readers_->batches());
-  counter("herald_reader_reads_total", "Counts and inbox pages the store readers answered.", readers_->reads());
+  counter("herald_reader_reads_total", "Counts and inbox pages the store readers answered.",
+          readers_->reads());
   if (redis_bus_) {
     const auto b = redis_bus_->stats();
     counter("herald_bus_published_total", "Events this node handed to Redis.", b.published);
-    counter("herald_bus_dropped_total", "Events not sent to other nodes because Redis was down.", b.dropped);
+    counter("herald_bus_dropped_total", "Events not sent to other nodes because Redis was down.",
+            b.dropped);
     counter("herald_bus_received_total", "Events from other nodes delivered here.", b.received);
-    counter("herald_bus_malformed_total", "Bus messages that did not decode (dropped).", b.malformed);
+    counter("herald_bus_malformed_total", "Bus messages that did not decode (dropped).",
+            b.malformed);
   }
   if (queues_) o += queues_->metrics_text();
-  counter("herald_acks_recorded_total", "Deliveries recorded from acks (first ack of an item by a user).",
-          acks_->recorded());
-  counter("herald_acks_dropped_total", "Acked ids shed: too many waiting for the store.", acks_->dropped());
+  counter("herald_acks_recorded_total",
+          "Deliveries recorded from acks (first ack of an item by a user).", acks_->recorded());
+  counter("herald_acks_dropped_total", "Acked ids shed: too many waiting for the store.",
+          acks_->dropped());
   if (webhooks_) o += webhooks_->metrics();
   if (presence_) {
     counter("herald_presence_timeouts_total",
@@ -513,8 +525,9 @@ void server::watch_expiry() {
         }
         return std::make_pair(std::move(gone), std::move(items));
       },
-      [this, now](persistence::outcome<std::pair<std::vector<persistence::item_ref>,
-                                                 std::vector<persistence::item_ref>>> out) {
+      [this, now](persistence::outcome<
+                  std::pair<std::vector<persistence::item_ref>, std::vector<persistence::item_ref>>>
+                      out) {
         if (out.ok()) {
           expiry_checked_ms_ = now;
           // Expiry is seen by every node from the shared store: deliver locally only, the
@@ -547,7 +560,7 @@ void server::begin_drain() {
   expiry_timer_->cancel();
   tick_timer_->cancel();
   if (tokens_.jwks()) tokens_.jwks()->cancel();  // a fetch in flight must not hold the exit
-  if (queues_) queues_->pause();  // queued messages stay with the broker
+  if (queues_) queues_->pause();                 // queued messages stay with the broker
   registry_->for_each([](cm::session& s) { s.close_with(1001, "server shutting down"); });
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + drain_limit;

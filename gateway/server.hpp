@@ -2,6 +2,7 @@
 // writer, the registry and the bus, and runs start-up and drain in order. Handlers reach shared
 // state through it. Thread-safe accessors; the constructor and run() from the main thread only.
 #pragma once
+#include <spdlog/spdlog.h>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -9,7 +10,6 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <spdlog/spdlog.h>
 #include <thread>
 #include <vector>
 
@@ -153,7 +153,8 @@ class server final : public session_services {
   std::unique_ptr<webhook_sender> webhooks_;            // when HERALD_WEBHOOK_URL is set
   std::unique_ptr<boost::asio::steady_timer> resync_timer_;
   std::atomic<bool> resync_pending_{false};
-  std::atomic<persistence::store_probe::state> store_state_{persistence::store_probe::state::starting};
+  std::atomic<persistence::store_probe::state> store_state_{
+      persistence::store_probe::state::starting};
   std::shared_ptr<listener> public_listener_;
   std::shared_ptr<listener> internal_listener_;
   std::unique_ptr<boost::asio::steady_timer> store_timer_;

@@ -15,7 +15,8 @@ constexpr auto page_size = static_cast<std::size_t>(sync_page_size);
 }  // namespace
 
 void read_count_and_page(session_services& svc, const persistence::viewer& v, std::uint64_t since,
-                         std::optional<std::uint64_t> changes_since, boost::asio::any_io_executor ex,
+                         std::optional<std::uint64_t> changes_since,
+                         boost::asio::any_io_executor ex,
                          std::function<void(persistence::outcome<count_and_page>)> done) {
   svc.pool().submit_patient(
       std::move(ex),
@@ -27,7 +28,8 @@ void read_count_and_page(session_services& svc, const persistence::viewer& v, st
         // in the next read).
         out.count = st.unread_count(v, now);
         out.items = st.list_since(v, since, sync_page_size + 1, now);
-        std::erase_if(out.items, [&](const proto::notification& n) { return n.id > out.count.watermark; });
+        std::erase_if(out.items,
+                      [&](const proto::notification& n) { return n.id > out.count.watermark; });
         out.more = out.items.size() > page_size;
         if (out.more) out.items.resize(page_size);
         st.annotate_seq(v, out.items);
@@ -38,7 +40,8 @@ void read_count_and_page(session_services& svc, const persistence::viewer& v, st
 }
 
 void read_page(session_services& svc, const persistence::viewer& v, std::uint64_t since,
-               std::optional<std::uint64_t> changes_since, boost::asio::any_io_executor ex, std::function<void(persistence::outcome<page>)> done) {
+               std::optional<std::uint64_t> changes_since, boost::asio::any_io_executor ex,
+               std::function<void(persistence::outcome<page>)> done) {
   svc.pool().submit(
       std::move(ex),
       [v, since, changes_since](persistence::store& st) {

@@ -31,7 +31,8 @@ struct count_and_page {
 
 // Patient (a connection's first load queues behind every other after a restart or an outage).
 void read_count_and_page(session_services& svc, const persistence::viewer& v, std::uint64_t since,
-                         std::optional<std::uint64_t> changes_since, boost::asio::any_io_executor ex,
+                         std::optional<std::uint64_t> changes_since,
+                         boost::asio::any_io_executor ex,
                          std::function<void(persistence::outcome<count_and_page>)> done);
 
 // The items after `since` (at most one page) for a client's `sync` command; `more` as above.
@@ -41,6 +42,7 @@ struct page {
   std::optional<persistence::change_page> changes;
 };
 void read_page(session_services& svc, const persistence::viewer& v, std::uint64_t since,
-               std::optional<std::uint64_t> changes_since, boost::asio::any_io_executor ex, std::function<void(persistence::outcome<page>)> done);
+               std::optional<std::uint64_t> changes_since, boost::asio::any_io_executor ex,
+               std::function<void(persistence::outcome<page>)> done);
 
 }  // namespace herald::gateway

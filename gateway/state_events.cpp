@@ -55,8 +55,8 @@ std::string encode_sync_page(std::span<const proto::notification> items, bool it
                                          changes->reset);
 }
 
-std::optional<std::string> parse_changes_since(const std::optional<std::string>& raw, bool has_since,
-                                               std::optional<std::uint64_t>& out) {
+std::optional<std::string> parse_changes_since(const std::optional<std::string>& raw,
+                                               bool has_since, std::optional<std::uint64_t>& out) {
   out.reset();
   if (!raw) return std::nullopt;
   std::uint64_t v = 0;

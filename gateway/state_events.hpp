@@ -26,7 +26,7 @@ std::string encode_sync_page(std::span<const proto::notification> items, bool it
 
 // `changes_since` of a WebSocket request: nullopt when absent; an error message when it is not
 // a seq or comes without `since`.
-std::optional<std::string> parse_changes_since(const std::optional<std::string>& raw, bool has_since,
-                                               std::optional<std::uint64_t>& out);
+std::optional<std::string> parse_changes_since(const std::optional<std::string>& raw,
+                                               bool has_since, std::optional<std::uint64_t>& out);
 
 }  // namespace herald::gateway

@@ -42,7 +42,8 @@ bool under(const fs::path& p, const fs::path& root) {
 
 }  // namespace
 
-bool handle_static(const std::shared_ptr<http_session>& s, const request& req, const target& t, bool admin) {
+bool handle_static(const std::shared_ptr<http_session>& s, const request& req, const target& t,
+                   bool admin) {
   const auto m = req.method();
   if (m != http::verb::get && m != http::verb::head) {
     s->respond(error_response(proto::method_not_allowed()));

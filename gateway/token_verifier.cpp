@@ -40,7 +40,8 @@ claim numeric_claim(const nlohmann::json& claims, const char* name, std::int64_t
   }
   if (it->is_number_float()) {
     const double d = it->get<double>();
-    if (!std::isfinite(d) || d < 0 || d > static_cast<double>(max_claim_number) || std::floor(d) != d) {
+    if (!std::isfinite(d) || d < 0 || d > static_cast<double>(max_claim_number) ||
+        std::floor(d) != d) {
       return claim::bad;
     }
     *out = static_cast<std::int64_t>(d);
@@ -60,8 +61,9 @@ std::optional<nlohmann::json> decode_part(std::string_view part) {
 // Verifies the signature with `key` only, and only when libjwt read the same algorithm.
 bool signature_ok(const std::string& token, const verify_key& key) {
   jwt_t* raw = nullptr;
-  const int rc = jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(key.material.data()),
-                            static_cast<int>(key.material.size()));
+  const int rc =
+      jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(key.material.data()),
+                 static_cast<int>(key.material.size()));
   jwt_ptr jwt(raw);
   if (rc != 0 || !jwt) return false;
   const jwt_alg_t want = key.alg == jwt_alg::hs256   ? JWT_ALG_HS256
@@ -77,7 +79,8 @@ token_verifier::token_verifier(std::string secret) { opts_.secret = std::move(se
 token_verifier::token_verifier(options opts) : opts_(std::move(opts)) {}
 
 bool token_verifier::after_key_fetch(const refusal& detail, std::function<void()> retry) const {
-  return detail.unknown_kid && opts_.jwks && opts_.jwks->after_next_load(detail.key_generation, std::move(retry));
+  return detail.unknown_kid && opts_.jwks &&
+         opts_.jwks->after_next_load(detail.key_generation, std::move(retry));
 }
 
 std::optional<identity> token_verifier::verify(std::string_view token, std::int64_t now_s,
@@ -158,7 +161,8 @@ std::optional<identity> token_verifier::verify(std::string_view token, std::int6
         }
       }
     }
-    if (!verified && opts_.public_key && opts_.public_key->alg == *alg && (kid.empty() || !kid_known)) {
+    if (!verified && opts_.public_key && opts_.public_key->alg == *alg &&
+        (kid.empty() || !kid_known)) {
       tried = true;
       verified = signature_ok(tok, *opts_.public_key);
     }
@@ -186,37 +190,49 @@ std::optional<identity> token_verifier::verify(std::string_view token, std::int6
   identity id;
   std::int64_t nbf = 0, iat = 0;
   switch (numeric_claim(*claims, "exp", &id.exp)) {
-    case claim::absent: *why = "token has no exp"; return std::nullopt;
-    case claim::bad: *why = "token exp is not an integer from 0 to 2^53-1"; return std::nullopt;
-    case claim::ok: break;
+    case claim::absent:
+      *why = "token has no exp";
+      return std::nullopt;
+    case claim::bad:
+      *why = "token exp is not an integer from 0 to 2^53-1";
+      return std::nullopt;
+    case claim::ok:
+      break;
   }
   if (id.exp <= now_s) {
     *why = "token expired";
     return std::nullopt;
   }
   switch (numeric_claim(*claims, "nbf", &nbf)) {
-    case claim::bad: *why = "token nbf is not an integer from 0 to 2^53-1"; return std::nullopt;
+    case claim::bad:
+      *why = "token nbf is not an integer from 0 to 2^53-1";
+      return std::nullopt;
     case claim::ok:
       if (nbf > now_s) {
         *why = "token not valid yet";
         return std::nullopt;
       }
       break;
-    case claim::absent: break;
+    case claim::absent:
+      break;
   }
   switch (numeric_claim(*claims, "iat", &iat)) {
-    case claim::bad: *why = "token iat is not an integer from 0 to 2^53-1"; return std::nullopt;
+    case claim::bad:
+      *why = "token iat is not an integer from 0 to 2^53-1";
+      return std::nullopt;
     case claim::ok:
       if (iat > now_s + 60) {
         *why = "token issued in the future";
         return std::nullopt;
       }
       break;
-    case claim::absent: break;
+    case claim::absent:
+      break;
   }
   if (!opts_.issuer.empty()) {
     auto iss = claims->find("iss");
-    if (iss == claims->end() || !iss->is_string() || iss->get_ref<const std::string&>() != opts_.issuer) {
+    if (iss == claims->end() || !iss->is_string() ||
+        iss->get_ref<const std::string&>() != opts_.issuer) {
       *why = "token iss is not the configured issuer";
       return std::nullopt;
     }
@@ -224,9 +240,11 @@ std::optional<identity> token_verifier::verify(std::string_view token, std::int6
   if (!opts_.audience.empty()) {
     auto aud = claims->find("aud");
     bool ok = false;
-    if (aud != claims->end() && aud->is_string()) ok = aud->get_ref<const std::string&>() == opts_.audience;
+    if (aud != claims->end() && aud->is_string())
+      ok = aud->get_ref<const std::string&>() == opts_.audience;
     if (aud != claims->end() && aud->is_array()) {
-      for (const auto& a : *aud) ok = ok || (a.is_string() && a.get_ref<const std::string&>() == opts_.audience);
+      for (const auto& a : *aud)
+        ok = ok || (a.is_string() && a.get_ref<const std::string&>() == opts_.audience);
     }
     if (!ok) {
       *why = "token aud does not contain the configured audience";
@@ -271,7 +289,8 @@ std::string token_verifier::mint(std::uint64_t user_id, const std::vector<std::s
   jwt_t* raw = nullptr;
   jwt_new(&raw);
   jwt_ptr jwt(raw);
-  nlohmann::json claims = {{"sub", std::to_string(user_id)}, {"iat", now_s}, {"exp", now_s + ttl_s}};
+  nlohmann::json claims = {
+      {"sub", std::to_string(user_id)}, {"iat", now_s}, {"exp", now_s + ttl_s}};
   if (!groups.empty()) claims["groups"] = groups;
   if (!opts_.issuer.empty()) claims["iss"] = opts_.issuer;
   if (!opts_.audience.empty()) claims["aud"] = opts_.audience;

@@ -33,11 +33,11 @@ struct identity {
 class token_verifier {
  public:
   struct options {
-    std::string secret;                     // HS256; empty: HS256 tokens are refused
-    std::optional<verify_key> public_key;   // RS256 or ES256, from HERALD_JWT_PUBLIC_KEY
-    std::shared_ptr<jwks_source> jwks;      // HERALD_JWT_JWKS; null when unset
-    std::string issuer;                     // required `iss` when not empty
-    std::string audience;                   // required in `aud` when not empty
+    std::string secret;                    // HS256; empty: HS256 tokens are refused
+    std::optional<verify_key> public_key;  // RS256 or ES256, from HERALD_JWT_PUBLIC_KEY
+    std::shared_ptr<jwks_source> jwks;     // HERALD_JWT_JWKS; null when unset
+    std::string issuer;                    // required `iss` when not empty
+    std::string audience;                  // required in `aud` when not empty
   };
 
   explicit token_verifier(std::string secret);

@@ -37,14 +37,16 @@ void unread_tracker::loaded(std::int64_t unread, std::uint64_t watermark, bool s
 void unread_tracker::deliver_held() {
   auto held = std::move(early_);
   early_.clear();
-  std::sort(held.begin(), held.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(held.begin(), held.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [id, prefix] : held) deliver(id, prefix);
 }
 
 void unread_tracker::release_held_upto(std::uint64_t id) {
   auto held = std::move(early_);
   early_.clear();
-  std::sort(held.begin(), held.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(held.begin(), held.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [i, prefix] : held) {
     if (i <= id) {
       deliver(i, prefix);
@@ -78,7 +80,8 @@ void unread_tracker::on_bus_lost() { outage_ = true; }
 void unread_tracker::on_bus_back() {
   outage_ = false;
   // After a failed read (arrivals held, or a repair not done): one more read.
-  if (phase_ == phase::ready && !resyncing_ && (!early_.empty() || early_overflow_ || read_failed_)) fetch();
+  if (phase_ == phase::ready && !resyncing_ && (!early_.empty() || early_overflow_ || read_failed_))
+    fetch();
 }
 
 void unread_tracker::on_resync() {
@@ -93,11 +96,13 @@ void unread_tracker::on_resync() {
   fetch();
 }
 
-void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std::vector<item> items, bool more) {
+void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std::vector<item> items,
+                              bool more) {
   resyncing_ = false;
   unread_ = unread;
   watermark_ = std::max(watermark_, watermark);
-  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(items.begin(), items.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [id, prefix] : items) deliver(id, prefix);  // within the watermark: counted already
   // Held arrivals the store answered for are dropped (sent just now, or no longer listed).
   // The rest are past its snapshot: pushed on top of the count, unless another read follows
@@ -128,7 +133,8 @@ void unread_tracker::resync_failed() {
   on_count_changed();
 }
 
-void unread_tracker::on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
+void unread_tracker::on_notification(std::uint64_t id,
+                                     const std::shared_ptr<const std::string>& prefix) {
   if (phase_ == phase::loading || resyncing_) {
     hold(id, prefix);
     return;

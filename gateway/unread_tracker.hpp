@@ -27,7 +27,8 @@ class unread_tracker {
    public:
     virtual ~actions() = default;
     virtual void send_count(std::int64_t unread) = 0;
-    virtual void send_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix,
+    virtual void send_notification(std::uint64_t id,
+                                   const std::shared_ptr<const std::string>& prefix,
                                    std::int64_t unread) = 0;
     // Read the count from the store; answer with recounted() or recount_failed().
     virtual void start_recount() = 0;
@@ -39,7 +40,8 @@ class unread_tracker {
 
   enum class phase { loading, ready };
 
-  explicit unread_tracker(actions& out, std::size_t max_early = 256) : out_(out), max_early_(max_early) {}
+  explicit unread_tracker(actions& out, std::size_t max_early = 256)
+      : out_(out), max_early_(max_early) {}
 
   // The initial count arrived. `synced` when a sync of the items up to `watermark` was sent
   // just before (connect with `since`): those ids are not pushed again.
@@ -66,6 +68,9 @@ class unread_tracker {
   // Items with a higher id were never delivered here (and the connection's initial count
   // included every lower one): a resync after a bus outage starts here.
   std::uint64_t resume_point() const { return std::max({max_sent_, floor_, start_}); }
+  // Items with a higher id are delivered live on this connection (or by a resync), never by a
+  // client's sync page.
+  std::uint64_t live_from() const { return start_; }
   // Notifications refused as already sent (a bus redelivery, a sync overlap).
   std::uint64_t duplicates() const { return duplicates_; }
 
@@ -101,7 +106,7 @@ class unread_tracker {
   bool resyncing_ = false;  // live arrivals go to early_ meanwhile
   bool resync_again_ = false;
   bool resync_after_load_ = false;
-  bool outage_ = false;  // the bus is down: arrivals go through the store
+  bool outage_ = false;       // the bus is down: arrivals go through the store
   bool read_failed_ = false;  // the last read through the store failed during the outage
 };
 

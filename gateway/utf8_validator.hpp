@@ -14,7 +14,11 @@ class utf8_validator {
   bool feed(std::string_view bytes);
   // True when the bytes so far end on a character boundary (no sequence left open).
   bool complete() const { return need_ == 0; }
-  void reset() { need_ = 0; lo_ = 0x80; hi_ = 0xBF; }
+  void reset() {
+    need_ = 0;
+    lo_ = 0x80;
+    hi_ = 0xBF;
+  }
 
  private:
   std::uint8_t need_ = 0;   // continuation bytes still expected

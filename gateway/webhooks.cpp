@@ -74,8 +74,7 @@ void ack_batcher::flush() {
   }
   auto shared = std::make_shared<std::vector<persistence::ack_request>>(std::move(batch));
   pool_.submit(
-      io_.get_executor(),
-      [shared](persistence::store& st) { return st.ack(*shared, wall_ms()); },
+      io_.get_executor(), [shared](persistence::store& st) { return st.ack(*shared, wall_ms()); },
       [this, shared](persistence::outcome<std::int64_t> out) {
         std::lock_guard lock(mu_);
         in_flight_ = false;
@@ -161,7 +160,9 @@ void webhook_presence::check(std::uint64_t user_id, std::uint64_t generation, in
     const auto window_ms = static_cast<std::int64_t>(offline_after_.count()) * 1000;
     pool_.submit(
         io_.get_executor(),
-        [v, window_ms](persistence::store& st) { return st.presence_offline(v, window_ms, wall_ms()); },
+        [v, window_ms](persistence::store& st) {
+          return st.presence_offline(v, window_ms, wall_ms());
+        },
         [this, v, attempt, generation](persistence::outcome<bool> out) {
           if (out.ok() || attempt >= 5) return;
           // The store is away: look again in a few seconds.
@@ -174,9 +175,10 @@ void webhook_presence::check(std::uint64_t user_id, std::uint64_t generation, in
             u.last = v;
             u.generation = generation;
           }
-          timer->async_wait([this, timer, user = v.user_id, generation, attempt](boost::system::error_code ec) {
-            if (!ec) check(user, generation, attempt + 1);
-          });
+          timer->async_wait(
+              [this, timer, user = v.user_id, generation, attempt](boost::system::error_code ec) {
+                if (!ec) check(user, generation, attempt + 1);
+              });
         });
   };
   if (!cluster_) return decide(false);
@@ -192,7 +194,9 @@ webhook_sender::webhook_sender(options o) : opts_(std::move(o)) {
 
 webhook_sender::~webhook_sender() { stop(); }
 
-void webhook_sender::start() { thread_ = std::thread([this] { run(); }); }
+void webhook_sender::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void webhook_sender::stop() {
   stopping_ = true;
@@ -306,8 +310,10 @@ void webhook_sender::run() {
           ++failures_;
           const auto dropped = st->outbox_failed(events, wall_ms(), opts_.give_up.count());
           dropped_ += static_cast<std::uint64_t>(dropped);
-          log()->warn("webhook POST of {} events failed ({}); retrying with backoff", events.size(), why);
-          if (dropped > 0) log()->error("{} webhook events dropped after 24 hours of failures", dropped);
+          log()->warn("webhook POST of {} events failed ({}); retrying with backoff", events.size(),
+                      why);
+          if (dropped > 0)
+            log()->error("{} webhook events dropped after 24 hours of failures", dropped);
         }
       }
       if (round % 40 == 0) pending_ = st->outbox_pending();  // about every 10 s
@@ -329,8 +335,8 @@ void webhook_sender::run() {
 std::string webhook_sender::metrics() const {
   std::string o;
   auto line = [&o](const char* name, const char* type, const char* help, std::int64_t v) {
-    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
-         " " + std::to_string(v) + "\n";
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+         name + " " + std::to_string(v) + "\n";
   };
   line("herald_webhook_events_sent_total", "counter", "Webhook events the receiver accepted.",
        static_cast<std::int64_t>(sent_.load()));
@@ -339,7 +345,8 @@ std::string webhook_sender::metrics() const {
   line("herald_webhook_events_dropped_total", "counter",
        "Webhook events dropped after 24 hours of failed attempts.",
        static_cast<std::int64_t>(dropped_.load()));
-  line("herald_webhook_outbox_pending", "gauge", "Webhook events waiting in the outbox.", pending_.load());
+  line("herald_webhook_outbox_pending", "gauge", "Webhook events waiting in the outbox.",
+       pending_.load());
   return o;
 }
 

@@ -11,9 +11,9 @@
 //   retries with backoff.
 // Thread safety: every public member may be called from any thread.
 #pragma once
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -68,7 +68,8 @@ class webhook_presence {
  public:
   // `cluster_connections(user, done)`: the user's connections on every node (nullopt: unknown),
   // or nullptr on a single node.
-  using cluster_fn = std::function<void(std::uint64_t, std::function<void(std::optional<std::uint64_t>)>)>;
+  using cluster_fn =
+      std::function<void(std::uint64_t, std::function<void(std::optional<std::uint64_t>)>)>;
   webhook_presence(boost::asio::io_context& io, persistence::store_pool& pool,
                    std::chrono::seconds offline_after, cluster_fn cluster);
   void opened(const persistence::viewer& v);
@@ -112,7 +113,8 @@ class webhook_sender {
   std::string metrics() const;
 
   // Herald-Signature's value: t=UNIX_S,v1=HEX(HMAC-SHA256(secret, "<t>.<body>")).
-  static std::string signature(const std::string& secret, std::int64_t unix_s, const std::string& body);
+  static std::string signature(const std::string& secret, std::int64_t unix_s,
+                               const std::string& body);
 
  private:
   void run();

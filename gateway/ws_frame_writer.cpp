@@ -3,18 +3,17 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
 #include <new>
 #include <span>
-#include <boost/asio/write.hpp>
 
 #include "gateway/ws_framing.hpp"
 
 namespace herald::gateway {
 
 namespace asio = boost::asio;
-
 
 namespace {
 
@@ -57,7 +56,8 @@ ws_frame_writer::result ws_frame_writer::write(asio::ip::tcp::socket& sock, cm::
     for (std::size_t i = 0; i < q.size() && frames < max_batch_frames; ++i, ++frames) {
       const cm::outgoing& f = q.at(i);
       const std::size_t hl = ws::server_header(f.opcode, f.size(), headers[frames].data());
-      const asio::const_buffer parts[3] = {asio::buffer(headers[frames].data(), hl), asio::buffer(*f.body),
+      const asio::const_buffer parts[3] = {asio::buffer(headers[frames].data(), hl),
+                                           asio::buffer(*f.body),
                                            asio::buffer(f.tail.data(), f.tail_len)};
       for (const auto& part : parts) {
         if (part.size() <= skip) {  // already on the wire (the front frame's written part)

@@ -10,7 +10,8 @@ bool valid_client_key(std::string_view key) {
   if (key.size() != 24 || key.substr(22) != "==") return false;
   for (std::size_t i = 0; i < 22; ++i) {
     const char c = key[i];
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/';
     if (!ok) return false;
   }
   return true;
@@ -40,7 +41,8 @@ std::size_t server_header(std::uint8_t op, std::size_t len, std::uint8_t* h) {
     return 4;
   }
   h[1] = 127;
-  for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(len) >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i)
+    h[2 + i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(len) >> (56 - 8 * i));
   return 10;
 }
 

@@ -10,12 +10,14 @@ namespace herald::gateway::ws {
 namespace {
 
 bool known_opcode(std::uint8_t op) {
-  return op == continuation || op == text || op == binary || op == close || op == ping || op == pong;
+  return op == continuation || op == text || op == binary || op == close || op == ping ||
+         op == pong;
 }
 
 // Codes a peer may send in a close frame (RFC 6455 section 7.4).
 bool valid_close_code(std::uint16_t code) {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+         (code >= 3000 && code <= 4999);
 }
 
 }  // namespace
@@ -79,7 +81,8 @@ message_reader::event message_reader::next() {
       pos = 4;
     } else if (len == 127) {
       if (n < 10) return {};
-      if (d[2] & 0x80) return fail(close_code::protocol_error, "64-bit length with the top bit set");
+      if (d[2] & 0x80)
+        return fail(close_code::protocol_error, "64-bit length with the top bit set");
       len = 0;
       for (int i = 0; i < 8; ++i) len = (len << 8) | d[2 + i];
       if (len <= 0xFFFF) return fail(close_code::protocol_error, "length not in its shortest form");
@@ -105,12 +108,14 @@ message_reader::event message_reader::next() {
     event e;
     switch (op) {
       case close: {
-        if (size == 1) return fail(close_code::protocol_error, "close frame with a one-byte payload");
+        if (size == 1)
+          return fail(close_code::protocol_error, "close frame with a one-byte payload");
         e.what = kind::close;
         e.code = 1005;  // no status code present
         if (size >= 2) {
           e.code = static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-          if (!valid_close_code(e.code)) return fail(close_code::protocol_error, "invalid close code");
+          if (!valid_close_code(e.code))
+            return fail(close_code::protocol_error, "invalid close code");
           if (!valid_utf8(payload.substr(2))) {
             return fail(close_code::invalid_payload, "close reason is not UTF-8");
           }

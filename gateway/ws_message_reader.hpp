@@ -25,7 +25,7 @@ inline constexpr std::uint16_t policy = 1008;           // evicted past the per-
 inline constexpr std::uint16_t too_big = 1009;
 inline constexpr std::uint16_t try_again_later = 1013;  // slow client, store unavailable
 inline constexpr std::uint16_t token_expired = 4001;
-inline constexpr std::uint16_t forbidden = 4003;        // revoked, or a token of another user
+inline constexpr std::uint16_t forbidden = 4003;  // revoked, or a token of another user
 }  // namespace close_code
 
 class message_reader {
@@ -35,8 +35,8 @@ class message_reader {
     message,  // a whole data message: opcode (text or binary) and payload
     ping,     // payload
     pong,
-    close,    // a valid close from the peer: code (1005 when the frame had no payload)
-    error,    // the peer broke the protocol: close with `code`; nothing more is parsed
+    close,  // a valid close from the peer: code (1005 when the frame had no payload)
+    error,  // the peer broke the protocol: close with `code`; nothing more is parsed
   };
   struct event {
     kind what = kind::none;
@@ -69,10 +69,10 @@ class message_reader {
   std::size_t max_message_;
   std::vector<std::uint8_t> buf_;
   std::size_t begin_ = 0, end_ = 0;
-  std::string message_;           // fragments of a message being assembled
+  std::string message_;  // fragments of a message being assembled
   bool in_message_ = false;
   std::uint8_t message_op_ = 0;
-  utf8_validator utf8_;           // state across a text message's fragments
+  utf8_validator utf8_;  // state across a text message's fragments
   bool failed_ = false;
 };
 

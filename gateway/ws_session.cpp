@@ -24,8 +24,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t read_chunk = 1024;  // bytes read at a time
-constexpr int reads_per_turn = 16;         // then let other sessions of the shard run
+constexpr std::size_t read_chunk = 1024;               // bytes read at a time
+constexpr int reads_per_turn = 16;                     // then let other sessions of the shard run
 constexpr auto close_grace = std::chrono::seconds(1);  // for the close handshake to finish
 
 std::int64_t now_ms() {
@@ -91,7 +91,8 @@ void ws_session::launch(session_services& svc, tcp::socket socket, request req, 
     std::memcpy(room.data(), pending.data(), take);
     s->reader_.commit(take);
   }
-  asio::post(target, [s, req = std::move(req), since]() mutable { s->accept(std::move(req), since); });
+  asio::post(target,
+             [s, req = std::move(req), since]() mutable { s->accept(std::move(req), since); });
 }
 
 ws_session::ws_session(session_services& svc, tcp::socket socket, identity who)
@@ -116,9 +117,10 @@ void ws_session::accept(request req, std::optional<std::uint64_t> since) {
       "Server: herald\r\nSec-WebSocket-Accept: ");
   *res += ws::accept_key(req[http::field::sec_websocket_key]);
   *res += "\r\n\r\n";
-  asio::async_write(sock_, asio::buffer(*res), [self = shared_from_this(), res, since](beast::error_code ec, std::size_t) {
-    self->on_accept(ec, since);
-  });
+  asio::async_write(sock_, asio::buffer(*res),
+                    [self = shared_from_this(), res, since](beast::error_code ec, std::size_t) {
+                      self->on_accept(ec, since);
+                    });
 }
 
 void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> since) {
@@ -149,31 +151,36 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
   auto v = viewer();
   if (!since) {
     // A count alone goes through the read batcher with the other counts and pages.
-    svc_.readers().submit({v, std::nullopt}, sock_.get_executor(),
-                          [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
-                            if (self->closing()) return;
-                            if (!out.ok()) {
-                              self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
-                              return;
-                            }
-                            self->initial_loaded(std::nullopt, out.value->counts);
-                          });
+    svc_.readers().submit(
+        {v, std::nullopt}, sock_.get_executor(),
+        [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
+          if (self->closing()) return;
+          if (!out.ok()) {
+            self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
+            return;
+          }
+          self->initial_loaded(std::nullopt, out.value->counts);
+        });
     return;
   }
-  read_count_and_page(svc_, v, *since, changes_since_, sock_.get_executor(),
-                      [self = shared_from_this(), since](persistence::outcome<count_and_page> out) {
-                        if (self->closing()) return;
-                        if (!out.ok()) {
-                          self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
-                          return;
-                        }
-                        self->enqueue(whole(encode_sync_page(out.value->items, out.value->more, out.value->changes)));
-                        self->initial_loaded(since, out.value->count);
-                      });
+  read_count_and_page(
+      svc_, v, *since, changes_since_, sock_.get_executor(),
+      [self = shared_from_this(), since](persistence::outcome<count_and_page> out) {
+        if (self->closing()) return;
+        if (!out.ok()) {
+          self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
+          return;
+        }
+        self->enqueue(
+            whole(encode_sync_page(out.value->items, out.value->more, out.value->changes)));
+        self->initial_loaded(since, out.value->count);
+      });
 }
 
-void ws_session::initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count) {
-  // The count frame (after the sync page, with since), then what arrived meanwhile (never an id the sync covers).
+void ws_session::initial_loaded(std::optional<std::uint64_t> since,
+                                const persistence::unread_result& count) {
+  // The count frame (after the sync page, with since), then what arrived meanwhile (never an id the
+  // sync covers).
   tracker_.loaded(count.unread, count.watermark, since.has_value());
   const auto settle = svc_.subscription_settle();
   if (settle.count() > 0) {
@@ -211,10 +218,11 @@ void ws_session::start_resync(std::uint64_t from) {
                         std::vector<unread_tracker::item> missed;
                         missed.reserve(out.value->items.size());
                         for (const auto& n : out.value->items) {
-                          missed.emplace_back(n.id, std::make_shared<const std::string>(proto::encode_notification_prefix(n)));
+                          missed.emplace_back(n.id, std::make_shared<const std::string>(
+                                                        proto::encode_notification_prefix(n)));
                         }
-                        self->tracker_.resynced(out.value->count.unread, out.value->count.watermark, std::move(missed),
-                                                out.value->more);
+                        self->tracker_.resynced(out.value->count.unread, out.value->count.watermark,
+                                                std::move(missed), out.value->more);
                       });
 }
 
@@ -389,15 +397,24 @@ void ws_session::handle_command(const proto::client_frame& f) {
       return;
     case proto::client_frame_type::sync:
       command_started();
-      read_page(svc_, viewer(), f.since, f.changes_since, ex, [self](persistence::outcome<page> out) {
-        self->command_finished();
-        if (self->closing()) return;
-        if (!out.ok()) {
-          self->send_error("unavailable", "the store cannot be reached; retry later");
-          return;
-        }
-        self->enqueue(whole(encode_sync_page(out.value->items, out.value->more, out.value->changes)));
-      });
+      read_page(
+          svc_, viewer(), f.since, f.changes_since, ex, [self](persistence::outcome<page> out) {
+            self->command_finished();
+            if (self->closing()) return;
+            if (!out.ok()) {
+              self->send_error("unavailable", "the store cannot be reached; retry later");
+              return;
+            }
+            // Items past the initial count come live on this connection (or came already): a page
+            // stops before them, so that no id is sent twice.
+            auto& items = out.value->items;
+            if (self->tracker_.current() == unread_tracker::phase::ready &&
+                std::erase_if(
+                    items, [&](const auto& n) { return n.id > self->tracker_.live_from(); }) > 0) {
+              out.value->more = false;
+            }
+            self->enqueue(whole(encode_sync_page(items, out.value->more, out.value->changes)));
+          });
       return;
   }
 }
@@ -442,18 +459,20 @@ void ws_session::send_notification(std::uint64_t, const std::shared_ptr<const st
 }
 
 void ws_session::start_recount() {
-  svc_.readers().submit({viewer(), std::nullopt}, sock_.get_executor(),
-                        [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
-                          if (self->closing()) return;
-                          if (!out.ok()) {
-                            self->tracker_.recount_failed();
-                            return;
-                          }
-                          self->tracker_.recounted(out.value->counts.unread, out.value->counts.watermark);
-                        });
+  svc_.readers().submit(
+      {viewer(), std::nullopt}, sock_.get_executor(),
+      [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
+        if (self->closing()) return;
+        if (!out.ok()) {
+          self->tracker_.recount_failed();
+          return;
+        }
+        self->tracker_.recounted(out.value->counts.unread, out.value->counts.watermark);
+      });
 }
 
-void ws_session::on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
+void ws_session::on_notification(std::uint64_t id,
+                                 const std::shared_ptr<const std::string>& prefix) {
   if (closing()) return;
   const auto dups = tracker_.duplicates();
   tracker_.on_notification(id, prefix);

@@ -2,8 +2,8 @@
 // guarantees: ws::message_reader (the read side of RFC 6455), unread_tracker (the count the
 // client shows and which notifications it may still get), inbox_commands (the client's
 // read/delete/read-all), connection_lifetime (its token's exp and the keep-alive),
-// session_reads (what it sends from the store) and a cm::send_queue with a byte cap (past it: close 1013).
-// Lives on its user's shard thread; the registry calls its on_*() there, and every other
+// session_reads (what it sends from the store) and a cm::send_queue with a byte cap (past it: close
+// 1013). Lives on its user's shard thread; the registry calls its on_*() there, and every other
 // thread reaches it by posting to that shard.
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
@@ -32,8 +32,8 @@ class ws_session final : public cm::session,
  public:
   // Moves the socket to the user's shard and completes the upgrade there. `pending` holds
   // bytes the client sent after the upgrade request (its first frames).
-  static void launch(session_services& svc, boost::asio::ip::tcp::socket socket, request req, identity who,
-                     std::optional<std::uint64_t> since, std::string pending,
+  static void launch(session_services& svc, boost::asio::ip::tcp::socket socket, request req,
+                     identity who, std::optional<std::uint64_t> since, std::string pending,
                      std::optional<std::uint64_t> changes_since = std::nullopt);
 
   ws_session(session_services& svc, boost::asio::ip::tcp::socket socket, identity who);
@@ -100,13 +100,13 @@ class ws_session final : public cm::session,
   unread_tracker tracker_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
   std::unique_ptr<boost::asio::steady_timer> settle_timer_;  // cluster: recount after connect
-  connection_lifetime life_;  // the token's exp and the keep-alive
+  connection_lifetime life_;                                 // the token's exp and the keep-alive
   phase phase_ = phase::handshake;
   std::uint16_t commands_in_flight_ = 0;
   bool registered_ = false;
-  bool read_waiting_ = false;       // an async wait for readability is pending
-  bool read_paused_ = false;        // commands in flight at the cap: the socket is not read
-  bool stop_reading_ = false;       // the peer broke the protocol
+  bool read_waiting_ = false;  // an async wait for readability is pending
+  bool read_paused_ = false;   // commands in flight at the cap: the socket is not read
+  bool stop_reading_ = false;  // the peer broke the protocol
   bool waiting_writable_ = false;
   bool close_sent_ = false;
   bool peer_closed_ = false;

@@ -8,7 +8,9 @@ std::atomic<std::int64_t> call_timeout_ms{0};
 }  // namespace
 
 void set_call_timeout(std::chrono::milliseconds t) { call_timeout_ms.store(t.count()); }
-std::chrono::milliseconds call_timeout() { return std::chrono::milliseconds(call_timeout_ms.load()); }
+std::chrono::milliseconds call_timeout() {
+  return std::chrono::milliseconds(call_timeout_ms.load());
+}
 
 deadline_watch::deadline_watch(std::chrono::milliseconds timeout) : timeout_(timeout) {
   if (timeout_.count() > 0) thread_ = std::thread([this] { run(); });

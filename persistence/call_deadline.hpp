@@ -70,7 +70,8 @@ class deadline_entry {
   // Moves to `done`; returns the state it left, or done_state when it was answered already.
   int finish_state() {
     int s = state_.load(std::memory_order_acquire);
-    while (s != done_state && !state_.compare_exchange_weak(s, done_state, std::memory_order_acq_rel)) {
+    while (s != done_state &&
+           !state_.compare_exchange_weak(s, done_state, std::memory_order_acq_rel)) {
     }
     return s;
   }
@@ -101,16 +102,17 @@ class pending_answer final : public deadline_entry {
     const int was = finish_state();
     if (was == done_state) return false;
     post(was == queued_state
-             ? failed_outcome<T>(failure::timed_out, "store: the call's deadline passed before it started")
-             : failed_outcome<T>(failure::in_doubt, "store: the call's deadline passed while it ran"));
+             ? failed_outcome<T>(failure::timed_out,
+                                 "store: the call's deadline passed before it started")
+             : failed_outcome<T>(failure::in_doubt,
+                                 "store: the call's deadline passed while it ran"));
     return true;
   }
 
  private:
   void post(outcome<T> out) {
-    boost::asio::post(ex_, [done = std::move(done_), out = std::move(out)]() mutable {
-      done(std::move(out));
-    });
+    boost::asio::post(
+        ex_, [done = std::move(done_), out = std::move(out)]() mutable { done(std::move(out)); });
   }
   boost::asio::any_io_executor ex_;
   done_fn done_;
@@ -179,9 +181,10 @@ class call_queue {
       }
     }
     if (refusal == failure::overloaded) refused_.fetch_add(1, std::memory_order_relaxed);
-    answer->finish(failed_outcome<Result>(
-        refusal, refusal == failure::overloaded ? "store: too many " + what_ + " wait for the store"
-                                                : "store: the store's " + what_ + " queue is stopped"));
+    answer->finish(
+        failed_outcome<Result>(refusal, refusal == failure::overloaded
+                                            ? "store: too many " + what_ + " wait for the store"
+                                            : "store: the store's " + what_ + " queue is stopped"));
   }
 
   // Waits for calls, then takes up to `max` of them while their summed cost(request) stays
@@ -204,7 +207,8 @@ class call_queue {
     return true;
   }
   bool take(std::vector<call>& batch, std::size_t max) {
-    return take(batch, max, [](const Request&) { return std::size_t{0}; }, 1);
+    return take(
+        batch, max, [](const Request&) { return std::size_t{0}; }, 1);
   }
 
   // The worker's answer (discarded when the deadline answered first).

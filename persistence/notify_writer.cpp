@@ -12,7 +12,9 @@ namespace herald::persistence {
 
 struct notify_writer::impl {
   impl(std::string u, std::size_t batch, std::size_t queue, std::chrono::milliseconds timeout)
-      : max_batch(batch == 0 ? 1 : batch), calls(queue, timeout, "notifications"), db(std::move(u)) {}
+      : max_batch(batch == 0 ? 1 : batch),
+        calls(queue, timeout, "notifications"),
+        db(std::move(u)) {}
   std::size_t max_batch;
   call_queue<insert_request, insert_result> calls;
   std::function<void(bool)> observer;  // set before the first submit
@@ -93,8 +95,8 @@ void notify_writer::write(std::vector<call>& batch) {
       out.value.emplace(e.results);
     } else {
       // Not committed: unavailable; unknown: stored or not, only a retry with its key is safe.
-      out = failed_outcome<std::vector<insert_result>>(committed ? failure::unreachable : failure::in_doubt,
-                                                       e.what());
+      out = failed_outcome<std::vector<insert_result>>(
+          committed ? failure::unreachable : failure::in_doubt, e.what());
     }
   }
   if (!out.ok() && out.why == failure::error && batch.size() > 1) {

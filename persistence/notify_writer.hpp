@@ -6,11 +6,11 @@
 // in_doubt (it may commit later). submit() is thread-safe.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <chrono>
 #include <optional>
 #include <string>
 #include <thread>

@@ -10,8 +10,12 @@
 namespace herald::persistence {
 
 struct read_batcher::impl {
-  impl(std::string u, std::size_t batch, std::size_t queue, std::chrono::milliseconds timeout, clock_fn c)
-      : url(std::move(u)), max_batch(batch == 0 ? 1 : batch), calls(queue, timeout, "reads"), clock(std::move(c)) {}
+  impl(std::string u, std::size_t batch, std::size_t queue, std::chrono::milliseconds timeout,
+       clock_fn c)
+      : url(std::move(u)),
+        max_batch(batch == 0 ? 1 : batch),
+        calls(queue, timeout, "reads"),
+        clock(std::move(c)) {}
   using call = call_queue<read_request, read_result>::call;
   std::string url;
   std::size_t max_batch;
@@ -27,7 +31,8 @@ struct read_batcher::impl {
 
 read_batcher::read_batcher(std::string url, unsigned readers, std::size_t max_batch, clock_fn clock,
                            std::size_t max_queue, std::chrono::milliseconds timeout)
-    : impl_(std::make_unique<impl>(std::move(url), max_batch, max_queue, timeout, std::move(clock))) {
+    : impl_(
+          std::make_unique<impl>(std::move(url), max_batch, max_queue, timeout, std::move(clock))) {
   for (unsigned i = 0; i < (readers == 0 ? 1 : readers); ++i) {
     impl_->threads.emplace_back([this] { impl_->run(); });
   }
@@ -77,8 +82,8 @@ void read_batcher::impl::answer(store_connection& db, std::vector<call>& batch) 
     return;
   }
   if (out.ok() && out.value->size() != batch.size()) {
-    out = failed_outcome<std::vector<read_result>>(failure::error,
-                                                   "store: read_batch returned a wrong number of results");
+    out = failed_outcome<std::vector<read_result>>(
+        failure::error, "store: read_batch returned a wrong number of results");
   }
   if (!out.ok()) {
     for (auto& p : batch) calls.answer(p, failed_outcome<read_result>(out.why, out.error));

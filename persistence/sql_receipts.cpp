@@ -83,9 +83,10 @@ sent_item sent_of(const sql_row& r) {
 
 void sql_store::add_outbox(const std::string& body, std::int64_t now_ms) {
   // The body starts with {"id":"<32 hex digits>"
-  exec("INSERT INTO webhook_outbox (event_id, body, created_at_ms, next_attempt_ms)"
-       " VALUES (?, ?, ?, ?)",
-       {body.substr(7, 32), body, now_ms, now_ms});
+  exec(
+      "INSERT INTO webhook_outbox (event_id, body, created_at_ms, next_attempt_ms)"
+      " VALUES (?, ?, ?, ?)",
+      {body.substr(7, 32), body, now_ms, now_ms});
 }
 
 namespace {
@@ -95,9 +96,10 @@ struct stats_delta {
 }  // namespace
 
 // Adds to items' counters, in id order (concurrent writers lock the rows in the same order).
-static void bump_stats(const sql_dialect& d,
-                       const std::function<std::int64_t(const std::string&, const sql_params&)>& run,
-                       const std::map<std::uint64_t, stats_delta>& deltas) {
+static void bump_stats(
+    const sql_dialect& d,
+    const std::function<std::int64_t(const std::string&, const sql_params&)>& run,
+    const std::map<std::uint64_t, stats_delta>& deltas) {
   const std::string sql =
       is_sqlite(d)
           ? "INSERT INTO notification_stats (notification_id, delivered, read_count, deleted)"
@@ -105,7 +107,8 @@ static void bump_stats(const sql_dialect& d,
             " delivered = delivered + excluded.delivered,"
             " read_count = read_count + excluded.read_count, deleted = deleted + excluded.deleted"
           : "INSERT INTO notification_stats (notification_id, delivered, read_count, deleted)"
-            " VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE delivered = delivered + VALUES(delivered),"
+            " VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE delivered = delivered + "
+            "VALUES(delivered),"
             " read_count = read_count + VALUES(read_count), deleted = deleted + VALUES(deleted)";
   for (const auto& [id, x] : deltas) {
     try {
@@ -244,14 +247,13 @@ std::int64_t sql_store::ack(const std::vector<ack_request>& acks, std::int64_t n
         ++fresh;
         ++deltas[id].delivered;
         if (raise) {
-          add_outbox(
-              webhook_event_json(webhook_notification_delivered, now_ms, a.who.user_id, id),
-              now_ms);
+          add_outbox(webhook_event_json(webhook_notification_delivered, now_ms, a.who.user_id, id),
+                     now_ms);
         }
       }
     }
-    bump_stats(dialect_, [this](const std::string& s, const sql_params& p) { return exec(s, p); },
-               deltas);
+    bump_stats(
+        dialect_, [this](const std::string& s, const sql_params& p) { return exec(s, p); }, deltas);
     return fresh;
   });
 }
@@ -273,19 +275,19 @@ std::optional<sent_item> sql_store::sent_item_of(std::uint64_t id) {
 }
 
 sent_page sql_store::list_sent(const sent_query& q) {
-  const std::int64_t before = q.before ? static_cast<std::int64_t>(*q.before)
-                                       : std::numeric_limits<std::int64_t>::max();
+  const std::int64_t before =
+      q.before ? static_cast<std::int64_t>(*q.before) : std::numeric_limits<std::int64_t>::max();
   const auto want = static_cast<std::size_t>(std::max(q.limit, 1)) + 1;
   std::vector<sent_item> all;
   for (int kind : {kind_broadcast, kind_group}) {
     if (q.kind && ((*q.kind == proto::item_kind::broadcast) != (kind == kind_broadcast))) continue;
-    for (const auto& r : query("SELECT " + item_columns_of_n() +
-                                   ", s.delivered, s.read_count, s.deleted FROM " +
-                                   dialect_.shared_items_from +
-                                   " LEFT JOIN notification_stats s ON s.notification_id = n.id"
-                                   " WHERE n.kind = ? AND n.retracted = 0 AND n.id < ?"
-                                   " ORDER BY n.id DESC LIMIT ?",
-                               {std::int64_t{kind}, before, static_cast<std::int64_t>(want)})) {
+    for (const auto& r :
+         query("SELECT " + item_columns_of_n() + ", s.delivered, s.read_count, s.deleted FROM " +
+                   dialect_.shared_items_from +
+                   " LEFT JOIN notification_stats s ON s.notification_id = n.id"
+                   " WHERE n.kind = ? AND n.retracted = 0 AND n.id < ?"
+                   " ORDER BY n.id DESC LIMIT ?",
+               {std::int64_t{kind}, before, static_cast<std::int64_t>(want)})) {
       all.push_back(sent_of(r));
     }
   }
@@ -309,9 +311,10 @@ bool sql_store::presence_opened(std::uint64_t user_id, std::int64_t now_ms) {
                                " last_open_ms, last_close_ms) VALUES (?, 1, ?, 0)";
     bool raised = exec(insert, {id_param(user_id), now_ms}) > 0;
     if (!raised) {
-      raised = exec("UPDATE webhook_presence SET online = 1, last_open_ms = ?"
-                    " WHERE user_id = ? AND online = 0",
-                    {now_ms, id_param(user_id)}) > 0;
+      raised = exec(
+                   "UPDATE webhook_presence SET online = 1, last_open_ms = ?"
+                   " WHERE user_id = ? AND online = 0",
+                   {now_ms, id_param(user_id)}) > 0;
     }
     if (!raised) {
       // Calls may run out of order on the pool's threads: the times only move forward.
@@ -395,9 +398,10 @@ std::int64_t sql_store::outbox_failed(const std::vector<outbox_event>& events, s
       // 1 s after the first failure, doubling up to 10 minutes.
       const std::int64_t delay = std::min<std::int64_t>(
           600'000, std::int64_t{1000} << std::min<std::int64_t>(e.attempts, 20));
-      exec("UPDATE webhook_outbox SET attempts = ?, next_attempt_ms = ?, lease_owner = NULL,"
-           " lease_until_ms = 0 WHERE seq = ?",
-           {e.attempts + 1, now_ms + delay, e.seq});
+      exec(
+          "UPDATE webhook_outbox SET attempts = ?, next_attempt_ms = ?, lease_owner = NULL,"
+          " lease_until_ms = 0 WHERE seq = ?",
+          {e.attempts + 1, now_ms + delay, e.seq});
     }
     return dropped;
   });

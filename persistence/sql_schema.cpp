@@ -378,12 +378,11 @@ const sql_dialect& mysql_dialect() {
 }
 
 const std::vector<std::string>& schema_tables() {
-  static const std::vector<std::string> t{"receipts", "notification_stats", "webhook_outbox",
-                                          "webhook_presence", "changes", "changes_horizon", "shared_seen", "audience_live", "audience_pairs", "batch_tokens", "user_state",
-                                          "idempotency",
-                                          "unread_counters",
-                                          "id_sequence",     "notifications",
-                                          "herald_schema_version"};
+  static const std::vector<std::string> t{
+      "receipts",        "notification_stats", "webhook_outbox", "webhook_presence",
+      "changes",         "changes_horizon",    "shared_seen",    "audience_live",
+      "audience_pairs",  "batch_tokens",       "user_state",     "idempotency",
+      "unread_counters", "id_sequence",        "notifications",  "herald_schema_version"};
   return t;
 }
 

@@ -15,8 +15,8 @@ struct sql_dialect {
   // rows are broadcast/group, would otherwise scan the whole table.
   const char* shared_items_from;
   // The table reference of a user's personal page (newest first by id) and of a user's unread
-  // index range (aliased g). MySQL names the index: its optimizer otherwise estimates every candidate index
-  // by diving into it on each execution, which cost more than the query itself.
+  // index range (aliased g). MySQL names the index: its optimizer otherwise estimates every
+  // candidate index by diving into it on each execution, which cost more than the query itself.
   const char* personal_page_from;
   const char* unread_range_from;
   // Wraps a UNION ALL branch that has its own ORDER BY and LIMIT.
@@ -65,8 +65,21 @@ inline constexpr const char* item_columns =
 
 // Column indexes of item_columns.
 enum item_col {
-  col_id, col_kind, col_user_id, col_audience, col_title, col_content, col_sender, col_data,
-  col_created, col_expires, col_retention, col_desktop, col_is_read, col_deleted, col_retracted
+  col_id,
+  col_kind,
+  col_user_id,
+  col_audience,
+  col_title,
+  col_content,
+  col_sender,
+  col_data,
+  col_created,
+  col_expires,
+  col_retention,
+  col_desktop,
+  col_is_read,
+  col_deleted,
+  col_retracted
 };
 
 // Stored encodings of proto's enums.

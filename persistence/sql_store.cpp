@@ -98,16 +98,18 @@ void sql_store::migrate() {
       if (next == 4 && from_version < 4) {
         // The counters of the rows stored before version 4 (re-run safe: rebuilt whole).
         exec("DELETE FROM audience_live", {});
-        exec("INSERT INTO audience_live (audience, live) SELECT COALESCE(audience, ''),"
-             " COUNT(*) FROM notifications WHERE kind <> 0 AND retracted = 0"
-             " GROUP BY COALESCE(audience, '')",
-             {});
+        exec(
+            "INSERT INTO audience_live (audience, live) SELECT COALESCE(audience, ''),"
+            " COUNT(*) FROM notifications WHERE kind <> 0 AND retracted = 0"
+            " GROUP BY COALESCE(audience, '')",
+            {});
         exec("DELETE FROM shared_seen", {});
-        exec("INSERT INTO shared_seen (user_id, audience, seen) SELECT s.user_id,"
-             " COALESCE(n.audience, ''), COUNT(*) FROM user_state s JOIN notifications n"
-             " ON n.id = s.notification_id WHERE n.kind <> 0 AND n.retracted = 0"
-             " AND (s.is_read = 1 OR s.deleted = 1) GROUP BY s.user_id, COALESCE(n.audience, '')",
-             {});
+        exec(
+            "INSERT INTO shared_seen (user_id, audience, seen) SELECT s.user_id,"
+            " COALESCE(n.audience, ''), COUNT(*) FROM user_state s JOIN notifications n"
+            " ON n.id = s.notification_id WHERE n.kind <> 0 AND n.retracted = 0"
+            " AND (s.is_read = 1 OR s.deleted = 1) GROUP BY s.user_id, COALESCE(n.audience, '')",
+            {});
       }
       if (next == 3 && from_version < 3) {
         // The pair index of the group items stored before version 3.
@@ -149,8 +151,7 @@ bool sql_store::audience_matches(const std::string& audience, const proto::group
 namespace {
 constexpr std::size_t col_tag = col_retracted + 1;
 constexpr std::int64_t tag_counts = 0, tag_shared = 1;
-constexpr std::int64_t tag_audience_live = 4, tag_audience_known = 5, tag_seen = 6,
-                       tag_expired = 7;
+constexpr std::int64_t tag_audience_live = 4, tag_audience_known = 5, tag_seen = 6, tag_expired = 7;
 constexpr std::int64_t tag_personal = 10;  // personal branch i: 10 + i
 
 // A branch of the UNION with its own ORDER BY / LIMIT is wrapped (dialect); one without is not.
@@ -163,10 +164,11 @@ std::string wrapped(const sql_dialect& d, const std::string& select) {
 // The live counters of the audiences ("" = the broadcasts): col_id the count, col_audience the
 // audience. Primary-key lookups of audience_live.
 sql_statement sql_store::live_read(const std::vector<std::string>& audiences) const {
-  sql_statement st{"SELECT l.live, NULL, NULL, l.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
-                   " NULL, NULL, NULL, NULL, NULL, 4 FROM audience_live l WHERE l.audience IN (" +
-                       placeholders(audiences.size()) + ")",
-                   {}};
+  sql_statement st{
+      "SELECT l.live, NULL, NULL, l.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
+      " NULL, NULL, NULL, NULL, NULL, 4 FROM audience_live l WHERE l.audience IN (" +
+          placeholders(audiences.size()) + ")",
+      {}};
   for (const auto& a : audiences) st.params.push_back(a);
   return st;
 }
@@ -175,11 +177,12 @@ sql_statement sql_store::live_read(const std::vector<std::string>& audiences) co
 // col_user_id the user, col_audience the audience. Primary-key lookups of shared_seen.
 sql_statement sql_store::seen_read(std::uint64_t user_id,
                                    const std::vector<std::string>& audiences) const {
-  sql_statement st{"SELECT s.seen, NULL, s.user_id, s.audience, NULL, NULL, NULL, NULL, NULL,"
-                   " NULL, NULL, NULL, NULL, NULL, NULL, 6 FROM shared_seen s WHERE s.user_id = ?"
-                   " AND s.audience IN (" +
-                       placeholders(audiences.size()) + ")",
-                   {id_param(user_id)}};
+  sql_statement st{
+      "SELECT s.seen, NULL, s.user_id, s.audience, NULL, NULL, NULL, NULL, NULL,"
+      " NULL, NULL, NULL, NULL, NULL, NULL, 6 FROM shared_seen s WHERE s.user_id = ?"
+      " AND s.audience IN (" +
+          placeholders(audiences.size()) + ")",
+      {id_param(user_id)}};
   for (const auto& a : audiences) st.params.push_back(a);
   return st;
 }
@@ -201,16 +204,17 @@ sql_statement sql_store::expired_read(const std::vector<std::string>& audiences,
       groups.push_back(a);
     }
   }
-  const std::string seen_by =
-      " LEFT JOIN user_state s ON s.user_id IN (" + placeholders(users.size()) +
-      ") AND s.notification_id = a.id AND (s.is_read = 1 OR s.deleted = 1)";
+  const std::string seen_by = " LEFT JOIN user_state s ON s.user_id IN (" +
+                              placeholders(users.size()) +
+                              ") AND s.notification_id = a.id AND (s.is_read = 1 OR s.deleted = 1)";
   sql_statement st;
   auto add_users = [&] {
     for (auto u : users) st.params.push_back(id_param(u));
   };
   if (broadcasts) {
-    st.sql = std::string("SELECT a.id, 1, s.user_id, '', NULL, NULL, NULL, NULL, NULL, NULL,"
-                         " NULL, NULL, NULL, NULL, NULL, 7 FROM ") +
+    st.sql = std::string(
+                 "SELECT a.id, 1, s.user_id, '', NULL, NULL, NULL, NULL, NULL, NULL,"
+                 " NULL, NULL, NULL, NULL, NULL, 7 FROM ") +
              dialect_.live_count_from + seen_by +
              " WHERE a.kind = 1 AND a.audience IS NULL AND a.retracted = 0"
              " AND a.expires_at_ms <= ?";
@@ -219,8 +223,9 @@ sql_statement sql_store::expired_read(const std::vector<std::string>& audiences,
   }
   if (!groups.empty()) {
     if (!st.sql.empty()) st.sql += " UNION ALL ";
-    st.sql += std::string("SELECT a.id, 2, s.user_id, a.audience, NULL, NULL, NULL, NULL, NULL,"
-                          " NULL, NULL, NULL, NULL, NULL, NULL, 7 FROM ") +
+    st.sql += std::string(
+                  "SELECT a.id, 2, s.user_id, a.audience, NULL, NULL, NULL, NULL, NULL,"
+                  " NULL, NULL, NULL, NULL, NULL, NULL, 7 FROM ") +
               dialect_.live_count_from + seen_by + " WHERE a.kind = 2 AND a.audience IN (" +
               placeholders(groups.size()) + ") AND a.retracted = 0 AND a.expires_at_ms <= ?";
     add_users();
@@ -233,9 +238,10 @@ sql_statement sql_store::expired_read(const std::vector<std::string>& audiences,
 // The audiences holding any of the pairs (col_audience), read again inside the snapshot: an
 // audience created after the lookup that planned the statement makes the read start over.
 sql_statement sql_store::audiences_known_read(const std::vector<std::string>& pairs) const {
-  sql_statement st{"SELECT NULL, NULL, NULL, p.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
-                   " NULL, NULL, NULL, NULL, NULL, 5 FROM audience_pairs p WHERE p.pair IN (",
-                   {}};
+  sql_statement st{
+      "SELECT NULL, NULL, NULL, p.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
+      " NULL, NULL, NULL, NULL, NULL, 5 FROM audience_pairs p WHERE p.pair IN (",
+      {}};
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     st.sql += i ? ", ?" : "?";
     st.params.push_back(pairs[i]);
@@ -257,15 +263,17 @@ sql_statement sql_store::audience_items_read(std::size_t index, std::uint64_t us
   // order and stop at the limit (MariaDB turned a NOT EXISTS into a materialized anti-join that
   // read the whole range and sorted it).
   // The viewer's read flag comes from a second primary-key probe of user_state (r).
-  std::string sql = std::string("SELECT n.id, n.kind, ?, n.audience, NULL, NULL, NULL, NULL,"
-                                " NULL, NULL, NULL, NULL, r.is_read, NULL, NULL, 1 FROM ") +
-                    (audience.empty() ? dialect_.shared_items_from : dialect_.audience_items_from) +
-                    " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
-                    " AND (s.deleted = 1 OR s.is_read = ?)"
-                    " LEFT JOIN user_state r ON r.user_id = ? AND r.notification_id = n.id" +
-                    (audience.empty() ? " WHERE n.kind = 1" : " WHERE n.kind = 2 AND n.audience = ?") +
-                    " AND n.retracted = 0 AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)" +
-                    where + " AND s.user_id IS NULL";
+  std::string sql =
+      std::string(
+          "SELECT n.id, n.kind, ?, n.audience, NULL, NULL, NULL, NULL,"
+          " NULL, NULL, NULL, NULL, r.is_read, NULL, NULL, 1 FROM ") +
+      (audience.empty() ? dialect_.shared_items_from : dialect_.audience_items_from) +
+      " LEFT JOIN user_state s ON s.user_id = ? AND s.notification_id = n.id"
+      " AND (s.deleted = 1 OR s.is_read = ?)"
+      " LEFT JOIN user_state r ON r.user_id = ? AND r.notification_id = n.id" +
+      (audience.empty() ? " WHERE n.kind = 1" : " WHERE n.kind = 2 AND n.audience = ?") +
+      " AND n.retracted = 0 AND (n.expires_at_ms IS NULL OR n.expires_at_ms > ?)" + where +
+      " AND s.user_id IS NULL";
   sql_params params{static_cast<std::int64_t>(index), id_param(user_id),
                     std::int64_t{skip_read ? 1 : 2}, id_param(user_id)};
   if (!audience.empty()) params.push_back(audience);
@@ -338,8 +346,7 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
     } else if (tag == tag_audience_live) {
       out.live[r.str(col_audience)] = r.i64(col_id);
     } else if (tag == tag_seen) {
-      out.seen[static_cast<std::uint64_t>(r.i64(col_user_id))][r.str(col_audience)] =
-          r.i64(col_id);
+      out.seen[static_cast<std::uint64_t>(r.i64(col_user_id))][r.str(col_audience)] = r.i64(col_id);
     } else if (tag == tag_expired) {
       const auto id = static_cast<std::uint64_t>(r.i64(col_id));
       auto& ids = out.expired[r.str(col_audience)];
@@ -367,9 +374,9 @@ std::set<std::string> sql_store::audiences_of(
     const std::size_t n = std::min(chunk, pairs.size() - at);
     sql_params params(pairs.begin() + static_cast<std::ptrdiff_t>(at),
                       pairs.begin() + static_cast<std::ptrdiff_t>(at + n));
-    for (const auto& r : query("SELECT audience, pair FROM audience_pairs WHERE pair IN (" +
-                                   placeholders(n) + ")",
-                               params)) {
+    for (const auto& r :
+         query("SELECT audience, pair FROM audience_pairs WHERE pair IN (" + placeholders(n) + ")",
+               params)) {
       out.insert(r.str(0));
       if (by_pair) (*by_pair)[r.str(1)].push_back(r.str(0));
     }
@@ -547,8 +554,8 @@ void sql_store::forget_shared(const std::map<std::uint64_t, std::string>& items)
   }
   for (const auto& r : query("SELECT user_id, notification_id FROM user_state"
                              " WHERE notification_id IN (" +
-                                 placeholders(items.size()) +
-                                 ") AND (is_read = 1 OR deleted = 1)" + dialect_.for_update,
+                                 placeholders(items.size()) + ") AND (is_read = 1 OR deleted = 1)" +
+                                 dialect_.for_update,
                              ids)) {
     const auto it = items.find(static_cast<std::uint64_t>(r.i64(1)));
     if (it != items.end()) --seen[{static_cast<std::uint64_t>(r.i64(0)), it->second}];
@@ -618,13 +625,15 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
       // Only the candidates of this viewer's own pairs (not the whole batch's).
       std::set<std::string> mine;
       for (const auto& p : pairs_of(reads[i].who)) {
-        if (auto it = by_pair.find(p); it != by_pair.end()) mine.insert(it->second.begin(), it->second.end());
+        if (auto it = by_pair.find(p); it != by_pair.end())
+          mine.insert(it->second.begin(), it->second.end());
       }
       audiences[i] = matching(mine, reads[i].who);
       all_audiences.insert(audiences[i].begin(), audiences[i].end());
     }
     // Per user: its counts and its seen counters. Per audience (and the broadcasts): its live
-    // counter and its expired-but-unpurged items. Per page: the personal rows and each audience's newest.
+    // counter and its expired-but-unpurged items. Per page: the personal rows and each audience's
+    // newest.
     std::vector<sql_statement> branches;
     std::map<std::uint64_t, std::set<std::string>> user_audiences;
     for (std::size_t i = 0; i < reads.size(); ++i) {
@@ -651,11 +660,11 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
       const std::int64_t want = static_cast<std::int64_t>(std::max(q->limit, 1)) + 1;
       if (!q->kind || *q->kind == proto::item_kind::personal) {
         branch_of[i] = personal_branches;
-        branches.push_back(personal_read(
-            reads[i].who, now_ms,
-            std::string(" AND id < ?") + (q->unread_only ? " AND is_read = 0" : "") +
-                " ORDER BY id DESC LIMIT ?",
-            {before, want}, personal_branches));
+        branches.push_back(personal_read(reads[i].who, now_ms,
+                                         std::string(" AND id < ?") +
+                                             (q->unread_only ? " AND is_read = 0" : "") +
+                                             " ORDER BY id DESC LIMIT ?",
+                                         {before, want}, personal_branches));
         ++personal_branches;
       }
       if (q->kind && *q->kind == proto::item_kind::personal) continue;
@@ -871,15 +880,15 @@ mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int
         // Hold the item against a retraction or purge (which take it exclusively) until this
         // transaction commits, and see whether it is still counted: the seen counter moves only
         // for an item its audience's live counter holds.
-        auto lock = query(std::string("SELECT retracted FROM notifications WHERE id = ?") +
-                              dialect_.for_share,
-                          {id_param(id)});
+        auto lock = query(
+            std::string("SELECT retracted FROM notifications WHERE id = ?") + dialect_.for_share,
+            {id_param(id)});
         if (lock.empty() || lock[0].i64(0) != 0) return res;
         const auto [changed, seen] = set_shared_state(v.user_id, id, a);
         res.changed = changed;
         if (seen) {
-          add_to_seen({{{v.user_id, kind == proto::item_kind::broadcast ? std::string()
-                                                                        : r.str(col_audience)},
+          add_to_seen({{{v.user_id,
+                         kind == proto::item_kind::broadcast ? std::string() : r.str(col_audience)},
                         1}});
         }
         if (a == action::read) is_read = true;

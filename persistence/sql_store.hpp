@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -218,8 +218,7 @@ class sql_store : public store {
   // Allocates the next seq and logs one change; `user_id` 0 with the item's audience for a
   // change to a shared item.
   item_change log_change(change_type type, std::uint64_t id, removal_reason reason,
-                         std::uint64_t user_id, const std::string& audience,
-                         bool expiry = false);
+                         std::uint64_t user_id, const std::string& audience, bool expiry = false);
   // A read (`read`) or delete of one item by one user.
   item_change log_user_change(std::uint64_t user_id, std::uint64_t id, bool read);
   // A retraction: one row, scoped like the item.

@@ -23,9 +23,12 @@ constexpr std::int64_t type_removed = 2;
 
 std::int64_t type_code(change_type t) {
   switch (t) {
-    case change_type::read: return type_read;
-    case change_type::read_all: return type_read_all;
-    case change_type::removed: return type_removed;
+    case change_type::read:
+      return type_read;
+    case change_type::read_all:
+      return type_read_all;
+    case change_type::removed:
+      return type_removed;
   }
   return type_read;
 }
@@ -44,9 +47,12 @@ removal_reason reason_of(std::int64_t code) {
 
 std::int64_t reason_code(removal_reason r) {
   switch (r) {
-    case removal_reason::deleted: return 0;
-    case removal_reason::retracted: return 1;
-    case removal_reason::expired: return 2;
+    case removal_reason::deleted:
+      return 0;
+    case removal_reason::retracted:
+      return 1;
+    case removal_reason::expired:
+      return 2;
   }
   return 0;
 }
@@ -71,9 +77,12 @@ proto::item_kind kind_of(std::int64_t stored) {
 // The scope of a change to the whole item: its owner, or every reader of a shared item.
 std::pair<std::uint64_t, std::string> item_scope(const item_ref& ref) {
   switch (ref.kind) {
-    case proto::item_kind::personal: return {ref.user_id, ""};
-    case proto::item_kind::broadcast: return {0, ""};
-    case proto::item_kind::group: return {0, ref.audience};
+    case proto::item_kind::personal:
+      return {ref.user_id, ""};
+    case proto::item_kind::broadcast:
+      return {0, ""};
+    case proto::item_kind::group:
+      return {0, ref.audience};
   }
   return {ref.user_id, ""};
 }
@@ -89,14 +98,14 @@ std::int64_t sql_store::lock_sequence() {
 }
 
 item_change sql_store::log_change(change_type type, std::uint64_t id, removal_reason reason,
-                                  std::uint64_t user_id, const std::string& audience,
-                                  bool expiry) {
+                                  std::uint64_t user_id, const std::string& audience, bool expiry) {
   const std::int64_t seq = lock_sequence();
   exec("UPDATE id_sequence SET next_id = ? WHERE name = 'notifications'", {seq + 1});
-  exec("INSERT INTO changes (seq, at_ms, type, item_id, reason, user_id, audience, expired_item)"
-       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-       {seq, wall_ms(), type_code(type), id_param(id), reason_code(reason), id_param(user_id),
-        audience, expiry ? sql_param(id_param(id)) : sql_param(nullptr)});
+  exec(
+      "INSERT INTO changes (seq, at_ms, type, item_id, reason, user_id, audience, expired_item)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      {seq, wall_ms(), type_code(type), id_param(id), reason_code(reason), id_param(user_id),
+       audience, expiry ? sql_param(id_param(id)) : sql_param(nullptr)});
   item_change c;
   c.type = type;
   c.id = id;
@@ -115,8 +124,8 @@ std::uint64_t sql_store::log_retraction(const item_ref& ref) {
   return log_change(change_type::removed, ref.id, removal_reason::retracted, user, audience).seq;
 }
 
-change_page sql_store::list_changes(const viewer& v, std::uint64_t after_seq,
-                                    std::uint64_t max_id, int limit) {
+change_page sql_store::list_changes(const viewer& v, std::uint64_t after_seq, std::uint64_t max_id,
+                                    int limit) {
   const auto want = static_cast<std::size_t>(std::clamp(limit, 1, 1000));
   const auto audiences = matching(audiences_of(pairs_of(v)), v);
   return in_tx(false, [&] {

@@ -30,9 +30,12 @@ std::string repeat_values(const char* head, const char* group, std::size_t n, co
 
 std::int64_t stored_kind(proto::item_kind k) {
   switch (k) {
-    case proto::item_kind::broadcast: return kind_broadcast;
-    case proto::item_kind::group: return kind_group;
-    default: return kind_personal;
+    case proto::item_kind::broadcast:
+      return kind_broadcast;
+    case proto::item_kind::group:
+      return kind_group;
+    default:
+      return kind_personal;
   }
 }
 
@@ -123,14 +126,12 @@ std::optional<std::int64_t> key_expiry(const insert_request& ir) {
   return ir.now_ms + keep_s * 1000;
 }
 
-
 // A batch token: 128 random bits, hex. Written with the batch, so that a COMMIT whose answer
 // was lost with the connection can be resolved on another connection (batch_committed).
 std::string new_batch_token() {
-  static thread_local std::mt19937_64 gen{std::random_device{}() ^
-                                          static_cast<std::uint64_t>(std::chrono::steady_clock::now()
-                                                                         .time_since_epoch()
-                                                                         .count())};
+  static thread_local std::mt19937_64 gen{
+      std::random_device{}() ^
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
   static const char* hex = "0123456789abcdef";
   std::string t;
   for (int w = 0; w < 2; ++w) {
@@ -199,10 +200,11 @@ std::vector<insert_result> sql_store::insert_in_tx(const std::vector<insert_requ
       const std::size_t n = std::min(key_chunk, keys.size() - at);
       sql_params params(keys.begin() + static_cast<std::ptrdiff_t>(at),
                         keys.begin() + static_cast<std::ptrdiff_t>(at + n));
-      auto rows = query(repeat_values("SELECT idem_key, answer FROM idempotency WHERE idem_key IN (",
-                                      "?", n, ")") +
-                            dialect_.for_update,
-                        params);
+      auto rows =
+          query(repeat_values("SELECT idem_key, answer FROM idempotency WHERE idem_key IN (", "?",
+                              n, ")") +
+                    dialect_.for_update,
+                params);
       for (const auto& r : rows) stored_keys.emplace(r.str(0), r.str(1));
     }
   }
@@ -464,9 +466,9 @@ std::vector<shared_counter_mismatch> sql_store::recount_shared(bool repair) {
   }
   for (const auto& a : live_suspects) {
     in_tx(true, [&] {
-      auto c = query(std::string("SELECT live FROM audience_live WHERE audience = ?") +
-                         dialect_.for_update,
-                     {a});
+      auto c = query(
+          std::string("SELECT live FROM audience_live WHERE audience = ?") + dialect_.for_update,
+          {a});
       auto n = a.empty() ? query(std::string("SELECT COUNT(*) FROM notifications WHERE kind = 1"
                                              " AND retracted = 0") +
                                      dialect_.for_share,
@@ -476,7 +478,7 @@ std::vector<shared_counter_mismatch> sql_store::recount_shared(bool repair) {
                                      dialect_.for_share,
                                  {a});
       shared_counter_mismatch m{"audience " + a + " live", 0, c.empty() ? 0 : c[0].i64(0),
-                         n.empty() ? 0 : n[0].i64(0)};
+                                n.empty() ? 0 : n[0].i64(0)};
       if (m.stored == m.counted) return;
       out.push_back(m);
       if (repair) add_to_live({{a, m.counted - m.stored}});
@@ -506,19 +508,22 @@ std::vector<shared_counter_mismatch> sql_store::recount_shared(bool repair) {
   }
   for (const auto& k : seen_suspects) {
     in_tx(true, [&] {
-      auto c = query(std::string("SELECT seen FROM shared_seen WHERE user_id = ? AND audience = ?") +
-                         dialect_.for_update,
-                     {id_param(k.first), k.second});
-      const std::string items = k.second.empty() ? " AND n.kind = 1" : " AND n.kind = 2 AND n.audience = ?";
+      auto c =
+          query(std::string("SELECT seen FROM shared_seen WHERE user_id = ? AND audience = ?") +
+                    dialect_.for_update,
+                {id_param(k.first), k.second});
+      const std::string items =
+          k.second.empty() ? " AND n.kind = 1" : " AND n.kind = 2 AND n.audience = ?";
       sql_params params{id_param(k.first)};
       if (!k.second.empty()) params.push_back(k.second);
-      auto n = query("SELECT COUNT(*) FROM user_state s JOIN notifications n"
-                     " ON n.id = s.notification_id WHERE s.user_id = ?" +
-                         items + " AND n.retracted = 0 AND (s.is_read = 1 OR s.deleted = 1)" +
-                         dialect_.for_share,
-                     params);
-      shared_counter_mismatch m{"audience " + k.second + " seen", k.first, c.empty() ? 0 : c[0].i64(0),
-                         n.empty() ? 0 : n[0].i64(0)};
+      auto n = query(
+          "SELECT COUNT(*) FROM user_state s JOIN notifications n"
+          " ON n.id = s.notification_id WHERE s.user_id = ?" +
+              items + " AND n.retracted = 0 AND (s.is_read = 1 OR s.deleted = 1)" +
+              dialect_.for_share,
+          params);
+      shared_counter_mismatch m{"audience " + k.second + " seen", k.first,
+                                c.empty() ? 0 : c[0].i64(0), n.empty() ? 0 : n[0].i64(0)};
       if (m.stored == m.counted) return;
       out.push_back(m);
       if (repair) add_to_seen({{k, m.counted - m.stored}});

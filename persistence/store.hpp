@@ -36,9 +36,9 @@ struct viewer {
 // One accepted notify request to store (persist: true, or persist: false with a key).
 struct insert_request {
   proto::notify_request request;
-  std::int64_t now_ms = 0;           // created_at
-  std::int64_t default_ttl_s = 0;    // HERALD_RETENTION_DAYS in seconds
-  std::int64_t online = 0;           // connections it will be pushed to (part of the answer)
+  std::int64_t now_ms = 0;         // created_at
+  std::int64_t default_ttl_s = 0;  // HERALD_RETENTION_DAYS in seconds
+  std::int64_t online = 0;         // connections it will be pushed to (part of the answer)
 };
 
 struct insert_result {
@@ -55,16 +55,16 @@ struct insert_result {
 };
 
 struct inbox_query {
-  int limit = 20;                          // 1..100
-  std::optional<std::uint64_t> before;     // only ids < before
+  int limit = 20;                       // 1..100
+  std::optional<std::uint64_t> before;  // only ids < before
   bool unread_only = false;
-  std::optional<proto::item_kind> kind;    // nullopt = all
+  std::optional<proto::item_kind> kind;  // nullopt = all
 };
 
 struct inbox_page {
   std::vector<proto::notification> items;  // newest first
   std::optional<std::uint64_t> next_before;
-  std::int64_t unread = 0;                 // the viewer's total unread, whatever the filters
+  std::int64_t unread = 0;  // the viewer's total unread, whatever the filters
 };
 
 struct unread_result {
@@ -274,7 +274,7 @@ class store {
 std::unique_ptr<store> open_store(const std::string& url);
 // What a backend asks of the threads above it, known before any connection opens.
 struct store_capabilities {
-  std::string backend;        // "sqlite" or "mysql" (for logs; never the URL, which may hold a password)
+  std::string backend;  // "sqlite" or "mysql" (for logs; never the URL, which may hold a password)
   unsigned pool_threads = 4;  // store_pool threads when HERALD_STORE_THREADS is unset
 };
 // The capabilities of the backend open_store(url) picks. Throws std::invalid_argument like it.

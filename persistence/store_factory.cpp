@@ -19,7 +19,8 @@ store_capabilities capabilities_of(const std::string& url) {
   // wait on network round trips, so more threads keep the database busy.
   if (url.rfind("sqlite:", 0) == 0) return {"sqlite", 4};
   if (url.rfind("mysql://", 0) == 0) return {"mysql", 16};
-  throw std::invalid_argument("store URL: unknown scheme (expected sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB)");
+  throw std::invalid_argument(
+      "store URL: unknown scheme (expected sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB)");
 }
 
 std::string check_store_url(const std::string& url) {

@@ -14,8 +14,8 @@
 #include <variant>
 
 #include "persistence/call_deadline.hpp"
-#include "persistence/store_connection.hpp"
 #include "persistence/store.hpp"
+#include "persistence/store_connection.hpp"
 
 namespace herald::persistence {
 

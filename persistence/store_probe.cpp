@@ -43,7 +43,8 @@ void store_probe::stop() {
   s_->wake.notify_all();
   if (!s_->thread.joinable()) return;
   // A probe stuck in the driver must not hold up the exit: it finishes on its own later.
-  const bool exited = s_->wake.wait_for(lock, std::chrono::seconds(1), [this] { return s_->exited; });
+  const bool exited =
+      s_->wake.wait_for(lock, std::chrono::seconds(1), [this] { return s_->exited; });
   lock.unlock();
   if (exited) {
     s_->thread.join();

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -24,7 +24,8 @@ class store_probe {
     bool ready() const { return now == state::ready; }
   };
 
-  store_probe(std::string url, std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+  store_probe(std::string url, std::chrono::milliseconds interval,
+              std::chrono::milliseconds timeout);
   ~store_probe();  // stops; a probe stuck in the driver is left to finish on its own
   store_probe(const store_probe&) = delete;
   store_probe& operator=(const store_probe&) = delete;

@@ -55,8 +55,10 @@ mysql_url parse_mysql_url(const std::string& url) {
   if (slash == std::string_view::npos) bad("mysql URL without /DB");
   std::string_view authority = rest.substr(0, slash);
   std::string_view db = rest.substr(slash + 1);
-  if (const auto q = db.find('?'); q != std::string_view::npos) bad("mysql URL options are not supported");
-  if (db.empty() || db.find('/') != std::string_view::npos) bad("mysql URL needs one database name");
+  if (const auto q = db.find('?'); q != std::string_view::npos)
+    bad("mysql URL options are not supported");
+  if (db.empty() || db.find('/') != std::string_view::npos)
+    bad("mysql URL needs one database name");
   const auto at = authority.rfind('@');
   if (at == std::string_view::npos) bad("mysql URL without USER@");
   std::string_view credentials = authority.substr(0, at);
@@ -64,7 +66,8 @@ mysql_url parse_mysql_url(const std::string& url) {
   mysql_url out;
   const auto colon = credentials.find(':');
   out.user = unescape(credentials.substr(0, colon), "user");
-  if (colon != std::string_view::npos) out.password = unescape(credentials.substr(colon + 1), "password");
+  if (colon != std::string_view::npos)
+    out.password = unescape(credentials.substr(colon + 1), "password");
   if (out.user.empty()) bad("mysql URL with an empty user");
   const auto pc = hostport.rfind(':');
   if (pc != std::string_view::npos && hostport.find(']') == std::string_view::npos) {

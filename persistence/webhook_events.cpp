@@ -24,11 +24,16 @@ unsigned webhook_type_of(std::string_view name) {
 
 std::string_view webhook_type_name(webhook_type t) {
   switch (t) {
-    case webhook_user_offline: return "user.offline";
-    case webhook_user_online: return "user.online";
-    case webhook_notification_read: return "notification.read";
-    case webhook_notification_delivered: return "notification.delivered";
-    default: return "";
+    case webhook_user_offline:
+      return "user.offline";
+    case webhook_user_online:
+      return "user.online";
+    case webhook_notification_read:
+      return "notification.read";
+    case webhook_notification_delivered:
+      return "notification.delivered";
+    default:
+      return "";
   }
 }
 

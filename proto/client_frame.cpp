@@ -35,7 +35,8 @@ std::variant<client_frame, frame_error> parse_client_frame(std::string_view text
   if (auto path = json_too_deep(text)) {
     const std::string field = deep_field(*path);
     return error("invalid_argument",
-                 (field == "body" ? std::string("the frame") : "\"" + field + "\"") + " nests deeper than 32 levels");
+                 (field == "body" ? std::string("the frame") : "\"" + field + "\"") +
+                     " nests deeper than 32 levels");
   }
   const json value = json::parse(text.begin(), text.end(), nullptr, false);
   if (value.is_discarded()) return error("invalid_frame", "the frame is not valid JSON");
@@ -75,10 +76,12 @@ std::variant<client_frame, frame_error> parse_client_frame(std::string_view text
     bool ok = ids != value.end() && ids->is_array() && !ids->empty() && ids->size() <= 100;
     for (std::size_t i = 0; ok && i < ids->size(); ++i) {
       const auto& v = (*ids)[i];
-      ok = (v.is_number_unsigned() && v.get<std::uint64_t>() > 0) || (v.is_number_integer() && v.get<std::int64_t>() > 0);
+      ok = (v.is_number_unsigned() && v.get<std::uint64_t>() > 0) ||
+           (v.is_number_integer() && v.get<std::int64_t>() > 0);
       if (ok) frame.ids.push_back(v.get<std::uint64_t>());
     }
-    if (!ok) return error("invalid_argument", "\"ack\" needs \"ids\": 1 to 100 positive integer ids");
+    if (!ok)
+      return error("invalid_argument", "\"ack\" needs \"ids\": 1 to 100 positive integer ids");
   } else if (type == "refresh") {
     frame.type = client_frame_type::refresh;
     const auto tok = value.find("token");

@@ -13,15 +13,15 @@ enum class client_frame_type { ping, read, read_all, remove, sync, refresh, ack 
 
 struct client_frame {
   client_frame_type type = client_frame_type::ping;
-  std::uint64_t id = 0;     // read, remove ("delete")
-  std::uint64_t since = 0;  // sync (0 allowed)
+  std::uint64_t id = 0;                        // read, remove ("delete")
+  std::uint64_t since = 0;                     // sync (0 allowed)
   std::optional<std::uint64_t> changes_since;  // sync: also the changes after this seq
-  std::string token;        // refresh: the new JWT
-  std::vector<std::uint64_t> ids;  // ack: 1..100 ids
+  std::string token;                           // refresh: the new JWT
+  std::vector<std::uint64_t> ids;              // ack: 1..100 ids
 };
 
 struct frame_error {
-  std::string code;     // invalid_frame, unknown_type, invalid_argument
+  std::string code;  // invalid_frame, unknown_type, invalid_argument
   std::string message;
 };
 

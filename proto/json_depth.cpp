@@ -2,7 +2,8 @@
 
 namespace herald::proto {
 
-std::optional<std::vector<std::string>> json_too_deep(std::string_view text, std::size_t max_depth) {
+std::optional<std::vector<std::string>> json_too_deep(std::string_view text,
+                                                      std::size_t max_depth) {
   // Per open level: whether it is an object, and the last key read in it.
   struct level {
     bool object;

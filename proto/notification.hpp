@@ -16,18 +16,18 @@ std::string_view to_string(retention r);
 struct notification {
   std::uint64_t id = 0;
   item_kind kind = item_kind::personal;
-  std::uint64_t user_id = 0;        // personal items only, else 0
-  std::string audience;             // group items only: canonical path, else empty
+  std::uint64_t user_id = 0;  // personal items only, else 0
+  std::string audience;       // group items only: canonical path, else empty
   std::string title;
   std::string content;
   std::optional<std::string> sender;
-  std::string data_json;            // compact JSON object, empty when absent
-  std::int64_t created_at_ms = 0;   // Unix epoch milliseconds
-  bool read = false;                // for the user it is shown to
+  std::string data_json;           // compact JSON object, empty when absent
+  std::int64_t created_at_ms = 0;  // Unix epoch milliseconds
+  bool read = false;               // for the user it is shown to
   retention keep = retention::normal;
   std::optional<std::int64_t> expires_at_ms;  // nullopt for important items
   bool desktop = true;
-  std::uint64_t seq = 0;            // state-event seq (API.md v1.1); 0: not encoded
+  std::uint64_t seq = 0;  // state-event seq (API.md v1.1); 0: not encoded
   // Receipts for the user it is shown to: when they read it / first acked it (nullopt: not).
   std::optional<std::int64_t> read_at_ms;
   std::optional<std::int64_t> delivered_at_ms;

@@ -22,17 +22,17 @@ enum class target_kind { user, users, everyone, group };
 
 struct notify_request {
   target_kind target = target_kind::user;
-  std::uint64_t user_id = 0;                // target_kind::user
-  std::vector<std::uint64_t> user_ids;      // target_kind::users, unique, 1..1000
-  std::optional<proto::audience> group;     // target_kind::group
-  std::string title;                        // 1..200 code points
-  std::string content;                      // <= 16384 bytes, default ""
+  std::uint64_t user_id = 0;             // target_kind::user
+  std::vector<std::uint64_t> user_ids;   // target_kind::users, unique, 1..1000
+  std::optional<proto::audience> group;  // target_kind::group
+  std::string title;                     // 1..200 code points
+  std::string content;                   // <= 16384 bytes, default ""
   std::optional<std::string> sender;
-  std::string data_json;                    // compact object <= 4096 bytes, empty when absent
+  std::string data_json;  // compact object <= 4096 bytes, empty when absent
   bool persist = true;
   bool desktop = true;
   retention keep = retention::normal;
-  std::optional<std::int64_t> ttl_s;        // positive; only with retention normal
+  std::optional<std::int64_t> ttl_s;           // positive; only with retention normal
   std::optional<std::string> idempotency_key;  // 1..255 bytes
 };
 

@@ -12,7 +12,9 @@ std::string encode_token_expiring(std::int64_t exp) {
   return R"({"type":"token_expiring","exp":)" + std::to_string(exp) + "}";
 }
 
-std::string encode_refreshed(std::int64_t exp) { return R"({"type":"refreshed","exp":)" + std::to_string(exp) + "}"; }
+std::string encode_refreshed(std::int64_t exp) {
+  return R"({"type":"refreshed","exp":)" + std::to_string(exp) + "}";
+}
 
 std::string encode_error_frame(std::string_view code, std::string_view message) {
   std::string out;

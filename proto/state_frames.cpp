@@ -6,9 +6,12 @@ namespace herald::proto {
 
 std::string_view to_string(removal_reason r) {
   switch (r) {
-    case removal_reason::deleted: return "deleted";
-    case removal_reason::retracted: return "retracted";
-    case removal_reason::expired: return "expired";
+    case removal_reason::deleted:
+      return "deleted";
+    case removal_reason::retracted:
+      return "retracted";
+    case removal_reason::expired:
+      return "expired";
   }
   return "deleted";
 }

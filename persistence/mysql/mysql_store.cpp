@@ -47,9 +47,9 @@ bool full_error(int code, const std::string& what) {
 }
 
 bool retry_error(int code) {
-  return code == 1213     // deadlock: InnoDB rolled the transaction back
-         || code == 1205  // lock wait timeout
-         || code == 1020; // record changed since last read
+  return code == 1213      // deadlock: InnoDB rolled the transaction back
+         || code == 1205   // lock wait timeout
+         || code == 1020;  // record changed since last read
 }
 
 std::mutex driver_mutex;  // get_driver_instance() and connect() are not thread-safe
@@ -77,14 +77,15 @@ mysql_store::mysql_store(const mysql_url& url) : sql_store(mysql_dialect()) {
     }
     plain_.reset(conn_->createStatement());
     plain_->execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-    plain_->execute("SET SESSION sql_mode = "
-                    "'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'");
+    plain_->execute(
+        "SET SESSION sql_mode = "
+        "'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'");
     plain_->execute("SET SESSION innodb_lock_wait_timeout = 10");
     plain_->execute("SET NAMES utf8mb4 COLLATE utf8mb4_bin");
   } catch (const sql::SQLException& e) {
     throw store_unavailable("mysql: cannot connect to " + url.host + ":" +
-                            std::to_string(url.port) + "/" + url.database + ": " + e.what() +
-                            " (" + std::to_string(e.getErrorCode()) + ")");
+                            std::to_string(url.port) + "/" + url.database + ": " + e.what() + " (" +
+                            std::to_string(e.getErrorCode()) + ")");
   }
 }
 
@@ -129,8 +130,8 @@ sql::PreparedStatement& mysql_store::prepare(const std::string& sql, const sql_p
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     if (statements_.size() >= max_cached_statements) statements_.clear();
-    it = statements_.emplace(sql, std::unique_ptr<sql::PreparedStatement>(
-                                      conn_->prepareStatement(sql)))
+    it = statements_
+             .emplace(sql, std::unique_ptr<sql::PreparedStatement>(conn_->prepareStatement(sql)))
              .first;
   }
   sql::PreparedStatement& s = *it->second;

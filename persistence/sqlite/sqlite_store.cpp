@@ -22,9 +22,9 @@ struct statement_reset {
 
 sqlite_store::sqlite_store(const std::string& path, std::size_t statement_cache)
     : sql_store(sqlite_dialect()), statement_cache_(statement_cache ? statement_cache : 1) {
-  const int rc = sqlite3_open_v2(path.c_str(), &db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
@@ -148,7 +148,8 @@ std::vector<sql_row> sqlite_store::query(const std::string& sql, const sql_param
         row.cells.emplace_back(std::nullopt);
       } else {
         const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, c));
-        row.cells.emplace_back(std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(s, c))));
+        row.cells.emplace_back(
+            std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(s, c))));
       }
     }
     rows.push_back(std::move(row));

@@ -18,7 +18,8 @@ class sqlite_store final : public sql_store {
   // Statements kept prepared per connection; the least recently used is finalized past it.
   static constexpr std::size_t default_statement_cache = 256;
   // Opens (creating) the database file; throws store_unavailable when it cannot.
-  explicit sqlite_store(const std::string& path, std::size_t statement_cache = default_statement_cache);
+  explicit sqlite_store(const std::string& path,
+                        std::size_t statement_cache = default_statement_cache);
   ~sqlite_store() override;
   sqlite_store(const sqlite_store&) = delete;
   sqlite_store& operator=(const sqlite_store&) = delete;
@@ -49,7 +50,6 @@ class sqlite_store final : public sql_store {
   std::size_t statement_cache_;
   std::list<cached> lru_;  // most recently used first
   std::unordered_map<std::string_view, std::list<cached>::iterator> statements_;  // keys view lru_
-
 };
 
 }  // namespace herald::persistence

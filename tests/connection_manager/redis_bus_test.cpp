@@ -80,7 +80,8 @@ struct test_node {
   std::shared_ptr<std::atomic<int>> lost = std::make_shared<std::atomic<int>>(0);
   std::shared_ptr<std::atomic<int>> settled = std::make_shared<std::atomic<int>>(0);
   // Channels Redis had confirmed when the node heard of its return.
-  std::shared_ptr<std::atomic<std::size_t>> channels_at_reconnect = std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<std::atomic<std::size_t>> channels_at_reconnect =
+      std::make_shared<std::atomic<std::size_t>>(0);
   explicit test_node(redis_bus::options o) : bus(loop.io(), std::move(o)) {
     bus.set_on_reconnect([r = reconnects, c = channels_at_reconnect, b = &bus] {
       ++*r;
@@ -184,9 +185,8 @@ TEST_CASE("with Redis stopped local delivery goes on, and a restart resumes the 
   test_node a(node(redis, "a"));
   test_node b(node(redis, "b"));
   b.bus.user_connected(42);
-  REQUIRE(wait_until([&] {
-    return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2;
-  }));
+  REQUIRE(wait_until(
+      [&] { return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2; }));
   CHECK(a.reconnects->load() == 0);
 
   redis.stop();
@@ -197,9 +197,8 @@ TEST_CASE("with Redis stopped local delivery goes on, and a restart resumes the 
   REQUIRE(wait_until([&] { return a.bus.stats().dropped == 1; }));
 
   redis.start();
-  REQUIRE(wait_until([&] {
-    return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2;
-  }));
+  REQUIRE(wait_until(
+      [&] { return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2; }));
   // Each node hears of the return from its own subscription and, on the resync channel, from
   // the other node's publisher: one or two calls (the server folds a burst into one resync).
   CHECK(a.reconnects->load() >= 1);
@@ -219,16 +218,14 @@ TEST_CASE("a Redis that stops answering without closing is noticed and reconnect
   test_node a(node(redis, "a"));
   test_node b(node(redis, "b"));
   b.bus.user_connected(42);
-  REQUIRE(wait_until([&] {
-    return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2;
-  }));
+  REQUIRE(wait_until(
+      [&] { return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2; }));
 
   redis.pause();
   REQUIRE(wait_until([&] { return !a.bus.healthy() && !b.bus.healthy(); }));
   redis.resume();
-  REQUIRE(wait_until([&] {
-    return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2;
-  }));
+  REQUIRE(wait_until(
+      [&] { return a.bus.healthy() && b.bus.healthy() && b.bus.subscribed_channels() == 2; }));
   CHECK(b.reconnects->load() >= 1);
   a.bus.publish(users_event({42}, 1));
   REQUIRE(wait_until([&] { return b.seen->count(1) == 1; }));

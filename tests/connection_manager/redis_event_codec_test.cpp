@@ -129,7 +129,8 @@ TEST_CASE("bus URLs parse into host, port and password", "[redis][codec]") {
 }
 
 TEST_CASE("a revoke event travels as type revoke", "[redis][codec]") {
-  auto j = nlohmann::json::parse(encode_event(make_event(event_type::revoke, event_target::users), "n"));
+  auto j =
+      nlohmann::json::parse(encode_event(make_event(event_type::revoke, event_target::users), "n"));
   CHECK(j.at("type") == "revoke");
   CHECK(j.at("users") == nlohmann::json::array({42, 9007199254740991ULL}));
   auto m = decode_event(R"({"v":1,"node":"x","type":"revoke","target":"users","users":[5]})");

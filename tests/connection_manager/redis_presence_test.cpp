@@ -122,7 +122,8 @@ TEST_CASE("refresh_soon writes a change before the next heartbeat", "[redis][pre
 TEST_CASE("a node that stops heartbeating is dropped after its TTL", "[redis][presence]") {
   redis_test_server redis;
   test_node a(node(redis, "a"), {{1, 2}, {2, 1}});
-  auto b = std::make_unique<test_node>(node(redis, "b"), redis_presence::user_counts{{1, 1}, {3, 4}});
+  auto b =
+      std::make_unique<test_node>(node(redis, "b"), redis_presence::user_counts{{1, 1}, {3, 4}});
   REQUIRE(wait_until([&] { return a.presence.healthy() && b->presence.healthy(); }));
   REQUIRE(a.totals_are(8, 3, 2));
 
@@ -190,8 +191,7 @@ TEST_CASE("presence refuses a TTL that is not longer than the heartbeat", "[redi
   o.node_id = "a";
   o.heartbeat = 2s;
   o.ttl = 2s;
-  CHECK_THROWS_AS(redis_presence(loop.io(), o, [](auto done) { done({}); }),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(redis_presence(loop.io(), o, [](auto done) { done({}); }), std::invalid_argument);
 }
 
 TEST_CASE("a lookup on a frozen Redis answers nullopt at its timeout, and values again after",

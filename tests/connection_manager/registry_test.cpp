@@ -34,7 +34,8 @@ class fake_session : public herald::cm::session {
   fake_session(std::uint64_t user, const std::vector<std::string>& groups = {})
       : session(user, herald::proto::group_set::from_claims(groups)) {}
 
-  void on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) override {
+  void on_notification(std::uint64_t id,
+                       const std::shared_ptr<const std::string>& prefix) override {
     std::lock_guard lock(mu_);
     notifications_.emplace_back(id, prefix);
     threads_.insert(std::this_thread::get_id());
@@ -178,7 +179,8 @@ struct shards {
   }
   std::unordered_map<std::uint64_t, std::uint32_t> snapshot() {
     std::promise<std::unordered_map<std::uint64_t, std::uint32_t>> p;
-    reg->snapshot([&](std::unordered_map<std::uint64_t, std::uint32_t> m) { p.set_value(std::move(m)); });
+    reg->snapshot(
+        [&](std::unordered_map<std::uint64_t, std::uint32_t> m) { p.set_value(std::move(m)); });
     return await(p.get_future());
   }
 };
@@ -188,7 +190,8 @@ std::shared_ptr<const std::string> text(std::string s) {
 }
 
 std::shared_ptr<event> to_users(event_type type, std::vector<std::uint64_t> users,
-                                std::shared_ptr<const std::string> payload = text("p"), std::uint64_t id = 0) {
+                                std::shared_ptr<const std::string> payload = text("p"),
+                                std::uint64_t id = 0) {
   auto e = std::make_shared<event>();
   e->type = type;
   e->target = event_target::users;
@@ -198,7 +201,8 @@ std::shared_ptr<event> to_users(event_type type, std::vector<std::uint64_t> user
   return e;
 }
 
-std::shared_ptr<event> to_everyone(event_type type, std::shared_ptr<const std::string> payload = text("p"),
+std::shared_ptr<event> to_everyone(event_type type,
+                                   std::shared_ptr<const std::string> payload = text("p"),
                                    std::uint64_t id = 0) {
   auto e = std::make_shared<event>();
   e->type = type;
@@ -298,7 +302,8 @@ TEST_CASE("an everyone delivery reaches every session on every shard", "[registr
   shards s(3);
   std::vector<std::unique_ptr<fake_session>> sessions;
   for (std::uint64_t u = 1; u <= 20; ++u) {
-    sessions.push_back(std::make_unique<fake_session>(u, std::vector<std::string>{"org/" + std::to_string(u)}));
+    sessions.push_back(
+        std::make_unique<fake_session>(u, std::vector<std::string>{"org/" + std::to_string(u)}));
     sessions.push_back(std::make_unique<fake_session>(u));
   }
   for (auto& x : sessions) s.add(*x);
@@ -329,13 +334,15 @@ TEST_CASE("a group delivery reaches exactly the sessions holding every pair", "[
   CHECK(s.deliver(to_group(event_type::count_changed, "org/1/role/3")) == 2);
   CHECK(both.count_changes() == 1);
   CHECK(more.count_changes() == 1);
-  for (auto* x : {&org_only, &role_only, &other_org, &none, &invalid}) CHECK(x->count_changes() == 0);
+  for (auto* x : {&org_only, &role_only, &other_org, &none, &invalid})
+    CHECK(x->count_changes() == 0);
 
   SECTION("pairs compare as a set: a non-canonical path reaches the same sessions") {
     CHECK(s.deliver(to_group(event_type::count_changed, "role/3/org/1")) == 2);
     CHECK(both.count_changes() == 2);
     CHECK(more.count_changes() == 2);
-    for (auto* x : {&org_only, &role_only, &other_org, &none, &invalid}) CHECK(x->count_changes() == 0);
+    for (auto* x : {&org_only, &role_only, &other_org, &none, &invalid})
+      CHECK(x->count_changes() == 0);
   }
   SECTION("a one-pair audience reaches every holder of that pair") {
     CHECK(s.deliver(to_group(event_type::desktop, "org/1", text("d"))) == 3);
@@ -484,7 +491,8 @@ TEST_CASE("a broadcast hands every session the very same encoded frame", "[regis
   SECTION("group notification") {
     std::vector<std::unique_ptr<fake_session>> members;
     for (std::uint64_t u = 100; u < 110; ++u)
-      members.push_back(std::make_unique<fake_session>(u, std::vector<std::string>{"org/1", "role/2"}));
+      members.push_back(
+          std::make_unique<fake_session>(u, std::vector<std::string>{"org/1", "role/2"}));
     for (auto& x : members) s.add(*x);
     auto prefix = text("group frame");
     CHECK(s.deliver(to_group(event_type::notification, "org/1/role/2", prefix)) == members.size());
@@ -549,7 +557,8 @@ TEST_CASE("for_each visits every session on its shard and then runs done", "[reg
   for (std::uint64_t u = 1; u <= 12; ++u) sessions.push_back(std::make_unique<fake_session>(u));
   for (auto& x : sessions) s.add(*x);
   std::promise<void> done;
-  s.reg->for_each([](herald::cm::session& x) { x.close_with(1001, "shutdown"); }, [&] { done.set_value(); });
+  s.reg->for_each([](herald::cm::session& x) { x.close_with(1001, "shutdown"); },
+                  [&] { done.set_value(); });
   await(done.get_future());
   for (auto& x : sessions) CHECK(x->closes() == std::vector<std::uint16_t>{1001});
 }

@@ -55,9 +55,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const body_plan plan = plan_body(cfg, internal, head, t);
         if (plan.limit != cfg.max_body_bytes && plan.limit != cfg.max_batch_bytes) __builtin_trap();
         // The batch limit only for an authenticated batch on the internal listener.
-        if (plan.limit == cfg.max_batch_bytes && !(internal && api_key_ok(cfg, head))) __builtin_trap();
+        if (plan.limit == cfg.max_batch_bytes && !(internal && api_key_ok(cfg, head)))
+          __builtin_trap();
         // An unknown public API route never reads a body.
-        if (!internal && t.path.rfind("/v1/", 0) == 0 && !public_api_route(cfg, t) && !plan.answer_without_body) {
+        if (!internal && t.path.rfind("/v1/", 0) == 0 && !public_api_route(cfg, t) &&
+            !plan.answer_without_body) {
           __builtin_trap();
         }
       }

@@ -12,8 +12,10 @@ namespace {
 void check(const notify_request& r) {
   if (utf8_code_points(r.title) < 1 || utf8_code_points(r.title) > 200) __builtin_trap();
   if (r.content.size() > 16384 || r.data_json.size() > 4096) __builtin_trap();
-  if (r.target == target_kind::users && (r.user_ids.empty() || r.user_ids.size() > 1000)) __builtin_trap();
-  if (r.target == target_kind::user && (r.user_id == 0 || r.user_id > max_safe_id)) __builtin_trap();
+  if (r.target == target_kind::users && (r.user_ids.empty() || r.user_ids.size() > 1000))
+    __builtin_trap();
+  if (r.target == target_kind::user && (r.user_id == 0 || r.user_id > max_safe_id))
+    __builtin_trap();
 }
 }  // namespace
 

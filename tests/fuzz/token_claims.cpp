@@ -18,7 +18,8 @@ std::string b64url(std::string_view in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
                        static_cast<unsigned char>(in[i + 2]);
     out += t[v >> 18], out += t[(v >> 12) & 63], out += t[(v >> 6) & 63], out += t[v & 63];
   }
@@ -26,7 +27,8 @@ std::string b64url(std::string_view in) {
     const unsigned v = static_cast<unsigned char>(in[i]) << 16;
     out += t[v >> 18], out += t[(v >> 12) & 63];
   } else if (i + 2 == in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    const unsigned v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += t[v >> 18], out += t[(v >> 12) & 63], out += t[(v >> 6) & 63];
   }
   return out;
@@ -50,7 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   unsigned int mac_len = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
        reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), mac, &mac_len);
-  const std::string token = signing + "." + b64url(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
+  const std::string token =
+      signing + "." + b64url(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
   constexpr std::int64_t now = 1700000000;
   std::string why;
   auto who = verifier.verify(token, now, &why);

@@ -50,15 +50,17 @@ struct toml_file {
   std::filesystem::path path;
   explicit toml_file(const std::string& text) {
     static int n = 0;
-    path = std::filesystem::temp_directory_path() /
-           ("herald-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".toml");
+    path =
+        std::filesystem::temp_directory_path() /
+        ("herald-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".toml");
     std::ofstream(path) << text;
   }
   ~toml_file() { std::filesystem::remove(path); }
   std::string str() const { return path.string(); }
 };
 
-const std::vector<std::string> secrets{"HERALD_JWT_SECRET=s3cret-long-enough-for-hs256-0123456789", "HERALD_API_KEY=key1-long-enough-0123"};
+const std::vector<std::string> secrets{"HERALD_JWT_SECRET=s3cret-long-enough-for-hs256-0123456789",
+                                       "HERALD_API_KEY=key1-long-enough-0123"};
 
 std::vector<std::string> with_secrets(std::vector<std::string> env) {
   env.insert(env.end(), secrets.begin(), secrets.end());
@@ -90,12 +92,15 @@ TEST_CASE("every setting has its documented default", "[config]") {
 }
 
 TEST_CASE("environment variables set every named setting", "[config]") {
-  auto c = load({}, with_secrets({"HERALD_PUBLIC_ADDR=127.0.0.1:9000", "HERALD_INTERNAL_ADDR=[::1]:9001",
-                                  "HERALD_STORE=mysql://u:p@127.0.0.1:3306/herald", "HERALD_BUS=redis://127.0.0.1:6379",
-                                  "HERALD_NODE_ID=node-a", "HERALD_ALLOWED_ORIGINS=https://a.example, https://b.example",
-                                  "HERALD_RETENTION_DAYS=7", "HERALD_LOG_LEVEL=debug", "HERALD_MAX_FRAME_BYTES=8192",
-                                  "HERALD_MAX_QUEUE_BYTES=2048", "PATH=/usr/bin"}))
-               .cfg;
+  auto c =
+      load({}, with_secrets({"HERALD_PUBLIC_ADDR=127.0.0.1:9000", "HERALD_INTERNAL_ADDR=[::1]:9001",
+                             "HERALD_STORE=mysql://u:p@127.0.0.1:3306/herald",
+                             "HERALD_BUS=redis://127.0.0.1:6379", "HERALD_NODE_ID=node-a",
+                             "HERALD_ALLOWED_ORIGINS=https://a.example, https://b.example",
+                             "HERALD_RETENTION_DAYS=7", "HERALD_LOG_LEVEL=debug",
+                             "HERALD_MAX_FRAME_BYTES=8192", "HERALD_MAX_QUEUE_BYTES=2048",
+                             "PATH=/usr/bin"}))
+          .cfg;
   CHECK(c.public_addr.str() == "127.0.0.1:9000");
   CHECK(c.internal_addr.host == "::1");
   CHECK(c.internal_addr.port == 9001);
@@ -127,7 +132,10 @@ TEST_CASE("the environment wins over TOML and a flag wins over both", "[config]"
     CHECK(c.api_keys == std::vector<std::string>{"toml-key-one-0123456", "toml-key-two-0123456"});
   }
   SECTION("environment over TOML") {
-    auto c = load({"--config", f.str()}, {"HERALD_PUBLIC_ADDR=10.0.0.2:2000", "HERALD_JWT_SECRET=from-env-secret-0123456789abcdef01234"}).cfg;
+    auto c =
+        load({"--config", f.str()}, {"HERALD_PUBLIC_ADDR=10.0.0.2:2000",
+                                     "HERALD_JWT_SECRET=from-env-secret-0123456789abcdef01234"})
+            .cfg;
     CHECK(c.public_addr.str() == "10.0.0.2:2000");
     CHECK(c.jwt_secret == "from-env-secret-0123456789abcdef01234");
     CHECK(c.retention_days == 30);  // untouched by the environment
@@ -135,7 +143,8 @@ TEST_CASE("the environment wins over TOML and a flag wins over both", "[config]"
   SECTION("flags over environment and TOML, in both spellings") {
     auto c = load({"--config=" + f.str(), "--public-addr", "10.0.0.3:3000", "--retention-days=12",
                    "--jwt-secret", "from-flag-secret-0123456789abcdef0123"},
-                  {"HERALD_PUBLIC_ADDR=10.0.0.2:2000", "HERALD_RETENTION_DAYS=20", "HERALD_JWT_SECRET=from-env-secret-0123456789abcdef01234"})
+                  {"HERALD_PUBLIC_ADDR=10.0.0.2:2000", "HERALD_RETENTION_DAYS=20",
+                   "HERALD_JWT_SECRET=from-env-secret-0123456789abcdef01234"})
                  .cfg;
     CHECK(c.public_addr.str() == "10.0.0.3:3000");
     CHECK(c.retention_days == 12);
@@ -146,21 +155,31 @@ TEST_CASE("the environment wins over TOML and a flag wins over both", "[config]"
 }
 
 TEST_CASE("a flag takes its value as the next argument or after '='", "[config]") {
-  auto a = load({"--log-level", "error", "--store=sqlite:/tmp/x.db", "--api-key", "key-long-enough-0123"}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"});
+  auto a = load(
+      {"--log-level", "error", "--store=sqlite:/tmp/x.db", "--api-key", "key-long-enough-0123"},
+      {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"});
   CHECK(a.cfg.log_level == "error");
   CHECK(a.cfg.store == "sqlite:/tmp/x.db");
   CHECK(a.cfg.api_keys == std::vector<std::string>{"key-long-enough-0123"});
   // A value may itself contain '=' after the first one.
-  auto b = load({"--jwt-secret=abc=def-0123456789abcdef0123456789"}, {"HERALD_API_KEY=key-long-enough-0123"});
+  auto b = load({"--jwt-secret=abc=def-0123456789abcdef0123456789"},
+                {"HERALD_API_KEY=key-long-enough-0123"});
   CHECK(b.cfg.jwt_secret == "abc=def-0123456789abcdef0123456789");
 }
 
 TEST_CASE("the API key setting is a comma-separated list", "[config]") {
-  CHECK(load({}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234", "HERALD_API_KEY=alpha-key-0123456789, beta-key-0123456789 ,gamma-key-0123456789,,"}).cfg.api_keys ==
-        std::vector<std::string>{"alpha-key-0123456789", "beta-key-0123456789", "gamma-key-0123456789"});
-  CHECK(load({"--api-key=one-key-0123456789ab,two-key-0123456789ab"}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"}).cfg.api_keys ==
+  CHECK(
+      load({}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234",
+                "HERALD_API_KEY=alpha-key-0123456789, beta-key-0123456789 ,gamma-key-0123456789,,"})
+          .cfg.api_keys == std::vector<std::string>{"alpha-key-0123456789", "beta-key-0123456789",
+                                                    "gamma-key-0123456789"});
+  CHECK(load({"--api-key=one-key-0123456789ab,two-key-0123456789ab"},
+             {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"})
+            .cfg.api_keys ==
         std::vector<std::string>{"one-key-0123456789ab", "two-key-0123456789ab"});
-  CHECK_THAT(refusal({"--api-key", " , "}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"}), Catch::Contains("--api-key"));
+  CHECK_THAT(
+      refusal({"--api-key", " , "}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"}),
+      Catch::Contains("--api-key"));
 }
 
 TEST_CASE("an unknown TOML key stops the start and is named", "[config]") {
@@ -182,7 +201,8 @@ TEST_CASE("a flag without a value stops the start", "[config]") {
 TEST_CASE("bad values stop the start with a message naming the key", "[config]") {
   SECTION("port 0 and 70000") {
     CHECK_THAT(refusal({"--public-addr", "0.0.0.0:0"}, secrets), Catch::Contains("--public-addr"));
-    CHECK_THAT(refusal({"--internal-addr=127.0.0.1:70000"}, secrets), Catch::Contains("--internal-addr"));
+    CHECK_THAT(refusal({"--internal-addr=127.0.0.1:70000"}, secrets),
+               Catch::Contains("--internal-addr"));
     CHECK_THAT(refusal({}, with_secrets({"HERALD_PUBLIC_ADDR=0.0.0.0:70000"})),
                Catch::Contains("HERALD_PUBLIC_ADDR"));
     CHECK_THAT(refusal({}, with_secrets({"HERALD_INTERNAL_ADDR=127.0.0.1:0"})),
@@ -194,8 +214,10 @@ TEST_CASE("bad values stop the start with a message naming the key", "[config]")
   SECTION("retention_days abc and 0") {
     CHECK_THAT(refusal({"--retention-days", "abc"}, secrets), Catch::Contains("--retention-days"));
     CHECK_THAT(refusal({"--retention-days=0"}, secrets), Catch::Contains("--retention-days"));
-    CHECK_THAT(refusal({}, with_secrets({"HERALD_RETENTION_DAYS=abc"})), Catch::Contains("HERALD_RETENTION_DAYS"));
-    CHECK_THAT(refusal({}, with_secrets({"HERALD_RETENTION_DAYS=0"})), Catch::Contains("HERALD_RETENTION_DAYS"));
+    CHECK_THAT(refusal({}, with_secrets({"HERALD_RETENTION_DAYS=abc"})),
+               Catch::Contains("HERALD_RETENTION_DAYS"));
+    CHECK_THAT(refusal({}, with_secrets({"HERALD_RETENTION_DAYS=0"})),
+               Catch::Contains("HERALD_RETENTION_DAYS"));
     toml_file f("retention_days = 0\n");
     CHECK_THAT(refusal({"--config", f.str()}, secrets), Catch::Contains("retention_days"));
     toml_file g("retention_days = -3\n");
@@ -203,11 +225,14 @@ TEST_CASE("bad values stop the start with a message naming the key", "[config]")
   }
   SECTION("log_level loud") {
     CHECK_THAT(refusal({"--log-level", "loud"}, secrets), Catch::Contains("--log-level"));
-    CHECK_THAT(refusal({}, with_secrets({"HERALD_LOG_LEVEL=loud"})), Catch::Contains("HERALD_LOG_LEVEL"));
+    CHECK_THAT(refusal({}, with_secrets({"HERALD_LOG_LEVEL=loud"})),
+               Catch::Contains("HERALD_LOG_LEVEL"));
   }
   SECTION("store postgres://") {
-    CHECK_THAT(refusal({"--store", "postgres://u:p@h:5432/db"}, secrets), Catch::Contains("--store"));
-    CHECK_THAT(refusal({}, with_secrets({"HERALD_STORE=postgres://"})), Catch::Contains("HERALD_STORE"));
+    CHECK_THAT(refusal({"--store", "postgres://u:p@h:5432/db"}, secrets),
+               Catch::Contains("--store"));
+    CHECK_THAT(refusal({}, with_secrets({"HERALD_STORE=postgres://"})),
+               Catch::Contains("HERALD_STORE"));
   }
   SECTION("bus http://x") {
     CHECK_THAT(refusal({"--bus", "http://x"}, secrets), Catch::Contains("--bus"));
@@ -223,14 +248,18 @@ TEST_CASE("bad values stop the start with a message naming the key", "[config]")
 TEST_CASE("a TOML file that does not parse stops the start", "[config]") {
   toml_file f("public_addr = \n");
   CHECK_THAT(refusal({"--config", f.str()}, secrets), Catch::Contains("--config"));
-  CHECK_THAT(refusal({"--config", "/nonexistent/herald.toml"}, secrets), Catch::Contains("--config"));
+  CHECK_THAT(refusal({"--config", "/nonexistent/herald.toml"}, secrets),
+             Catch::Contains("--config"));
 }
 
 TEST_CASE("a missing JWT secret or API key stops the start without --dev", "[config]") {
-  CHECK_THAT(refusal({}, {"HERALD_API_KEY=key-long-enough-0123"}), Catch::Contains("HERALD_JWT_SECRET"));
-  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"}), Catch::Contains("HERALD_API_KEY"));
+  CHECK_THAT(refusal({}, {"HERALD_API_KEY=key-long-enough-0123"}),
+             Catch::Contains("HERALD_JWT_SECRET"));
+  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=secret-long-enough-for-hs256-01234"}),
+             Catch::Contains("HERALD_API_KEY"));
   CHECK_THAT(refusal({}, {}), Catch::Contains("HERALD_"));
-  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=", "HERALD_API_KEY=key-long-enough-0123"}), Catch::Contains("HERALD_JWT_SECRET"));
+  CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=", "HERALD_API_KEY=key-long-enough-0123"}),
+             Catch::Contains("HERALD_JWT_SECRET"));
 }
 
 TEST_CASE("--dev generates a fresh JWT secret and API key and says so", "[config]") {
@@ -258,17 +287,20 @@ TEST_CASE("the first argument may name the command", "[config]") {
   CHECK(load({"serve"}, secrets).command == "serve");
   CHECK(load({"--help"}).command == "help");
   CHECK(load({"--version"}).command == "version");
-  CHECK_THAT(herald::gateway::usage(), Catch::Contains("--public-addr") && Catch::Contains("HERALD_RETENTION_DAYS"));
+  CHECK_THAT(herald::gateway::usage(),
+             Catch::Contains("--public-addr") && Catch::Contains("HERALD_RETENTION_DAYS"));
 }
 
-TEST_CASE("a JWT secret under 32 bytes or an API key under 16 bytes stops the start without --dev", "[config]") {
+TEST_CASE("a JWT secret under 32 bytes or an API key under 16 bytes stops the start without --dev",
+          "[config]") {
   const std::string long_secret = "HERALD_JWT_SECRET=" + std::string(32, 'j');
   const std::string long_key = "HERALD_API_KEY=" + std::string(16, 'k');
   // The shortest accepted values start (positive control).
   CHECK(load({}, {long_secret, long_key}).cfg.jwt_secret == std::string(32, 'j'));
   CHECK_THAT(refusal({}, {"HERALD_JWT_SECRET=" + std::string(31, 'j'), long_key}),
              Catch::Contains("HERALD_JWT_SECRET"));
-  CHECK_THAT(refusal({}, {long_secret, "HERALD_API_KEY=" + std::string(15, 'k')}), Catch::Contains("HERALD_API_KEY"));
+  CHECK_THAT(refusal({}, {long_secret, "HERALD_API_KEY=" + std::string(15, 'k')}),
+             Catch::Contains("HERALD_API_KEY"));
   // Any key of the list.
   CHECK_THAT(refusal({}, {long_secret, "HERALD_API_KEY=" + std::string(16, 'k') + ",short"}),
              Catch::Contains("HERALD_API_KEY"));
@@ -278,15 +310,17 @@ TEST_CASE("a JWT secret under 32 bytes or an API key under 16 bytes stops the st
         std::vector<std::string>{"k1"});
 }
 
-TEST_CASE("the connection bounds have their documented defaults and are parsed strictly", "[config]") {
+TEST_CASE("the connection bounds have their documented defaults and are parsed strictly",
+          "[config]") {
   const auto c = load({}, secrets).cfg;
   CHECK(c.max_pending_connections == 8192);
   CHECK(c.max_connections_per_ip == 2048);
   CHECK(c.reserved_fds == 64);
   CHECK(c.drain_grace_ms == 1000);
-  const auto d = load({}, with_secrets({"HERALD_MAX_PENDING_CONNECTIONS=10", "HERALD_MAX_CONNECTIONS_PER_IP=0",
-                                        "HERALD_RESERVED_FDS=8", "HERALD_DRAIN_GRACE_MS=0"}))
-                     .cfg;
+  const auto d =
+      load({}, with_secrets({"HERALD_MAX_PENDING_CONNECTIONS=10", "HERALD_MAX_CONNECTIONS_PER_IP=0",
+                             "HERALD_RESERVED_FDS=8", "HERALD_DRAIN_GRACE_MS=0"}))
+          .cfg;
   CHECK(d.max_pending_connections == 10);
   CHECK(d.max_connections_per_ip == 0);
   CHECK(d.reserved_fds == 8);
@@ -295,5 +329,6 @@ TEST_CASE("the connection bounds have their documented defaults and are parsed s
              Catch::Contains("HERALD_MAX_PENDING_CONNECTIONS"));
   CHECK_THAT(refusal({}, with_secrets({"HERALD_MAX_CONNECTIONS_PER_IP=x"})),
              Catch::Contains("HERALD_MAX_CONNECTIONS_PER_IP"));
-  CHECK_THAT(refusal({}, with_secrets({"HERALD_DRAIN_GRACE_MS=9001"})), Catch::Contains("HERALD_DRAIN_GRACE_MS"));
+  CHECK_THAT(refusal({}, with_secrets({"HERALD_DRAIN_GRACE_MS=9001"})),
+             Catch::Contains("HERALD_DRAIN_GRACE_MS"));
 }

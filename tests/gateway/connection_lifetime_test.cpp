@@ -6,7 +6,8 @@ using herald::gateway::connection_lifetime;
 
 namespace {
 
-const connection_lifetime::limits limits{60, 30, 10};  // warn 60 s ahead; ping after 30 s; cut 10 s later
+const connection_lifetime::limits limits{60, 30,
+                                         10};  // warn 60 s ahead; ping after 30 s; cut 10 s later
 
 }  // namespace
 

@@ -47,7 +47,8 @@ TEST_CASE("parse_target decodes the path but keeps + there", "[http_types]") {
   CHECK(t.path == "/v1/inbox/123/a+b");
 }
 
-TEST_CASE("parse_target keeps empty values, names without '=' and the first of a repeat", "[http_types]") {
+TEST_CASE("parse_target keeps empty values, names without '=' and the first of a repeat",
+          "[http_types]") {
   auto t = gw::parse_target("/x?a=&b&&c=1&c=2");
   CHECK_FALSE(t.bad);
   CHECK(t.param("a") == "");

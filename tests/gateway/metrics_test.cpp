@@ -29,10 +29,10 @@ TEST_CASE("the metrics page names every metric with its type", "[metrics]") {
   metrics m;
   const auto page = m.render(0, true, false);
   for (const char* name :
-       {"herald_connections", "herald_users_online", "herald_connections_total", "herald_frames_sent_total",
-        "herald_bytes_sent_total", "herald_slow_client_closes_total", "herald_upgrades_refused_total",
-        "herald_bus_events_total", "herald_store_up", "herald_bus_up", "herald_notify_requests_total",
-        "herald_fanout_duration_seconds"}) {
+       {"herald_connections", "herald_users_online", "herald_connections_total",
+        "herald_frames_sent_total", "herald_bytes_sent_total", "herald_slow_client_closes_total",
+        "herald_upgrades_refused_total", "herald_bus_events_total", "herald_store_up",
+        "herald_bus_up", "herald_notify_requests_total", "herald_fanout_duration_seconds"}) {
     INFO(name);
     CHECK_THAT(page, Catch::Contains(std::string("# TYPE ") + name + " "));
     CHECK_THAT(page, Catch::Contains(std::string("# HELP ") + name + " "));
@@ -86,8 +86,8 @@ TEST_CASE("notify requests are counted by status", "[metrics]") {
 TEST_CASE("the fan-out histogram has cumulative buckets, +Inf, sum and count", "[metrics]") {
   metrics m;
   auto empty = samples(m.render(0, true, true));
-  for (const char* le : {"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
-                         "0.25", "1", "+Inf"}) {
+  for (const char* le : {"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+                         "0.05", "0.1", "0.25", "1", "+Inf"}) {
     const std::string key = std::string("herald_fanout_duration_seconds_bucket{le=\"") + le + "\"}";
     INFO(key);
     REQUIRE(empty.count(key) == 1);
@@ -100,7 +100,9 @@ TEST_CASE("the fan-out histogram has cumulative buckets, +Inf, sum and count", "
   m.observe_fanout(0.2);
   m.observe_fanout(3.0);  // only +Inf
   auto s = samples(m.render(0, true, true));
-  auto bucket = [&](const char* le) { return s[std::string("herald_fanout_duration_seconds_bucket{le=\"") + le + "\"}"]; };
+  auto bucket = [&](const char* le) {
+    return s[std::string("herald_fanout_duration_seconds_bucket{le=\"") + le + "\"}"];
+  };
   CHECK(bucket("0.0001") == "1");
   CHECK(bucket("0.0005") == "1");
   CHECK(bucket("0.001") == "2");

@@ -12,7 +12,8 @@ const auto a1 = ip::make_address("10.0.0.1");
 const auto a2 = ip::make_address("10.0.0.2");
 }  // namespace
 
-TEST_CASE("past the listener cap the oldest pending connection is evicted for a new one", "[pending]") {
+TEST_CASE("past the listener cap the oldest pending connection is evicted for a new one",
+          "[pending]") {
   pending_connections p(3, 0);
   std::vector<std::uint64_t> ids;
   for (int i = 0; i < 3; ++i) {
@@ -33,13 +34,15 @@ TEST_CASE("past the listener cap the oldest pending connection is evicted for a 
   CHECK(p.size() == 2);
 }
 
-TEST_CASE("pending connections per source address are capped, other addresses unaffected", "[pending]") {
+TEST_CASE("pending connections per source address are capped, other addresses unaffected",
+          "[pending]") {
   pending_connections p(100, 2);
   auto x = p.add({}, a1);
   CHECK(p.add({}, a1).v == pending_connections::verdict::admitted);
   CHECK(p.add({}, a1).v == pending_connections::verdict::address_full);
   // A v4-mapped v6 address counts as the same address.
-  CHECK(p.add({}, ip::make_address("::ffff:10.0.0.1")).v == pending_connections::verdict::address_full);
+  CHECK(p.add({}, ip::make_address("::ffff:10.0.0.1")).v ==
+        pending_connections::verdict::address_full);
   CHECK(p.add({}, a2).v == pending_connections::verdict::admitted);
   // Leaving the list (authenticated, closed) frees the address's slot.
   p.remove(x.id);
@@ -47,7 +50,8 @@ TEST_CASE("pending connections per source address are capped, other addresses un
   CHECK(p.size() == 3);
 }
 
-TEST_CASE("the body limit is chosen after routing and, on the internal listener, after the key", "[limits]") {
+TEST_CASE("the body limit is chosen after routing and, on the internal listener, after the key",
+          "[limits]") {
   config cfg;
   cfg.api_keys = {"a-valid-api-key-0123"};
   auto head = [](http::verb v, const char* path, const char* key) {
@@ -55,7 +59,9 @@ TEST_CASE("the body limit is chosen after routing and, on the internal listener,
     if (key) r.set(http::field::authorization, std::string("Bearer ") + key);
     return r;
   };
-  auto plan = [&](bool internal, const request& r) { return plan_body(cfg, internal, r, parse_target(r.target())); };
+  auto plan = [&](bool internal, const request& r) {
+    return plan_body(cfg, internal, r, parse_target(r.target()));
+  };
 
   // Internal: the batch limit only with a valid key; without one the body is never read.
   const auto keyed = plan(true, head(http::verb::post, "/v1/notify/batch", "a-valid-api-key-0123"));
@@ -63,13 +69,15 @@ TEST_CASE("the body limit is chosen after routing and, on the internal listener,
   CHECK(keyed.limit == cfg.max_batch_bytes);
   CHECK(plan(true, head(http::verb::post, "/v1/notify/batch", nullptr)).answer_without_body);
   CHECK(plan(true, head(http::verb::post, "/v1/notify/batch", "wrong")).answer_without_body);
-  CHECK(plan(true, head(http::verb::post, "/v1/notify", "a-valid-api-key-0123")).limit == cfg.max_body_bytes);
+  CHECK(plan(true, head(http::verb::post, "/v1/notify", "a-valid-api-key-0123")).limit ==
+        cfg.max_body_bytes);
   CHECK_FALSE(plan(true, head(http::verb::get, "/healthz", nullptr)).answer_without_body);
   // Public: no batch route; unknown API routes and static pages answer from the head.
   const auto pub = plan(false, head(http::verb::post, "/v1/notify/batch", "a-valid-api-key-0123"));
   CHECK(pub.answer_without_body);
   CHECK(pub.limit == cfg.max_body_bytes);
-  CHECK_FALSE(plan(false, head(http::verb::post, "/v1/inbox/read_all", nullptr)).answer_without_body);
+  CHECK_FALSE(
+      plan(false, head(http::verb::post, "/v1/inbox/read_all", nullptr)).answer_without_body);
   CHECK(plan(false, head(http::verb::post, "/v1/dev/token", nullptr)).answer_without_body);
   cfg.dev = true;
   CHECK_FALSE(plan(false, head(http::verb::post, "/v1/dev/token", nullptr)).answer_without_body);

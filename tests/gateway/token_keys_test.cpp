@@ -74,7 +74,8 @@ std::string sign(EVP_PKEY* k, const std::string& input) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, k);
   std::size_t len = 0;
-  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size());
+  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
+                 input.size());
   std::string sig(len, '\0');
   EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
                  reinterpret_cast<const unsigned char*>(input.data()), input.size());
@@ -94,8 +95,8 @@ std::string sign(EVP_PKEY* k, const std::string& input) {
 std::string hs256(const std::string& key, const std::string& input) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(input.data()),
-       input.size(), out, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), out, &len);
   return std::string(reinterpret_cast<const char*>(out), len);
 }
 
@@ -105,7 +106,8 @@ json header(const std::string& alg, const std::string& kid = "") {
   return h;
 }
 
-std::string token_with(EVP_PKEY* k, const std::string& alg, const json& claims, const std::string& kid = "") {
+std::string token_with(EVP_PKEY* k, const std::string& alg, const json& claims,
+                       const std::string& kid = "") {
   const std::string input = b64url(header(alg, kid).dump()) + "." + b64url(claims.dump());
   return input + "." + b64url(sign(k, input));
 }
@@ -115,7 +117,9 @@ std::string hs_token(const std::string& key, const json& claims, const std::stri
   return input + "." + b64url(hs256(key, input));
 }
 
-json claims(std::uint64_t sub = 42) { return json{{"sub", std::to_string(sub)}, {"exp", now + 3600}, {"iat", now - 10}}; }
+json claims(std::uint64_t sub = 42) {
+  return json{{"sub", std::to_string(sub)}, {"exp", now + 3600}, {"iat", now - 10}};
+}
 
 std::string bn_bytes(EVP_PKEY* k, const char* name) {
   BIGNUM* bn = nullptr;
@@ -128,14 +132,21 @@ std::string bn_bytes(EVP_PKEY* k, const char* name) {
 
 json jwk_of(EVP_PKEY* k, const std::string& kid) {
   if (EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA) {
-    return json{{"kty", "RSA"}, {"kid", kid}, {"use", "sig"}, {"alg", "RS256"},
-                {"n", b64url(bn_bytes(k, OSSL_PKEY_PARAM_RSA_N))}, {"e", b64url(bn_bytes(k, OSSL_PKEY_PARAM_RSA_E))}};
+    return json{{"kty", "RSA"},
+                {"kid", kid},
+                {"use", "sig"},
+                {"alg", "RS256"},
+                {"n", b64url(bn_bytes(k, OSSL_PKEY_PARAM_RSA_N))},
+                {"e", b64url(bn_bytes(k, OSSL_PKEY_PARAM_RSA_E))}};
   }
   unsigned char pub[133];
   std::size_t len = 0;
   EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &len);
   const std::string point(reinterpret_cast<const char*>(pub), len);  // 0x04 || x || y
-  return json{{"kty", "EC"}, {"kid", kid}, {"crv", "P-256"}, {"x", b64url(point.substr(1, 32))},
+  return json{{"kty", "EC"},
+              {"kid", kid},
+              {"crv", "P-256"},
+              {"x", b64url(point.substr(1, 32))},
               {"y", b64url(point.substr(33, 32))}};
 }
 
@@ -173,7 +184,8 @@ token_verifier with_public_key(EVP_PKEY* k, std::string sec = "") {
 
 }  // namespace
 
-TEST_CASE("a PEM public key is bound to its algorithm: RSA to RS256, EC P-256 to ES256", "[token][keys]") {
+TEST_CASE("a PEM public key is bound to its algorithm: RSA to RS256, EC P-256 to ES256",
+          "[token][keys]") {
   auto rsa = rsa_key();
   auto ec = ec_key();
   CHECK(parse_public_key_pem(public_pem(rsa.get())).alg == herald::gateway::jwt_alg::rs256);
@@ -181,11 +193,13 @@ TEST_CASE("a PEM public key is bound to its algorithm: RSA to RS256, EC P-256 to
   CHECK_THROWS_AS(parse_public_key_pem("not a key"), std::invalid_argument);
   CHECK_THROWS_AS(parse_public_key_pem(public_pem(rsa_key(1024).get())), std::invalid_argument);
   CHECK_THROWS_AS(parse_public_key_pem(public_pem(ec_key("P-384").get())), std::invalid_argument);
-  CHECK_THROWS_AS(parse_public_key_pem("-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n"),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(
+      parse_public_key_pem("-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n"),
+      std::invalid_argument);
 }
 
-TEST_CASE("RS256 and ES256 tokens are accepted with their public key and nothing else", "[token][keys]") {
+TEST_CASE("RS256 and ES256 tokens are accepted with their public key and nothing else",
+          "[token][keys]") {
   auto rsa = rsa_key();
   auto ec = ec_key();
   auto other_rsa = rsa_key();
@@ -232,11 +246,13 @@ TEST_CASE("an HS256 token whose secret is the public key's PEM text is refused",
   CHECK(accepted(with_public_key(rsa.get(), secret), hs_token(secret, claims())));
 }
 
-TEST_CASE("alg none and unknown algorithms are refused whatever keys are configured", "[token][keys]") {
+TEST_CASE("alg none and unknown algorithms are refused whatever keys are configured",
+          "[token][keys]") {
   auto rsa = rsa_key();
   auto v = with_public_key(rsa.get(), secret);
   const std::string body = b64url(claims().dump());
-  for (const char* alg : {"none", "None", "NONE", "HS384", "HS512", "RS384", "RS512", "PS256", "ES384", "EdDSA", ""}) {
+  for (const char* alg : {"none", "None", "NONE", "HS384", "HS512", "RS384", "RS512", "PS256",
+                          "ES384", "EdDSA", ""}) {
     INFO(alg);
     const std::string input = b64url(json{{"alg", alg}}.dump()) + "." + body;
     CHECK(refusal(v, input + ".") != "accepted");
@@ -283,15 +299,21 @@ TEST_CASE("a JWKS with two kids chooses the key by kid", "[token][keys][jwks]") 
 
 TEST_CASE("a JWKS keeps the usable keys and skips the rest", "[token][keys][jwks]") {
   auto k1 = rsa_key();
-  json keys = json::array({jwk_of(k1.get(), "good"),
-                           json{{"kty", "oct"}, {"k", "c2VjcmV0"}, {"kid", "hmac"}},
-                           json{{"kty", "RSA"}, {"kid", "enc"}, {"use", "enc"}, {"n", "AQAB"}, {"e", "AQAB"}},
-                           json{{"kty", "EC"}, {"kid", "p384"}, {"crv", "P-384"}, {"x", "AA"}, {"y", "AA"}},
-                           json{{"kty", "EC"}, {"kid", "bad-point"}, {"crv", "P-256"}, {"x", b64url(std::string(32, '\x01'))},
-                                {"y", b64url(std::string(32, '\x02'))}},
-                           json{{"kty", "RSA"}, {"kid", "alg-mismatch"}, {"alg", "ES256"}, {"n", jwk_of(k1.get(), "x")["n"]},
-                                {"e", "AQAB"}},
-                           "not an object"});
+  json keys = json::array(
+      {jwk_of(k1.get(), "good"), json{{"kty", "oct"}, {"k", "c2VjcmV0"}, {"kid", "hmac"}},
+       json{{"kty", "RSA"}, {"kid", "enc"}, {"use", "enc"}, {"n", "AQAB"}, {"e", "AQAB"}},
+       json{{"kty", "EC"}, {"kid", "p384"}, {"crv", "P-384"}, {"x", "AA"}, {"y", "AA"}},
+       json{{"kty", "EC"},
+            {"kid", "bad-point"},
+            {"crv", "P-256"},
+            {"x", b64url(std::string(32, '\x01'))},
+            {"y", b64url(std::string(32, '\x02'))}},
+       json{{"kty", "RSA"},
+            {"kid", "alg-mismatch"},
+            {"alg", "ES256"},
+            {"n", jwk_of(k1.get(), "x")["n"]},
+            {"e", "AQAB"}},
+       "not an object"});
   std::vector<std::string> skipped;
   auto got = parse_jwks(json{{"keys", keys}}.dump(), &skipped);
   REQUIRE(got.size() == 1);
@@ -335,7 +357,8 @@ TEST_CASE("a kid the set lacks makes the source read it again, at most once per 
   CHECK(eventually_accepted(t2));
   CHECK(source->attempts() == 2);
   // k3 right after: the read waits for the interval since the last one.
-  file.write(json{{"keys", json::array({jwk_of(k1.get(), "k1"), jwk_of(k2.get(), "k2"), jwk_of(k3.get(), "k3")})}});
+  file.write(json{{"keys", json::array({jwk_of(k1.get(), "k1"), jwk_of(k2.get(), "k2"),
+                                        jwk_of(k3.get(), "k3")})}});
   const auto t3 = token_with(k3.get(), "RS256", claims(), "k3");
   const auto asked = std::chrono::steady_clock::now();
   CHECK_FALSE(accepted(v, t3));
@@ -423,8 +446,10 @@ TEST_CASE("issuer and audience are compared as exact strings", "[token][claims]"
   };
   const row rows[] = {
       {"both match", "https://id.example.com/realms/shop", "herald", true},
-      {"aud array containing it", "https://id.example.com/realms/shop", json::array({"account", "herald"}), true},
-      {"aud array without it", "https://id.example.com/realms/shop", json::array({"account", "heraldx"}), false},
+      {"aud array containing it", "https://id.example.com/realms/shop",
+       json::array({"account", "herald"}), true},
+      {"aud array without it", "https://id.example.com/realms/shop",
+       json::array({"account", "heraldx"}), false},
       {"aud other", "https://id.example.com/realms/shop", "account", false},
       {"aud case differs", "https://id.example.com/realms/shop", "Herald", false},
       {"aud a prefix", "https://id.example.com/realms/shop", "her", false},
@@ -461,8 +486,9 @@ TEST_CASE("a JWKS URL must be http or https with a host", "[token][jwks]") {
   CHECK(url_source.keys()->empty());
 }
 
-TEST_CASE("after a refusal for an unknown kid, after_key_fetch runs the retry once the fetch is done",
-          "[token][keys][jwks]") {
+TEST_CASE(
+    "after a refusal for an unknown kid, after_key_fetch runs the retry once the fetch is done",
+    "[token][keys][jwks]") {
   using namespace std::chrono_literals;
   auto k1 = rsa_key();
   auto k2 = ec_key();

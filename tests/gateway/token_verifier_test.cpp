@@ -21,7 +21,8 @@ std::string base64url(const std::string& in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
                        static_cast<unsigned char>(in[i + 2]);
     out += abc[(v >> 18) & 63];
     out += abc[(v >> 12) & 63];
@@ -33,7 +34,8 @@ std::string base64url(const std::string& in) {
     out += abc[(v >> 18) & 63];
     out += abc[(v >> 12) & 63];
   } else if (i + 2 == in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    const unsigned v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += abc[(v >> 18) & 63];
     out += abc[(v >> 12) & 63];
     out += abc[(v >> 6) & 63];
@@ -44,13 +46,14 @@ std::string base64url(const std::string& in) {
 std::string hmac(const EVP_MD* md, const std::string& key, const std::string& data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned len = 0;
-  HMAC(md, key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-       out, &len);
+  HMAC(md, key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<const char*>(out), len);
 }
 
 // A JWT built by hand, so that tests control every byte of header, claims and signature.
-std::string make_token(const json& claims, const std::string& alg = "HS256", const std::string& key = secret) {
+std::string make_token(const json& claims, const std::string& alg = "HS256",
+                       const std::string& key = secret) {
   const std::string signing_input =
       base64url(json{{"alg", alg}, {"typ", "JWT"}}.dump()) + "." + base64url(claims.dump());
   std::string sig;
@@ -60,7 +63,9 @@ std::string make_token(const json& claims, const std::string& alg = "HS256", con
   return signing_input + "." + base64url(sig);
 }
 
-json claims_for(const json& sub) { return json{{"sub", sub}, {"exp", now + 3600}, {"iat", now - 10}}; }
+json claims_for(const json& sub) {
+  return json{{"sub", sub}, {"exp", now + 3600}, {"iat", now - 10}};
+}
 
 // Verifies and expects a refusal with a reason that does not echo the token.
 void expect_refused(const std::string& token) {
@@ -107,7 +112,8 @@ TEST_CASE("the groups claim is kept and its invalid entries are ignored", "[toke
   token_verifier v(secret);
   std::string why;
   auto c = claims_for("7");
-  c["groups"] = json::array({"role/3", "org/1", "org/1/role/3", "ORG/2", "org", "job/", 5, nullptr, "job/7"});
+  c["groups"] =
+      json::array({"role/3", "org/1", "org/1/role/3", "ORG/2", "org", "job/", 5, nullptr, "job/7"});
   auto id = v.verify(make_token(c), now, &why);
   REQUIRE(id.has_value());
   CHECK(id->user_id == 7);
@@ -152,7 +158,9 @@ TEST_CASE("tokens that are refused", "[token]") {
     // The same with a signature appended does not help.
     expect_refused(unsigned_token + base64url(hmac(EVP_sha256(), secret, "x")));
   }
-  SECTION("an HS512 header, even correctly signed with the secret") { expect_refused(make_token(claims_for("42"), "HS512")); }
+  SECTION("an HS512 header, even correctly signed with the secret") {
+    expect_refused(make_token(claims_for("42"), "HS512"));
+  }
   SECTION("an RS256 token when only a secret is configured (no public key to check it)") {
     expect_refused(make_token(claims_for("42"), "RS256"));
   }
@@ -172,7 +180,9 @@ TEST_CASE("tokens that are refused", "[token]") {
     auto forged = t.substr(0, first + 1) + base64url(claims_for("43").dump()) + t.substr(second);
     expect_refused(forged);
   }
-  SECTION("signed with another secret") { expect_refused(make_token(claims_for("42"), "HS256", "another-secret")); }
+  SECTION("signed with another secret") {
+    expect_refused(make_token(claims_for("42"), "HS256", "another-secret"));
+  }
   SECTION("expired: exp now or earlier") {
     auto c = claims_for("42");
     c["exp"] = now;

@@ -14,12 +14,13 @@ namespace {
 
 // Records what the tracker asks the session to do.
 struct recorder : unread_tracker::actions {
-  std::vector<std::int64_t> counts;                             // count frames, in order
+  std::vector<std::int64_t> counts;                            // count frames, in order
   std::vector<std::pair<std::uint64_t, std::int64_t>> pushed;  // notification id, unread after it
   int recounts = 0;
   std::int64_t last = -1;  // the count the client shows: the last count or notification frame
   void send_count(std::int64_t u) override { counts.push_back(u), last = u; }
-  void send_notification(std::uint64_t id, const std::shared_ptr<const std::string>&, std::int64_t u) override {
+  void send_notification(std::uint64_t id, const std::shared_ptr<const std::string>&,
+                         std::int64_t u) override {
     pushed.emplace_back(id, u), last = u;
   }
   void start_recount() override { ++recounts; }
@@ -30,7 +31,8 @@ const auto prefix = std::make_shared<const std::string>("{}");
 
 }  // namespace
 
-TEST_CASE("arrivals before the initial count are pushed once, counted only past the watermark", "[unread_tracker]") {
+TEST_CASE("arrivals before the initial count are pushed once, counted only past the watermark",
+          "[unread_tracker]") {
   recorder r;
   unread_tracker t(r);
   t.on_notification(11, prefix);
@@ -49,7 +51,7 @@ TEST_CASE("with since, ids the sync covers are never pushed, early or late", "[u
   unread_tracker t(r);
   t.on_notification(10, prefix);  // early, covered by the sync
   t.loaded(5, 10, true);
-  t.on_notification(8, prefix);   // late event of an item the sync sent
+  t.on_notification(8, prefix);  // late event of an item the sync sent
   t.on_notification(10, prefix);
   t.on_notification(12, prefix);  // new
   REQUIRE(r.pushed.size() == 1);
@@ -93,7 +95,8 @@ TEST_CASE("arrivals during a recount are added when its snapshot missed them", "
   CHECK(r.last == 5);
 }
 
-TEST_CASE("a change during a recount runs another one, and an unchanged count sends nothing", "[unread_tracker]") {
+TEST_CASE("a change during a recount runs another one, and an unchanged count sends nothing",
+          "[unread_tracker]") {
   recorder r;
   unread_tracker t(r);
   t.loaded(2, 5, false);
@@ -129,9 +132,9 @@ TEST_CASE("seeded interleavings always end on the true count", "[unread_tracker]
     };
     auto snapshot = [&] { return snap{true_count(), next_id - 1}; };
     for (int i = 0; i < 5; ++i) unread_items[next_id++] = true;  // history before connect
-    std::deque<std::uint64_t> notifications;  // in commit order
-    int changes = 0;                          // count_changed events in flight
-    std::optional<snap> initial;              // the initial count: snapshot taken, not yet answered
+    std::deque<std::uint64_t> notifications;                     // in commit order
+    int changes = 0;                                             // count_changed events in flight
+    std::optional<snap> initial;  // the initial count: snapshot taken, not yet answered
     bool loaded = false;
     int recounts_answered = 0;
     std::optional<snap> recount_snap;
@@ -199,7 +202,8 @@ TEST_CASE("seeded interleavings always end on the true count", "[unread_tracker]
   }
 }
 
-TEST_CASE("a resync sends the missed items, then what arrived meanwhile, in id order", "[unread_tracker]") {
+TEST_CASE("a resync sends the missed items, then what arrived meanwhile, in id order",
+          "[unread_tracker]") {
   struct resync_recorder : recorder {
     std::vector<std::uint64_t> resyncs_from;
     void start_resync(std::uint64_t from) override { resyncs_from.push_back(from); }
@@ -297,7 +301,8 @@ TEST_CASE("while the bus is down, a live arrival goes out through the store with
   CHECK(r.resyncs_from.size() == 4);
 }
 
-TEST_CASE("a repair while the bus is up pushes the missed items, then what arrived meanwhile", "[unread_tracker]") {
+TEST_CASE("a repair while the bus is up pushes the missed items, then what arrived meanwhile",
+          "[unread_tracker]") {
   // Another node's publisher was away while this node's subscription stayed up.
   outage_recorder r;
   unread_tracker t(r);
@@ -336,7 +341,8 @@ TEST_CASE("during an outage a failed read pushes nothing; the return reads from 
   CHECK(r.ids() == std::vector<std::uint64_t>{11, 12, 13});
 }
 
-TEST_CASE("a repair that failed during the outage runs again when the bus settles", "[unread_tracker]") {
+TEST_CASE("a repair that failed during the outage runs again when the bus settles",
+          "[unread_tracker]") {
   outage_recorder r;
   unread_tracker t(r);
   t.loaded(0, 10, false);
@@ -352,8 +358,9 @@ TEST_CASE("a repair that failed during the outage runs again when the bus settle
   CHECK(r.resyncs_from.size() == 2);
 }
 
-TEST_CASE("a connection opened during an outage pushes what its load counted, the rest through the store",
-          "[unread_tracker]") {
+TEST_CASE(
+    "a connection opened during an outage pushes what its load counted, the rest through the store",
+    "[unread_tracker]") {
   outage_recorder r;
   unread_tracker t(r);
   t.on_bus_lost();                // the registry tells new sessions too
@@ -369,7 +376,8 @@ TEST_CASE("a connection opened during an outage pushes what its load counted, th
   CHECK(r.last == 5);
 }
 
-TEST_CASE("an outage repair pages through a full page before anything held goes out", "[unread_tracker]") {
+TEST_CASE("an outage repair pages through a full page before anything held goes out",
+          "[unread_tracker]") {
   outage_recorder r;
   unread_tracker t(r);
   t.loaded(0, 100, false);

@@ -75,4 +75,3 @@ TEST_CASE("server_header uses 7-, 16- and 64-bit lengths at their boundaries", "
     CHECK(h[1] == 5);
   }
 }
-

@@ -18,7 +18,8 @@ namespace {
 constexpr std::array<std::uint8_t, 4> mask_key{0x37, 0xfa, 0x21, 0x3d};
 
 // A client frame as a browser sends it: masked, with the shortest length encoding.
-std::vector<std::uint8_t> frame(std::uint8_t op, const std::string& payload, bool fin = true, std::uint8_t rsv = 0) {
+std::vector<std::uint8_t> frame(std::uint8_t op, const std::string& payload, bool fin = true,
+                                std::uint8_t rsv = 0) {
   std::vector<std::uint8_t> out;
   out.push_back(static_cast<std::uint8_t>((fin ? 0x80 : 0) | rsv | op));
   const std::size_t n = payload.size();
@@ -30,10 +31,12 @@ std::vector<std::uint8_t> frame(std::uint8_t op, const std::string& payload, boo
     out.push_back(static_cast<std::uint8_t>(n));
   } else {
     out.push_back(0x80 | 127);
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(n) >> (56 - 8 * i)));
+    for (int i = 0; i < 8; ++i)
+      out.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(n) >> (56 - 8 * i)));
   }
   out.insert(out.end(), mask_key.begin(), mask_key.end());
-  for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(payload[i]) ^ mask_key[i & 3]);
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back(static_cast<std::uint8_t>(payload[i]) ^ mask_key[i & 3]);
   return out;
 }
 
@@ -67,7 +70,8 @@ struct seen {
 };
 
 // Feeds `bytes` in chunks of `chunk` and collects every event, as a session would.
-std::vector<seen> read_all(ws::message_reader& r, const std::vector<std::uint8_t>& bytes, std::size_t chunk) {
+std::vector<seen> read_all(ws::message_reader& r, const std::vector<std::uint8_t>& bytes,
+                           std::size_t chunk) {
   std::vector<seen> out;
   std::size_t at = 0;
   while (at < bytes.size() && !r.failed()) {
@@ -86,15 +90,18 @@ std::vector<seen> read_all(ws::message_reader& r, const std::vector<std::uint8_t
   return out;
 }
 
-std::vector<seen> read_all(const std::vector<std::uint8_t>& bytes, std::size_t max = 4096, std::size_t chunk = 1 << 20) {
+std::vector<seen> read_all(const std::vector<std::uint8_t>& bytes, std::size_t max = 4096,
+                           std::size_t chunk = 1 << 20) {
   ws::message_reader r(max);
   return read_all(r, bytes, chunk);
 }
 
 }  // namespace
 
-TEST_CASE("a masked text frame arrives as one message, unmasked (RFC 6455's Hello)", "[ws_message_reader]") {
-  const std::vector<std::uint8_t> hello{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+TEST_CASE("a masked text frame arrives as one message, unmasked (RFC 6455's Hello)",
+          "[ws_message_reader]") {
+  const std::vector<std::uint8_t> hello{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                        0x7f, 0x9f, 0x4d, 0x51, 0x58};
   auto ev = read_all(hello);
   REQUIRE(ev.size() == 1);
   CHECK(ev[0].what == kind::message);
@@ -103,10 +110,13 @@ TEST_CASE("a masked text frame arrives as one message, unmasked (RFC 6455's Hell
 }
 
 TEST_CASE("every way of splitting the bytes gives the same events", "[ws_message_reader]") {
-  const auto bytes = cat({frame(ws::text, "{\"ty", false), frame(ws::ping, "p1"), frame(ws::continuation, "pe\":", false),
-                          frame(ws::continuation, "1}"), frame(ws::text, std::string(300, 'a')),
+  const auto bytes = cat({frame(ws::text, "{\"ty", false), frame(ws::ping, "p1"),
+                          frame(ws::continuation, "pe\":", false), frame(ws::continuation, "1}"),
+                          frame(ws::text, std::string(300, 'a')),
                           frame(ws::binary, std::string(70000, 'b')), frame(ws::pong, ""),
-                          frame(ws::close, std::string("\x03\xe8" "bye", 5))});
+                          frame(ws::close, std::string("\x03\xe8"
+                                                       "bye",
+                                                       5))});
   const auto whole = read_all(bytes, 1 << 17);
   REQUIRE(whole.size() == 6);
   CHECK(whole[0].what == kind::ping);
@@ -130,7 +140,8 @@ TEST_CASE("every way of splitting the bytes gives the same events", "[ws_message
   }
 }
 
-TEST_CASE("a reader holds no buffer once everything it was given is parsed", "[ws_message_reader]") {
+TEST_CASE("a reader holds no buffer once everything it was given is parsed",
+          "[ws_message_reader]") {
   ws::message_reader r(4096);
   auto ev = read_all(r, frame(ws::text, "{\"type\":\"ping\"}"), 1024);
   REQUIRE(ev.size() == 1);
@@ -170,7 +181,8 @@ TEST_CASE("the protocol errors of the header close with 1002", "[ws_message_read
   }
 }
 
-TEST_CASE("lengths must use their shortest encoding, and 64-bit ones fit in 63 bits", "[ws_message_reader]") {
+TEST_CASE("lengths must use their shortest encoding, and 64-bit ones fit in 63 bits",
+          "[ws_message_reader]") {
   // Positive control: the shortest encodings of 125, 126 and 65536 bytes are read.
   for (std::size_t n : {125, 126, 65536}) {
     auto ev = read_all(frame(ws::binary, std::string(n, 'z')), 1 << 17);
@@ -190,28 +202,38 @@ TEST_CASE("lengths must use their shortest encoding, and 64-bit ones fit in 63 b
   CHECK(read_all(header(0x82, ~std::uint64_t{0}, 64)).at(0).code == 1002);
 }
 
-TEST_CASE("a message past the limit closes with 1009 from its header alone", "[ws_message_reader]") {
-  CHECK(read_all(frame(ws::text, std::string(100, 'x')), 100).at(0).what == kind::message);  // at the limit
+TEST_CASE("a message past the limit closes with 1009 from its header alone",
+          "[ws_message_reader]") {
+  CHECK(read_all(frame(ws::text, std::string(100, 'x')), 100).at(0).what ==
+        kind::message);  // at the limit
   CHECK(read_all(frame(ws::text, std::string(101, 'x')), 100).at(0).code == 1009);
   CHECK(read_all(header(0x81, 5000, 16), 4096).at(0).code == 1009);
   CHECK(read_all(header(0x82, std::uint64_t{1} << 40, 64), 4096).at(0).code == 1009);
   // Fragments count together.
-  auto ev = read_all(cat({frame(ws::text, std::string(60, 'a'), false), frame(ws::continuation, std::string(41, 'b'))}), 100);
+  auto ev = read_all(cat({frame(ws::text, std::string(60, 'a'), false),
+                          frame(ws::continuation, std::string(41, 'b'))}),
+                     100);
   REQUIRE(ev.size() == 1);
   CHECK(ev[0].code == 1009);
-  ev = read_all(cat({frame(ws::text, std::string(60, 'a'), false), frame(ws::continuation, std::string(40, 'b'))}), 100);
+  ev = read_all(cat({frame(ws::text, std::string(60, 'a'), false),
+                     frame(ws::continuation, std::string(40, 'b'))}),
+                100);
   REQUIRE(ev.size() == 1);
   CHECK(ev[0].what == kind::message);
 }
 
-TEST_CASE("text that is not UTF-8 closes with 1007, on the first bad fragment", "[ws_message_reader]") {
-  const char* bad[] = {"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "a\x80"};
+TEST_CASE("text that is not UTF-8 closes with 1007, on the first bad fragment",
+          "[ws_message_reader]") {
+  const char* bad[] = {"\xff",         "\xc0\xaf",         "\xe0\x80\xaf",
+                       "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+                       "a\x80"};
   for (const char* b : bad) {
     INFO("bytes " << b);
     CHECK(read_all(frame(ws::text, b)).at(0).code == 1007);
   }
   // Positive controls: valid multi-byte text, and a character split across fragments.
-  CHECK(read_all(frame(ws::text, "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80")).at(0).what == kind::message);
+  CHECK(read_all(frame(ws::text, "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80")).at(0).what ==
+        kind::message);
   auto split = read_all(cat({frame(ws::text, "\xe2\x82", false), frame(ws::continuation, "\xac")}));
   REQUIRE(split.size() == 1);
   CHECK(split[0].payload == "\xe2\x82\xac");
@@ -220,7 +242,9 @@ TEST_CASE("text that is not UTF-8 closes with 1007, on the first bad fragment", 
   REQUIRE(early.size() == 1);
   CHECK(early[0].code == 1007);
   // A message that ends inside a character.
-  CHECK(read_all(cat({frame(ws::text, "a", false), frame(ws::continuation, "\xe2\x82")})).at(0).code == 1007);
+  CHECK(read_all(cat({frame(ws::text, "a", false), frame(ws::continuation, "\xe2\x82")}))
+            .at(0)
+            .code == 1007);
   // Binary messages are not text.
   CHECK(read_all(frame(ws::binary, "\xff")).at(0).what == kind::message);
 }
@@ -246,7 +270,9 @@ TEST_CASE("close frames: codes and reasons are checked", "[ws_message_reader]") 
 
 TEST_CASE("nothing is parsed after a protocol error", "[ws_message_reader]") {
   ws::message_reader r(4096);
-  auto ev = read_all(r, cat({frame(ws::text, "ok"), frame(ws::text, "x", true, 0x40), frame(ws::text, "later")}), 1 << 16);
+  auto ev = read_all(
+      r, cat({frame(ws::text, "ok"), frame(ws::text, "x", true, 0x40), frame(ws::text, "later")}),
+      1 << 16);
   REQUIRE(ev.size() == 2);
   CHECK(ev[0].payload == "ok");
   CHECK(ev[1].what == kind::error);

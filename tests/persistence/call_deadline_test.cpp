@@ -84,11 +84,12 @@ TEST_CASE("a pool call within its deadline is answered with its value", "[deadli
   auto b = fresh_sqlite();
   persistence::store_pool pool(b->url(), 1, 2000ms);
   std::optional<int> got;
-  pool.submit(io.get_executor(), [](persistence::store&) { return 7; },
-              [&](persistence::outcome<int> o) {
-                got = o.value;
-                guard.reset();
-              });
+  pool.submit(
+      io.get_executor(), [](persistence::store&) { return 7; },
+      [&](persistence::outcome<int> o) {
+        got = o.value;
+        guard.reset();
+      });
   io.run_for(3s);
   REQUIRE(got);
   CHECK(*got == 7);
@@ -127,17 +128,17 @@ TEST_CASE("the writer answers at the deadline; a request still queued then is no
     write_lock lock(b->url());
     persistence::notify_writer writer(b->url(), 1, 100, 300ms);
     auto submit = [&](int i, const char* key) {
-      writer.submit(request(std::string(R"({"user_id":1,"title":"t","idempotency_key":")") +
-                            key + "\"}"),
-                    io.get_executor(), [&, i](persistence::outcome<persistence::insert_result> o) {
-                      out[i] = std::move(o);
-                      if (++answered == 2) guard.reset();
-                    });
+      writer.submit(
+          request(std::string(R"({"user_id":1,"title":"t","idempotency_key":")") + key + "\"}"),
+          io.get_executor(), [&, i](persistence::outcome<persistence::insert_result> o) {
+            out[i] = std::move(o);
+            if (++answered == 2) guard.reset();
+          });
     };
     const auto start = clock_type::now();
     submit(0, "running");  // its batch waits for the lock
     std::this_thread::sleep_for(50ms);
-    submit(1, "queued");   // behind it (batches of one)
+    submit(1, "queued");  // behind it (batches of one)
     io.run_for(5s);
     CHECK(clock_type::now() - start < 1500ms);
     REQUIRE(answered == 2);
@@ -154,7 +155,8 @@ TEST_CASE("the writer answers at the deadline; a request still queued then is no
   CHECK_FALSE(insert(*s, R"({"user_id":1,"title":"t","idempotency_key":"queued"})").duplicate);
 }
 
-TEST_CASE("past its queue bound the writer refuses at once, storing nothing", "[deadline][writer]") {
+TEST_CASE("past its queue bound the writer refuses at once, storing nothing",
+          "[deadline][writer]") {
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
   auto b = fresh_sqlite();
@@ -167,13 +169,13 @@ TEST_CASE("past its queue bound the writer refuses at once, storing nothing", "[
     persistence::notify_writer writer(b->url(), 1, 3, 2000ms);
     for (int i = 0; i < n; ++i) {
       const auto at = clock_type::now();
-      writer.submit(request(R"({"user_id":1,"title":"t","idempotency_key":"k)" +
-                            std::to_string(i) + "\"}"),
-                    io.get_executor(), [&, i, at](persistence::outcome<persistence::insert_result> o) {
-                      out[i] = std::move(o);
-                      took[i] = clock_type::now() - at;
-                      if (++answered == n) guard.reset();
-                    });
+      writer.submit(
+          request(R"({"user_id":1,"title":"t","idempotency_key":"k)" + std::to_string(i) + "\"}"),
+          io.get_executor(), [&, i, at](persistence::outcome<persistence::insert_result> o) {
+            out[i] = std::move(o);
+            took[i] = clock_type::now() - at;
+            if (++answered == n) guard.reset();
+          });
       if (i == 0) std::this_thread::sleep_for(50ms);  // the first one's batch is running
     }
     io.run_for(200ms);
@@ -206,7 +208,8 @@ TEST_CASE("past its queue bound the read batcher refuses at once", "[deadline][r
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
   auto b = fresh_sqlite();
-  persistence::read_batcher readers(b->url(), 1, 1, [] { return t0; }, 2, 2000ms);
+  persistence::read_batcher readers(
+      b->url(), 1, 1, [] { return t0; }, 2, 2000ms);
   int refused = 0, answered = 0;
   for (int i = 0; i < 50; ++i) {
     readers.submit({user(1), std::nullopt}, io.get_executor(),

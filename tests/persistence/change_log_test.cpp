@@ -17,7 +17,8 @@ std::int64_t wall_ms() {
 }
 }  // namespace
 
-STORE_CASE("reads, deletes and read-alls are logged with increasing seqs for that user only", "[changes]") {
+STORE_CASE("reads, deletes and read-alls are logged with increasing seqs for that user only",
+           "[changes]") {
   auto s = b.open();
   const auto a = add_personal(*s, 1), c = add_personal(*s, 1), d = add_personal(*s, 1);
   add_personal(*s, 2);
@@ -63,7 +64,8 @@ STORE_CASE("reads, deletes and read-alls are logged with increasing seqs for tha
   CHECK(first.more);
 }
 
-STORE_CASE("a retraction of a shared item is one change with one seq for every reader", "[changes]") {
+STORE_CASE("a retraction of a shared item is one change with one seq for every reader",
+           "[changes]") {
   auto s = b.open();
   const auto bid = insert(*s, R"({"user_id":-1,"title":"all"})").items[0].id;
   const auto gid = insert(*s, R"({"audience":"org/1","title":"org"})").items[0].id;

@@ -52,8 +52,7 @@ STORE_CASE("the writer groups queued requests into batches and answers each afte
   CHECK(total == 298);
 }
 
-TEST_CASE("a writer whose store cannot be reached fails every request as unavailable",
-          "[writer]") {
+TEST_CASE("a writer whose store cannot be reached fails every request as unavailable", "[writer]") {
   boost::asio::io_context io;
   std::atomic<int> unavailable{0};
   {

@@ -31,7 +31,10 @@ void read_many_shapes(persistence::sqlite_store& s) {
         std::vector<persistence::read_request> reads;
         for (std::size_t i = 0; i < n; ++i) {
           persistence::read_request r;
-          r.who = user(100 + i, std::vector<std::string>(groups.begin(), groups.begin() + static_cast<long>((g + i) % (groups.size() + 1))));
+          r.who =
+              user(100 + i, std::vector<std::string>(
+                                groups.begin(),
+                                groups.begin() + static_cast<long>((g + i) % (groups.size() + 1))));
           if (page) r.page = persistence::inbox_query{};
           reads.push_back(std::move(r));
         }
@@ -43,7 +46,8 @@ void read_many_shapes(persistence::sqlite_store& s) {
 
 }  // namespace
 
-TEST_CASE("reads of many batch shapes keep at most the cap of statements prepared", "[sqlite][statements]") {
+TEST_CASE("reads of many batch shapes keep at most the cap of statements prepared",
+          "[sqlite][statements]") {
   temp_db db;
   {
     // Positive control: with room for all, the shapes really are many distinct statements.

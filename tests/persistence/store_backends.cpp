@@ -1,9 +1,9 @@
 #include "tests/persistence/store_backends.hpp"
 
+#include <unistd.h>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <unistd.h>
 
 #include "persistence/sql_store.hpp"
 #include "proto/notify_request.hpp"
@@ -23,10 +23,10 @@ std::unique_ptr<persistence::store> backend::open() const { return persistence::
 
 std::unique_ptr<backend> fresh_sqlite() {
   static std::atomic<int> counter{0};
-  const auto file = (std::filesystem::temp_directory_path() /
-                     ("herald-store-test-" + std::to_string(::getpid()) + "-" +
-                      std::to_string(counter++) + ".db"))
-                        .string();
+  const auto file =
+      (std::filesystem::temp_directory_path() / ("herald-store-test-" + std::to_string(::getpid()) +
+                                                 "-" + std::to_string(counter++) + ".db"))
+          .string();
   auto b = std::make_unique<backend>("sqlite", "sqlite:" + file, file);
   b->open()->migrate();
   return b;

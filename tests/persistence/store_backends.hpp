@@ -53,11 +53,11 @@ std::vector<proto::notification> list_all(persistence::store& s, const persisten
 
 #define HERALD_CAT2(a, b) a##b
 #define HERALD_CAT(a, b) HERALD_CAT2(a, b)
-#define STORE_CASE_IMPL(title, tags, fn)                                          \
-  static void fn(const herald::test::backend& b);                                 \
+#define STORE_CASE_IMPL(title, tags, fn)                                              \
+  static void fn(const herald::test::backend& b);                                     \
   TEST_CASE("sqlite: " title, "[sqlite]" tags) { fn(*herald::test::fresh_sqlite()); } \
-  TEST_CASE("mysql: " title, "[mysql]" tags) {                                    \
-    if (auto mb = herald::test::fresh_mysql()) fn(*mb);                           \
-  }                                                                               \
+  TEST_CASE("mysql: " title, "[mysql]" tags) {                                        \
+    if (auto mb = herald::test::fresh_mysql()) fn(*mb);                               \
+  }                                                                                   \
   static void fn(const herald::test::backend& b)
 #define STORE_CASE(title, tags) STORE_CASE_IMPL(title, tags, HERALD_CAT(store_case_, __LINE__))

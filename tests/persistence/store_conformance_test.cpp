@@ -5,8 +5,8 @@
 #include <set>
 #include <thread>
 
-#include "tests/persistence/store_backends.hpp"
 #include "persistence/sql_store.hpp"
+#include "tests/persistence/store_backends.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -236,11 +236,21 @@ STORE_CASE("paging walks every item once, newest first, under every filter", "")
   std::vector<std::uint64_t> personal, broadcast, group;
   for (int i = 0; i < 150; ++i) {
     switch (i % 5) {
-      case 0: broadcast.push_back(insert(*s, R"({"user_id":-1,"title":"b"})").items[0].id); break;
-      case 1: group.push_back(insert(*s, R"({"audience":"org/1/role/3","title":"g"})").items[0].id); break;
-      case 2: insert(*s, R"({"audience":"org/9","title":"other group"})"); break;
-      case 3: add_personal(*s, 8); break;
-      default: personal.push_back(add_personal(*s, 7)); personal.push_back(add_personal(*s, 7));
+      case 0:
+        broadcast.push_back(insert(*s, R"({"user_id":-1,"title":"b"})").items[0].id);
+        break;
+      case 1:
+        group.push_back(insert(*s, R"({"audience":"org/1/role/3","title":"g"})").items[0].id);
+        break;
+      case 2:
+        insert(*s, R"({"audience":"org/9","title":"other group"})");
+        break;
+      case 3:
+        add_personal(*s, 8);
+        break;
+      default:
+        personal.push_back(add_personal(*s, 7));
+        personal.push_back(add_personal(*s, 7));
     }
   }
   std::set<std::uint64_t> read;

@@ -22,7 +22,8 @@ STORE_CASE("a connection opens on its first call and is kept for the next", "[co
   CHECK(*second.value == *first.value);
 }
 
-STORE_CASE("a call that loses a connection which was not fresh is tried once more on a new one", "[connection]") {
+STORE_CASE("a call that loses a connection which was not fresh is tried once more on a new one",
+           "[connection]") {
   store_connection c(b.url());
   REQUIRE(c.call([](store& s) { return s.unread_count(user(1), t0).unread; }).ok());
   int attempts = 0;
@@ -35,7 +36,8 @@ STORE_CASE("a call that loses a connection which was not fresh is tried once mor
   CHECK(*out.value == 0);
 }
 
-STORE_CASE("a fresh connection that fails is answered unreachable without a second try", "[connection]") {
+STORE_CASE("a fresh connection that fails is answered unreachable without a second try",
+           "[connection]") {
   store_connection c(b.url());
   int attempts = 0;
   auto out = c.call([&](store&) -> int {
@@ -49,7 +51,8 @@ STORE_CASE("a fresh connection that fails is answered unreachable without a seco
   CHECK_FALSE(c.open());  // dropped: the next call reconnects
 }
 
-STORE_CASE("a full store keeps its connection; any other error drops it and is not retried", "[connection]") {
+STORE_CASE("a full store keeps its connection; any other error drops it and is not retried",
+           "[connection]") {
   store_connection c(b.url());
   int attempts = 0;
   auto full = c.call([&](store&) -> int {
@@ -76,15 +79,17 @@ STORE_CASE("a commit of unknown outcome is thrown on, never retried", "[connecti
   REQUIRE(c.call([](store&) { return 0; }).ok());
   int attempts = 0;
   CHECK_THROWS_AS(c.call([&](store&) -> int {
-                    ++attempts;
-                    throw persistence::commit_unknown("cut off during COMMIT", "token", {});
-                  }),
+    ++attempts;
+    throw persistence::commit_unknown("cut off during COMMIT", "token", {});
+  }),
                   persistence::commit_unknown);
   CHECK(attempts == 1);
   CHECK_FALSE(c.open());
 }
 
-TEST_CASE("an unreachable store is answered unreachable, and patiently retried until the patience ends", "[connection]") {
+TEST_CASE(
+    "an unreachable store is answered unreachable, and patiently retried until the patience ends",
+    "[connection]") {
   store_connection c("sqlite:/nonexistent-dir/x/herald.db");
   auto out = c.call([](store&) { return 1; });
   CHECK_FALSE(out.ok());

@@ -127,12 +127,14 @@ STORE_CASE("a random concurrent mix of every operation keeps every count true", 
       switch (rng() % 10) {
         case 0:
         case 1: {
-          static const char* bodies[] = {
-              R"({"user_id":1,"title":"p"})", R"({"user_id":2,"title":"p","ttl_s":1})",
-              R"({"user_ids":[1,2,3,4],"title":"many"})", R"({"user_id":-1,"title":"b"})",
-              R"({"audience":"org/1","title":"g"})", R"({"audience":"role/3/org/1","title":"g2"})",
-              R"({"user_id":3,"title":"k","idempotency_key":"same"})",
-              R"({"user_id":-1,"title":"short","ttl_s":2})"};
+          static const char* bodies[] = {R"({"user_id":1,"title":"p"})",
+                                         R"({"user_id":2,"title":"p","ttl_s":1})",
+                                         R"({"user_ids":[1,2,3,4],"title":"many"})",
+                                         R"({"user_id":-1,"title":"b"})",
+                                         R"({"audience":"org/1","title":"g"})",
+                                         R"({"audience":"role/3/org/1","title":"g2"})",
+                                         R"({"user_id":3,"title":"k","idempotency_key":"same"})",
+                                         R"({"user_id":-1,"title":"short","ttl_s":2})"};
           auto r = c.insert_batch({request(bodies[rng() % 8], now)});
           for (const auto& n : r[0].items) {
             auto seen = max_id.load();
@@ -142,13 +144,27 @@ STORE_CASE("a random concurrent mix of every operation keeps every count true", 
           break;
         }
         case 2:
-        case 3: c.mark_read(v, pick_id(), now); break;
-        case 4: c.get(v, pick_id(), true, now); break;
-        case 5: c.remove_for_user(v, pick_id(), now); break;
-        case 6: c.mark_all_read(v, now); break;
-        case 7: c.retract(pick_id()); break;
-        case 8: c.purge_expired(now, 5); break;
-        default: c.list_inbox(v, {}, now); break;
+        case 3:
+          c.mark_read(v, pick_id(), now);
+          break;
+        case 4:
+          c.get(v, pick_id(), true, now);
+          break;
+        case 5:
+          c.remove_for_user(v, pick_id(), now);
+          break;
+        case 6:
+          c.mark_all_read(v, now);
+          break;
+        case 7:
+          c.retract(pick_id());
+          break;
+        case 8:
+          c.purge_expired(now, 5);
+          break;
+        default:
+          c.list_inbox(v, {}, now);
+          break;
       }
     }
   });

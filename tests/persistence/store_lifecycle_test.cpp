@@ -84,11 +84,11 @@ STORE_CASE("purge deletes expired items in batches and keeps counts true", "") {
 
 STORE_CASE("a repeated idempotency key returns the first answer and stores nothing", "") {
   auto s = b.open();
-  auto first = s->insert_batch({request(R"({"user_id":1,"title":"a","idempotency_key":"k-1"})",
-                                        t0, 3)})[0];
+  auto first =
+      s->insert_batch({request(R"({"user_id":1,"title":"a","idempotency_key":"k-1"})", t0, 3)})[0];
   CHECK_FALSE(first.duplicate);
-  auto second = s->insert_batch({request(
-      R"({"user_id":2,"title":"something else","idempotency_key":"k-1"})", t0 + 5, 9)})[0];
+  auto second = s->insert_batch(
+      {request(R"({"user_id":2,"title":"something else","idempotency_key":"k-1"})", t0 + 5, 9)})[0];
   CHECK(second.duplicate);
   CHECK(second.previous_answer == first.answer);
   CHECK(second.items.empty());
@@ -135,8 +135,8 @@ STORE_CASE("idempotency keys outlive their items' retention and are purged after
   insert(*s, R"({"user_id":1,"title":"a","ttl_s":1,"idempotency_key":"keep-me"})");
   const auto after_item = t0 + 2'000;
   s->purge_expired(after_item, 100);
-  CHECK(insert(*s, R"({"user_id":1,"title":"a","idempotency_key":"keep-me"})", after_item)
-            .duplicate);
+  CHECK(
+      insert(*s, R"({"user_id":1,"title":"a","idempotency_key":"keep-me"})", after_item).duplicate);
   const auto after_window = t0 + default_ttl_s * 1000 + 1;
   s->purge_expired(after_window, 100);
   CHECK_FALSE(insert(*s, R"({"user_id":1,"title":"a","idempotency_key":"keep-me"})", after_window)

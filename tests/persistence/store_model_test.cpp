@@ -1,8 +1,8 @@
 // Property test: random seeded sequences of store operations (inserts of every target, reads,
 // deletes, read-all, retraction, expiry by time, purge), on both backends, compared after every
 // step with a plain in-memory model: every viewer's count, and their inbox walked unfiltered,
-// status=unread, by kind, and in small pages; and every stored counter against a recount. HERALD_MODEL_SEED replays one seed;
-// HERALD_MODEL_STEPS sets the steps per seed.
+// status=unread, by kind, and in small pages; and every stored counter against a recount.
+// HERALD_MODEL_SEED replays one seed; HERALD_MODEL_STEPS sets the steps per seed.
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -32,11 +32,14 @@ struct model_viewer {
 };
 
 const std::vector<model_viewer> viewers = {
-    {11, {"org/1", "role/3"}}, {12, {"org/1"}}, {13, {"org/2", "role/3"}},
-    {14, {}},                  {15, {"org/1", "org/2", "role/3", "job/7"}},
+    {11, {"org/1", "role/3"}},
+    {12, {"org/1"}},
+    {13, {"org/2", "role/3"}},
+    {14, {}},
+    {15, {"org/1", "org/2", "role/3", "job/7"}},
 };
-const std::vector<std::string> audiences = {"org/1", "org/2", "role/3", "org/1/role/3",
-                                            "org/9", "job/7/org/2"};
+const std::vector<std::string> audiences = {"org/1",        "org/2", "role/3",
+                                            "org/1/role/3", "org/9", "job/7/org/2"};
 
 struct model {
   std::map<std::uint64_t, model_item> items;
@@ -157,7 +160,9 @@ void run_seed(const backend& b, std::uint32_t seed, int steps) {
   auto other = b.open();  // a second connection (a second reader's caches)
   model m;
   std::mt19937 rng(seed);
-  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  auto pick = [&](std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+  };
   auto some_id = [&]() -> std::uint64_t {
     if (m.items.empty()) return 1;
     auto it = m.items.end();
@@ -286,8 +291,7 @@ void run_seed(const backend& b, std::uint32_t seed, int steps) {
 
 }  // namespace
 
-STORE_CASE("random operation sequences agree with an in-memory model after every step",
-           "[model]") {
+STORE_CASE("random operation sequences agree with an in-memory model after every step", "[model]") {
   const char* one = std::getenv("HERALD_MODEL_SEED");
   const char* steps_env = std::getenv("HERALD_MODEL_STEPS");
   const int steps = steps_env ? std::atoi(steps_env) : 120;

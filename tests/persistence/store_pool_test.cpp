@@ -28,8 +28,8 @@ auto call(persistence::store_pool& pool, Fn fn) {
 }
 
 bool mariadb_script(const std::string& function) {
-  const std::string cmd = "bash -c '. \"" HERALD_SOURCE_DIR "/deploy/lib/mariadb.sh\" && " +
-                          function + " >/dev/null'";
+  const std::string cmd =
+      "bash -c '. \"" HERALD_SOURCE_DIR "/deploy/lib/mariadb.sh\" && " + function + " >/dev/null'";
   return std::system(cmd.c_str()) == 0;
 }
 
@@ -43,13 +43,13 @@ STORE_CASE("the pool runs calls on its threads and posts outcomes back", "[pool]
   auto id = call(pool, [](persistence::store& s) { return add_personal(s, 1); });
   REQUIRE(id.ok());
   for (int i = 0; i < 40; ++i) {
-    pool.submit(io.get_executor(),
-                [](persistence::store& s) { return s.unread_count(user(1), t0).unread; },
-                [&](persistence::outcome<std::int64_t> o) {
-                  CHECK(o.ok());
-                  CHECK(o.value.value_or(-1) == 1);
-                  if (++done == 40) guard.reset();
-                });
+    pool.submit(
+        io.get_executor(), [](persistence::store& s) { return s.unread_count(user(1), t0).unread; },
+        [&](persistence::outcome<std::int64_t> o) {
+          CHECK(o.ok());
+          CHECK(o.value.value_or(-1) == 1);
+          if (++done == 40) guard.reset();
+        });
   }
   io.run_for(std::chrono::seconds(30));
   CHECK(done == 40);
@@ -80,7 +80,8 @@ TEST_CASE("mysql: the pool survives a database restart", "[mysql][pool][restart]
   }
   REQUIRE(mariadb_script(std::string("herald_mariadb_halt ") + dir));
   for (int i = 0; i < 4; ++i) {
-    auto down = call(pool, [](persistence::store& s) { return s.unread_count(user(1), t0).unread; });
+    auto down =
+        call(pool, [](persistence::store& s) { return s.unread_count(user(1), t0).unread; });
     CHECK_FALSE(down.ok());
     CHECK(down.unavailable);
   }

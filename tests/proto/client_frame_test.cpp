@@ -80,8 +80,10 @@ TEST_CASE("an unknown type is unknown_type") {
   CHECK(refusal(R"({"type":""})") == "unknown_type");
 }
 
-TEST_CASE("a frame nested past 32 levels is refused without a recursive parse", "[client_frame][depth]") {
-  std::string deep = R"({"type":"ping","x":)" + std::string(3000, '[') + std::string(3000, ']') + "}";
+TEST_CASE("a frame nested past 32 levels is refused without a recursive parse",
+          "[client_frame][depth]") {
+  std::string deep =
+      R"({"type":"ping","x":)" + std::string(3000, '[') + std::string(3000, ']') + "}";
   CHECK(refusal(deep) == "invalid_argument");
   auto r = parse_client_frame(deep);
   CHECK_THAT(std::get<frame_error>(r).message, Catch::Contains("\"x\""));

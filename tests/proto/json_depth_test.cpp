@@ -5,7 +5,8 @@
 using namespace herald::proto;
 
 namespace {
-std::string nested(const std::string& open, const std::string& close, std::size_t n, const std::string& inner = "1") {
+std::string nested(const std::string& open, const std::string& close, std::size_t n,
+                   const std::string& inner = "1") {
   std::string out;
   for (std::size_t i = 0; i < n; ++i) out += open;
   out += inner;
@@ -28,7 +29,8 @@ TEST_CASE("json_too_deep skips brackets inside strings, escaped quotes included"
   CHECK_FALSE(json_too_deep("{\"k\":\"" + brackets + "\"}"));
   CHECK_FALSE(json_too_deep("{\"k\":\"\\\"" + brackets + "\"}"));
   CHECK_FALSE(json_too_deep("{\"" + brackets + "\":1}"));
-  CHECK(json_too_deep("{\"k\":\"\\\\\"," + nested("[", "]", 40) + "}"));  // an escaped backslash ends the escape
+  CHECK(json_too_deep("{\"k\":\"\\\\\"," + nested("[", "]", 40) +
+                      "}"));  // an escaped backslash ends the escape
 }
 
 TEST_CASE("json_too_deep names the keys on the path to the deep value", "[json_depth]") {

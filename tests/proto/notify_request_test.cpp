@@ -356,7 +356,8 @@ TEST_CASE("the answer for user_ids lists one id per user, null when not persiste
   CHECK(j["ids"].size() == 3);
 }
 
-TEST_CASE("a body nested past 32 levels is refused naming the field, before any recursive parse", "[notify][depth]") {
+TEST_CASE("a body nested past 32 levels is refused naming the field, before any recursive parse",
+          "[notify][depth]") {
   auto nest = [](std::size_t n) {
     std::string v;
     for (std::size_t i = 0; i < n; ++i) v += "{\"a\":";
@@ -372,18 +373,22 @@ TEST_CASE("a body nested past 32 levels is refused naming the field, before any 
   refused(std::string(100000, '[') + std::string(100000, ']'), "body");
 }
 
-TEST_CASE("a batch entry nested past 32 levels is refused naming the entry's field", "[notify][depth]") {
+TEST_CASE("a batch entry nested past 32 levels is refused naming the entry's field",
+          "[notify][depth]") {
   std::string deep;
   for (int i = 0; i < 100000; ++i) deep += "[";
   for (int i = 0; i < 100000; ++i) deep += "]";
-  auto r = parse_notify_batch(R"({"notifications":[{"user_id":1,"title":"t","data":{"k":)" + deep + "}}]}");
+  auto r = parse_notify_batch(R"({"notifications":[{"user_id":1,"title":"t","data":{"k":)" + deep +
+                              "}}]}");
   REQUIRE(std::holds_alternative<api_error>(r));
   CHECK(std::get<api_error>(r).status == 400);
   CHECK(std::get<api_error>(r).field == "data");
   // The same entry depth as a single body is accepted in a batch.
   std::string ok = "1";
   for (int i = 0; i < 29; ++i) ok = "{\"a\":" + ok + "}";
-  auto fine = parse_notify_batch(R"({"notifications":[{"user_id":1,"title":"t","data":)" + ok + "}]}");
+  auto fine =
+      parse_notify_batch(R"({"notifications":[{"user_id":1,"title":"t","data":)" + ok + "}]}");
   REQUIRE(std::holds_alternative<std::vector<notify_parse_result>>(fine));
-  CHECK(std::holds_alternative<notify_request>(std::get<std::vector<notify_parse_result>>(fine).at(0)));
+  CHECK(std::holds_alternative<notify_request>(
+      std::get<std::vector<notify_parse_result>>(fine).at(0)));
 }

@@ -74,7 +74,8 @@ TEST_CASE("a count frame is its prefix plus the notification tail, for any count
   char buf[32];
   for (std::int64_t n : {std::int64_t{0}, std::int64_t{5}, std::int64_t{1234567},
                          std::numeric_limits<std::int64_t>::max()}) {
-    const std::string frame = std::string(count_frame_prefix) + std::string(buf, encode_notification_tail(n, buf));
+    const std::string frame =
+        std::string(count_frame_prefix) + std::string(buf, encode_notification_tail(n, buf));
     CHECK(json::parse(frame) == json{{"type", "count"}, {"unread", n}});
   }
   CHECK(std::string(count_frame_prefix) + std::string(buf, encode_notification_tail(5, buf)) ==

@@ -41,7 +41,8 @@ TEST_CASE("a sync frame with changes carries them in order, and reset only when 
   n.title = "t";
   n.seq = 8;
   std::vector<notification> items{n};
-  std::vector<state_change> changes{change(change_type::read, 3, 6), change(change_type::removed, 4, 7)};
+  std::vector<state_change> changes{change(change_type::read, 3, 6),
+                                    change(change_type::removed, 4, 7)};
   auto j = json::parse(encode_sync_with_changes(items, changes, true, false));
   CHECK(j["type"] == "sync");
   CHECK(j["more"] == true);
