@@ -68,9 +68,6 @@ class unread_tracker {
   // Items with a higher id were never delivered here (and the connection's initial count
   // included every lower one): a resync after a bus outage starts here.
   std::uint64_t resume_point() const { return std::max({max_sent_, floor_, start_}); }
-  // Items with a higher id are delivered live on this connection (or by a resync), never by a
-  // client's sync page.
-  std::uint64_t live_from() const { return start_; }
   // Notifications refused as already sent (a bus redelivery, a sync overlap).
   std::uint64_t duplicates() const { return duplicates_; }
 

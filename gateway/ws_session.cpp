@@ -405,15 +405,8 @@ void ws_session::handle_command(const proto::client_frame& f) {
               self->send_error("unavailable", "the store cannot be reached; retry later");
               return;
             }
-            // Items past the initial count come live on this connection (or came already): a page
-            // stops before them, so that no id is sent twice.
-            auto& items = out.value->items;
-            if (self->tracker_.current() == unread_tracker::phase::ready &&
-                std::erase_if(
-                    items, [&](const auto& n) { return n.id > self->tracker_.live_from(); }) > 0) {
-              out.value->more = false;
-            }
-            self->enqueue(whole(encode_sync_page(items, out.value->more, out.value->changes)));
+            self->enqueue(
+                whole(encode_sync_page(out.value->items, out.value->more, out.value->changes)));
           });
       return;
   }

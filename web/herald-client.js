@@ -107,6 +107,8 @@ export class HeraldClient {
   #refreshing = null;  // the refresh in progress, so that one token_expiring gets one refresh
   #sentToken = null;   // the token sent in the last refresh frame, adopted on `refreshed`
   #lastRefreshAt = 0;
+  #acks = [];          // ids received and not acked yet (the server records their delivery)
+  #ackTimer = null;
   #wake = () => this.#reconnectNow();
 
   /** @param {object} options see {@link connect} */
@@ -173,6 +175,8 @@ export class HeraldClient {
     this.#closed = true;
     this.#state = 'closed';
     clearTimeout(this.#timer);
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = null;
     this.#stopPing();
     if (typeof window !== 'undefined') {
       window.removeEventListener('online', this.#wake);
@@ -431,6 +435,24 @@ export class HeraldClient {
     if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(frame));
   }
 
+  // Receipts: each item received (live or in a sync) is acked once, in frames of at most 100
+  // ids, 250 ms after the first one waiting. Acks are never answered; ids still waiting when
+  // the connection drops are acked on the next one.
+  #ack(id) {
+    this.#acks.push(id);
+    if (this.#ackTimer === null) this.#ackTimer = setTimeout(() => this.#flushAcks(), 250);
+  }
+
+  #flushAcks() {
+    this.#ackTimer = null;
+    if (this.#closed) return;
+    if (this.#ws?.readyState !== WebSocket.OPEN) {
+      if (this.#acks.length) this.#ackTimer = setTimeout(() => this.#flushAcks(), 1000);
+      return;
+    }
+    while (this.#acks.length) this.#send({ type: 'ack', ids: this.#acks.splice(0, 100) });
+  }
+
   // ---- frames ----
 
   #onFrame(text) {
@@ -479,6 +501,7 @@ export class HeraldClient {
     this.#keep(item);
     const fresh = this.#remember(item.id);
     if (fresh) {
+      this.#ack(item.id);
       this.#emit('notification', { notification: item, unread: frame.unread, live: true });
       if (item.desktop) {
         this.#desktop?.offer(`n:${item.id}`, item.title, item.content, { notification: item });
@@ -502,7 +525,10 @@ export class HeraldClient {
       if (!item || !Number.isSafeInteger(item.id)) continue;
       this.#advance(item.id);
       this.#keep(item);
-      if (this.#remember(item.id)) fresh.push(item);
+      if (this.#remember(item.id)) {
+        fresh.push(item);
+        this.#ack(item.id);
+      }
     }
     // Changes first (they are older than the page's items' state), then the new items.
     for (const change of changes) this.#applyChange(change, false);

@@ -13,9 +13,10 @@ import * as screenshots from './screenshots_test.mjs';
 import * as tokenRefresh from './token_refresh_test.mjs';
 import * as stateEvents from './state_events_test.mjs';
 import * as adminSent from './admin_sent_test.mjs';
+import * as acks from './acks_test.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const suites = [twoTabs, desktopOnce, restartResume, adminBroadcast, inboxUi, screenshots, tokenRefresh, stateEvents, adminSent];
+const suites = [twoTabs, desktopOnce, restartResume, adminBroadcast, inboxUi, screenshots, tokenRefresh, stateEvents, adminSent, acks];
 const filter = process.argv[2] ?? '';
 
 const bin = process.env.HERALD_BIN;
