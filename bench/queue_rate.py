@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Queue ingestion rate: N notify bodies published to RabbitMQ (a private node from
 deploy/lib/rabbitmq.sh) before Herald starts, then the time from Herald's first consumed message
 until all N are stored and acked (herald_queue_consumed_total = N, herald_queue_in_flight = 0),
@@ -26,10 +26,17 @@ import herald_daemon  # noqa: E402
 import queue_brokers  # noqa: E402
 
 
-def metric(h, name):
+def metric(h, name, labels='{source="amqp"}'):
     body = h.internal("GET", "/metrics", key=False).body.decode()
-    m = re.search(r'^%s\{source="amqp"\} (\d+)$' % name, body, re.M)
+    m = re.search(r'^%s%s (\d+)$' % (name, re.escape(labels)), body, re.M)
     return int(m.group(1)) if m else 0
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -67,6 +74,8 @@ def main():
         h = herald_daemon.Herald(os.path.abspath(a.herald), work, store,
                                  env={"HERALD_AMQP_URL": rabbit.url, "HERALD_AMQP_QUEUE": queue,
                                       "HERALD_AMQP_PREFETCH": str(a.prefetch), "HERALD_LOG_LEVEL": "warn"})
+        with open(os.path.join(rabbit.dir, "rabbitmq.pid")) as f:
+            rabbit_pid = int(f.read().strip())
         h.start(wait=False)
         first = None
         deadline = time.monotonic() + 600
@@ -80,15 +89,24 @@ def main():
             now = time.monotonic()
             if consumed > 0 and first is None:
                 first = now
+                cpu0 = {"herald": cpu_seconds(h.proc.pid), "rabbitmq": cpu_seconds(rabbit_pid)}
+                if db:
+                    cpu0["mariadb"] = cpu_seconds(db.pid())
             if consumed >= a.n and in_flight == 0:
                 break
             time.sleep(0.02)
         elapsed = time.monotonic() - first
+        cpu = {"herald": cpu_seconds(h.proc.pid) - cpu0["herald"],
+               "rabbitmq": cpu_seconds(rabbit_pid) - cpu0["rabbitmq"]}
+        if db:
+            cpu["mariadb"] = cpu_seconds(db.pid()) - cpu0["mariadb"]
+        cpu_us = {k: round(v * 1e6 / a.n, 1) for k, v in cpu.items()}
         rate = a.n / elapsed
         stored = h.stats().get("notifications_stored")
+        batches = metric(h, "herald_writer_batches_total", "")
         ok = ok and stored == a.n
-        print("AMQP -> store (%s): %d messages in %.2f s = %.0f/s (published in %.2f s); stored %s"
-              % (a.store, a.n, elapsed, rate, publish_s, stored))
+        print("AMQP -> store (%s): %d messages in %.2f s = %.0f/s (published in %.2f s); stored %s;"
+              " CPU per message (us): %s" % (a.store, a.n, elapsed, rate, publish_s, stored, cpu_us))
         http = None
         if a.bench:
             r = subprocess.run([a.bench, "--public", "127.0.0.1:%d" % h.public_port,
@@ -106,6 +124,7 @@ def main():
         h.stop()
         print(json.dumps({"store": a.store, "n": a.n, "users": a.users, "prefetch": a.prefetch,
                           "amqp_per_s": round(rate), "amqp_seconds": round(elapsed, 3), "stored": stored,
+                          "writer_batches": batches, "cpu_us_per_message": cpu_us,
                           "http_personal": http}))
     finally:
         if db:

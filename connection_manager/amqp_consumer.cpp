@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
+#include <limits>
 #include <random>
+#include <set>
 #include <vector>
 
 namespace herald::cm {
@@ -149,11 +152,14 @@ void amqp_consumer::settle(const delivery& d, bool reject, std::string reply) {
     s.correlation_id = d.correlation_id;
     s.reply = std::move(reply);
   }
+  bool first = false;
   {
     std::lock_guard lock(mu_);
+    first = settlements_.empty();
     settlements_.push_back(std::move(s));
   }
-  wake();
+  // One wake per batch: until the thread takes the queue, the eventfd it was woken by is set.
+  if (first) wake();
 }
 
 void amqp_consumer::sleep_backoff(std::chrono::milliseconds d) {
@@ -251,14 +257,30 @@ bool amqp_consumer::session(connection& c) {
   auto last_received = clock::now();
   const int fd = amqp_get_sockfd(c.state);
   std::deque<settlement> batch;
+  // Delivery tags of this connection not settled yet (paused deliveries stay in it).
+  std::set<std::uint64_t> unsettled;
+  std::vector<std::uint64_t> acks;
   // Publishes the replies and sends the acks queued so far; false when the connection broke.
+  // Acks below the lowest unsettled tag go out as one `multiple` ack (it settles exactly
+  // those: every tag under it is settled), the others one by one.
+  auto sent = [&](int st) {
+    if (st == AMQP_STATUS_OK) {
+      last_sent = clock::now();
+      return true;
+    }
+    log()->warn("AMQP settle: {}", amqp_error_string2(st));
+    batch.clear();
+    return false;
+  };
   auto flush = [&]() {
     {
       std::lock_guard lock(mu_);
       batch.swap(settlements_);
     }
+    acks.clear();
     for (auto& s : batch) {
       if (s.generation != gen) continue;
+      unsettled.erase(s.tag);
       if (!s.reply_to.empty()) {
         amqp_basic_properties_t props{};
         props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
@@ -272,17 +294,24 @@ bool amqp_consumer::session(connection& c) {
         amqp_basic_publish(c.state, 1, amqp_empty_bytes, amqp_cstring_bytes(s.reply_to.c_str()), 0,
                            0, &props, body);
       }
-      const int st =
-          s.reject ? amqp_basic_reject(c.state, 1, s.tag, 0) : amqp_basic_ack(c.state, 1, s.tag, 0);
-      if (st != AMQP_STATUS_OK) {
-        log()->warn("AMQP settle: {}", amqp_error_string2(st));
-        batch.clear();
-        return false;
+      if (!s.reject) {
+        acks.push_back(s.tag);
+        continue;
       }
-      last_sent = clock::now();
+      if (!sent(amqp_basic_reject(c.state, 1, s.tag, 0))) return false;
     }
     batch.clear();
-    return true;
+    const std::uint64_t floor =
+        unsettled.empty() ? std::numeric_limits<std::uint64_t>::max() : *unsettled.begin();
+    std::uint64_t upto = 0;
+    for (const auto tag : acks) {
+      if (tag < floor) {
+        upto = std::max(upto, tag);
+      } else if (!sent(amqp_basic_ack(c.state, 1, tag, 0))) {
+        return false;
+      }
+    }
+    return upto == 0 || sent(amqp_basic_ack(c.state, 1, upto, 1));
   };
   while (!stopping_) {
     if (!flush()) return true;
@@ -324,6 +353,7 @@ bool amqp_consumer::session(connection& c) {
       delivery d;
       d.generation = gen;
       d.tag = env.delivery_tag;
+      unsettled.insert(d.tag);
       d.redelivered = env.redelivered != 0;
       d.body = text(env.message.body);
       const auto& pr = env.message.properties;
