@@ -1,5 +1,6 @@
 """Starts and stops the real herald daemon on free loopback ports, and talks to it."""
 import os
+import random
 import shutil
 import signal
 import socket
@@ -18,6 +19,23 @@ HOST = "127.0.0.1"
 
 
 def free_port():
+    """A loopback port nobody listens on. With HERALD_TEST_PORTS=LOW-HIGH (set by run.sh when
+    two suites run side by side, each its own range below the kernel's ephemeral ports) it is
+    taken from that range, so the two suites never hand out the same port."""
+    span = os.environ.get("HERALD_TEST_PORTS", "")
+    if span:
+        low, high = (int(x) for x in span.split("-"))
+        for _ in range(200):
+            port = random.randint(low, high)
+            s = socket.socket()
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            finally:
+                s.close()
+            return port
+        raise RuntimeError("no free port in HERALD_TEST_PORTS=%s" % span)
     s = socket.socket()
     s.bind((HOST, 0))
     port = s.getsockname()[1]
