@@ -7,29 +7,16 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <limits>
 #include <random>
 #include <set>
 #include <vector>
 
+#include "connection_manager/queue_log.hpp"
+
 namespace herald::cm {
 namespace {
-
-std::shared_ptr<spdlog::logger> log() {
-  static const std::shared_ptr<spdlog::logger> l = [] {
-    if (auto existing = spdlog::get("queue")) return existing;
-    auto made = spdlog::default_logger()->clone("queue");
-    try {
-      spdlog::register_logger(made);
-    } catch (const spdlog::spdlog_ex&) {
-      if (auto existing = spdlog::get("queue")) return existing;
-    }
-    return made;
-  }();
-  return l;
-}
 
 struct parsed_url {
   std::string user, password, host, vhost;
@@ -203,7 +190,7 @@ bool amqp_consumer::session(connection& c) {
   const auto url = parse(opts_.url, &why);
   if (!url) return false;
   auto fail = [&](const std::string& reason) {
-    log()->warn("AMQP {}:{} queue {}: {}", url->host, url->port, opts_.queue, reason);
+    queue_log()->warn("AMQP {}:{} queue {}: {}", url->host, url->port, opts_.queue, reason);
     return false;
   };
   c.state = amqp_new_connection();
@@ -238,7 +225,7 @@ bool amqp_consumer::session(connection& c) {
   if (passive.reply_type != AMQP_RESPONSE_NORMAL) {
     amqp_queue_declare(c.state, 1, q, 0, 1, 0, 0, amqp_empty_table);
     if (!ok(c.state, "queue.declare", &why)) return fail(why);
-    log()->info("AMQP queue {} declared (durable)", opts_.queue);
+    queue_log()->info("AMQP queue {} declared (durable)", opts_.queue);
   }
   amqp_basic_qos(c.state, 1, 0, static_cast<std::uint16_t>(std::min(opts_.prefetch, 65535u)), 0);
   if (!ok(c.state, "basic.qos", &why)) return fail(why);
@@ -248,8 +235,8 @@ bool amqp_consumer::session(connection& c) {
   const std::uint64_t gen = generation_.load(std::memory_order_acquire);
   connects_.fetch_add(1, std::memory_order_relaxed);
   ready_ = true;
-  log()->info("AMQP {}:{} consuming queue {} (prefetch {})", url->host, url->port, opts_.queue,
-              opts_.prefetch);
+  queue_log()->info("AMQP {}:{} consuming queue {} (prefetch {})", url->host, url->port,
+                    opts_.queue, opts_.prefetch);
 
   using clock = std::chrono::steady_clock;
   const auto heartbeat = std::chrono::seconds(opts_.heartbeat_s);
@@ -268,7 +255,7 @@ bool amqp_consumer::session(connection& c) {
       last_sent = clock::now();
       return true;
     }
-    log()->warn("AMQP settle: {}", amqp_error_string2(st));
+    queue_log()->warn("AMQP settle: {}", amqp_error_string2(st));
     batch.clear();
     return false;
   };
@@ -331,14 +318,14 @@ bool amqp_consumer::session(connection& c) {
         hb.frame_type = AMQP_FRAME_HEARTBEAT;
         hb.channel = 0;
         if (amqp_send_frame(c.state, &hb) != AMQP_STATUS_OK) {
-          log()->warn("AMQP connection lost (heartbeat not sent)");
+          queue_log()->warn("AMQP connection lost (heartbeat not sent)");
           return true;
         }
         last_sent = now;
       }
       if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
         if (now - last_received > heartbeat * 3) {
-          log()->warn("AMQP broker silent for {} s: reconnecting", (heartbeat * 3).count());
+          queue_log()->warn("AMQP broker silent for {} s: reconnecting", (heartbeat * 3).count());
           return true;
         }
         continue;
@@ -377,13 +364,13 @@ bool amqp_consumer::session(connection& c) {
       if (frame.frame_type == AMQP_FRAME_METHOD) {
         switch (frame.payload.method.id) {
           case AMQP_CONNECTION_CLOSE_METHOD:
-            log()->warn("AMQP connection closed by the broker");
+            queue_log()->warn("AMQP connection closed by the broker");
             return true;
           case AMQP_CHANNEL_CLOSE_METHOD:
-            log()->warn("AMQP channel closed by the broker");
+            queue_log()->warn("AMQP channel closed by the broker");
             return true;
           case AMQP_BASIC_CANCEL_METHOD:
-            log()->warn("AMQP consumer cancelled by the broker (queue deleted?)");
+            queue_log()->warn("AMQP consumer cancelled by the broker (queue deleted?)");
             return true;
           default:
             break;
@@ -391,7 +378,7 @@ bool amqp_consumer::session(connection& c) {
       }
       continue;
     }
-    log()->warn("AMQP connection lost: {}", describe(r));
+    queue_log()->warn("AMQP connection lost: {}", describe(r));
     return true;
   }
   // Stopping: what was settled goes out; a clean close returns the rest to the queue at once.

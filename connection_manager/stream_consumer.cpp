@@ -2,31 +2,17 @@
 
 #include <hiredis/hiredis.h>
 
-#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <unordered_set>
 #include <vector>
 
+#include "connection_manager/queue_log.hpp"
 #include "connection_manager/redis_connection.hpp"
 
 namespace herald::cm {
 namespace {
-
-std::shared_ptr<spdlog::logger> log() {
-  static const std::shared_ptr<spdlog::logger> l = [] {
-    if (auto existing = spdlog::get("queue")) return existing;
-    auto made = spdlog::default_logger()->clone("queue");
-    try {
-      spdlog::register_logger(made);
-    } catch (const spdlog::spdlog_ex&) {
-      if (auto existing = spdlog::get("queue")) return existing;
-    }
-    return made;
-  }();
-  return l;
-}
 
 std::string str(const redisReply* r) {
   if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
@@ -143,16 +129,16 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
                      [self = shared_from_this()](const redisReply* r) {
                        if (r == nullptr) return;
                        if (is_error(r) && std::string(r->str, r->len).rfind("BUSYGROUP", 0) != 0) {
-                         log()->warn("stream {}: XGROUP CREATE: {}", self->key_,
-                                     std::string(r->str, r->len));
+                         queue_log()->warn("stream {}: XGROUP CREATE: {}", self->key_,
+                                           std::string(r->str, r->len));
                          self->reader_->reset();
                          return;
                        }
                        self->group_ready_ = true;
                        self->pending_done_ = false;
                        self->update_ready();
-                       log()->info("stream {} consumed by group {} as {}", self->key_,
-                                   self->opts_.group, self->opts_.consumer);
+                       queue_log()->info("stream {} consumed by group {} as {}", self->key_,
+                                         self->opts_.group, self->opts_.consumer);
                        self->read_more("0");
                      });
   }
@@ -208,7 +194,7 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
       if (r == nullptr) return;  // lost: on_reader_up starts again
       if (is_error(r)) {
         const std::string err(r->str, r->len);
-        log()->warn("stream {}: XREADGROUP: {}", self->key_, err);
+        queue_log()->warn("stream {}: XREADGROUP: {}", self->key_, err);
         // NOGROUP: the stream or group was deleted; create it again.
         if (err.rfind("NOGROUP", 0) == 0) {
           self->group_ready_ = false;
@@ -284,7 +270,8 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
         [self = shared_from_this()](const redisReply* r) {
           if (is_error(r)) {
             if (r)
-              log()->warn("stream {}: XAUTOCLAIM: {}", self->key_, std::string(r->str, r->len));
+              queue_log()->warn("stream {}: XAUTOCLAIM: {}", self->key_,
+                                std::string(r->str, r->len));
             return;
           }
           if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
@@ -292,8 +279,8 @@ struct stream_consumer::core : std::enable_shared_from_this<core> {
           self->hand_out(r->element[1], true, &n);
           if (n > 0) {
             self->claimed_.fetch_add(n, std::memory_order_relaxed);
-            log()->info("stream {}: claimed {} entries pending on a silent consumer", self->key_,
-                        n);
+            queue_log()->info("stream {}: claimed {} entries pending on a silent consumer",
+                              self->key_, n);
           }
           const std::string next = str(r->element[0]);
           if (!next.empty() && next != "0-0") self->claim_from(next);

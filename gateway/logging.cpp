@@ -7,7 +7,7 @@ namespace herald::gateway {
 
 namespace {
 
-constexpr const char* components[] = {"gateway", "conn", "store", "bus"};
+constexpr const char* components[] = {"gateway", "conn", "store", "bus", "queue"};
 
 spdlog::sink_ptr shared_sink() {
   static const spdlog::sink_ptr sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
