@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/http_session.hpp"
+#include "gateway/queue_consumers.hpp"
 #include "gateway/routes.hpp"
 #include "gateway/server.hpp"
 #include "gateway/state_events.hpp"
@@ -150,6 +151,7 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
                                   {"users_online", users},
                                   {"nodes", nodes},
                                   {"node_id", s->srv().cfg().node_id}};
+              if (const auto* q = s->srv().queues()) j["queues"] = q->stats_json();
               if (out.ok()) {
                 j["notifications_stored"] = out.value->notifications_stored;
               } else {

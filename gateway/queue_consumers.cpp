@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "connection_manager/amqp_consumer.hpp"
@@ -229,6 +230,18 @@ std::string queue_consumers::metrics_text() const {
   family("herald_queue_up", "gauge", "1 when the queue is reachable and consumed.",
          [](const source& s) { return s.up ? 1 : 0; });
   return o.str();
+}
+
+nlohmann::json queue_consumers::stats_json() const {
+  auto one = [](const counters& c, bool up) {
+    return nlohmann::json{{"consumed", c.consumed.load()},       {"refused", c.refused.load()},
+                          {"redelivered", c.redelivered.load()}, {"retried", c.retried.load()},
+                          {"in_flight", c.in_flight.load()},     {"up", up}};
+  };
+  nlohmann::json j = nlohmann::json::object();
+  if (amqp_) j["amqp"] = one(amqp_->stats, amqp_->consumer->ready());
+  if (stream_) j["stream"] = one(stream_->stats, stream_->consumer->ready());
+  return j;
 }
 
 }  // namespace herald::gateway

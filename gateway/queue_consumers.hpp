@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace herald::cm {
@@ -34,6 +35,8 @@ class queue_consumers {
   // False while a configured queue is not reachable (for /readyz); the reason in `why`.
   bool ready(std::string* why = nullptr) const;
   std::string metrics_text() const;
+  // The same counts for GET /v1/stats: {"amqp": {...}, "stream": {...}}, configured sources only.
+  nlohmann::json stats_json() const;
 
   struct counters {
     std::atomic<std::uint64_t> consumed{0};

@@ -70,6 +70,7 @@ class server final : public session_services {
   bool bus_ready() const { return bus_->healthy(); }
   // False while a configured message queue (AMQP, Redis stream) is not reachable.
   bool queues_ready(std::string* why) const;
+  const queue_consumers* queues() const { return queues_.get(); }  // null: no queue configured
   // False only while a JWKS URL was never loaded (a later failure keeps the last good set).
   bool keys_ready() const { return !tokens_.jwks() || tokens_.jwks()->loaded(); }
   // Closes every connection of the user with 4003 `revoked`, here and (through the bus) on

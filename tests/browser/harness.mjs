@@ -45,10 +45,11 @@ async function freePort() {
 
 /** One herald process at a time, restartable on the same ports and database. */
 export class HeraldDaemon {
-  constructor({ bin, dir, webRoot }) {
+  constructor({ bin, dir, webRoot, env = {} }) {
     this.bin = bin;
     this.dir = dir;
     this.webRoot = webRoot;
+    this.extraEnv = env; // more HERALD_* settings for this daemon
     this.child = null;
     this.exited = null;
     this.log = path.join(dir, 'herald.log');
@@ -78,6 +79,7 @@ export class HeraldDaemon {
         HERALD_WEB_ROOT: this.webRoot,
         HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? 'info',
         HERALD_THREADS: '2',
+        ...this.extraEnv,
       },
     });
     fs.closeSync(out);

@@ -14,9 +14,10 @@ import * as tokenRefresh from './token_refresh_test.mjs';
 import * as stateEvents from './state_events_test.mjs';
 import * as adminSent from './admin_sent_test.mjs';
 import * as acks from './acks_test.mjs';
+import * as adminQueues from './admin_queues_test.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const suites = [twoTabs, desktopOnce, restartResume, adminBroadcast, inboxUi, screenshots, tokenRefresh, stateEvents, adminSent, acks];
+const suites = [twoTabs, desktopOnce, restartResume, adminBroadcast, inboxUi, screenshots, tokenRefresh, stateEvents, adminSent, acks, adminQueues];
 const filter = process.argv[2] ?? '';
 
 const bin = process.env.HERALD_BIN;

@@ -118,6 +118,12 @@ def test_refused_bodies_are_dead_lettered_and_counted(rabbit, daemons, queue_nam
     assert queue_checks.metric(h, "herald_queue_refused_total", "amqp") == len(bad)
     assert queue_checks.stored(h, [user]) == {good["title"]: 1}  # nothing else stored
     assert rabbit.queue_counts(queue_name) == (0, 0)
+    # GET /v1/stats (the admin console's source) carries the same counts.
+    queue_brokers.wait_until(lambda: h.stats()["queues"]["amqp"]["in_flight"] == 0, 10, "settled")
+    amqp = h.stats()["queues"]["amqp"]
+    assert amqp["consumed"] == len(bad) + 1 and amqp["refused"] == len(bad), amqp
+    assert amqp["redelivered"] == 0 and amqp["up"] is True, amqp
+    assert "stream" not in h.stats()["queues"]
 
 
 def _rpc(ch, queue, body, correlation_id, message_id=None):

@@ -76,6 +76,11 @@ def test_refused_entries_go_to_the_dead_stream_and_are_acked(redis, daemons, str
     assert queue_checks.metric(h, "herald_queue_refused_total", "stream") == 3
     assert queue_checks.stored(h, [user]) == {"fine": 1}
     r.close()
+    # GET /v1/stats (the admin console's source) carries the same counts.
+    queue_brokers.wait_until(lambda: h.stats()["queues"]["stream"]["in_flight"] == 0, 10, "settled")
+    stream = h.stats()["queues"]["stream"]
+    assert stream["consumed"] == 4 and stream["refused"] == 3 and stream["up"] is True, stream
+    assert "amqp" not in h.stats()["queues"]
 
 
 def test_two_nodes_on_one_stream_process_each_entry_once(redis, mariadb, daemons, stream_key, new_user):

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   keyForm: $('key-form'), keyInput: $('api-key'), keyForget: $('key-forget'), keyState: $('key-state'),
   connections: $('stat-connections'), users: $('stat-users'), nodes: $('stat-nodes'), stored: $('stat-stored'),
+  queueStats: $('queue-stats'),
   sendForm: $('send-form'), sendButton: $('send-button'), sendResult: $('send-result'),
   userId: $('f-user-id'), userIds: $('f-user-ids'), audience: $('f-audience'), title: $('f-title'),
   titleCount: $('title-count'), content: $('f-content'), sender: $('f-sender'), idem: $('f-idem'),
@@ -67,10 +68,41 @@ async function refreshStats() {
     show(ui.users, stats.users_online);
     show(ui.nodes, stats.nodes);
     show(ui.stored, stats.notifications_stored);
+    showQueues(stats.queues ?? {});
     setKeyState('connected', 'ok');
   } catch (error) {
     setKeyState(error.status === 401 ? 'key refused' : 'unreachable', 'bad');
   }
+}
+
+const QUEUE_NAMES = { amqp: 'AMQP queue', stream: 'Redis stream' };
+
+// One card per configured queue consumer (GET /v1/stats `queues`): messages consumed, and
+// refused, redelivered and in flight under it; hidden when the node consumes no queue.
+function showQueues(queues) {
+  const sources = Object.keys(queues);
+  ui.queueStats.hidden = sources.length === 0;
+  ui.queueStats.replaceChildren(...sources.map((source) => {
+    const q = queues[source];
+    const card = document.createElement('div');
+    card.className = 'stat';
+    card.dataset.source = source;
+    const label = document.createElement('span');
+    label.className = 'stat-label';
+    label.textContent = `${QUEUE_NAMES[source] ?? source} consumed`;
+    const state = document.createElement('span');
+    state.className = `pill ${q.up ? 'ok' : 'bad'}`;
+    state.textContent = q.up ? 'up' : 'unreachable';
+    label.append(' ', state);
+    const value = document.createElement('span');
+    value.className = 'stat-value consumed';
+    value.textContent = String(q.consumed);
+    const detail = document.createElement('span');
+    detail.className = 'stat-detail';
+    detail.textContent = `refused ${q.refused} · redelivered ${q.redelivered} · in flight ${q.in_flight}`;
+    card.append(label, value, detail);
+    return card;
+  }));
 }
 
 function useKey(key) {
