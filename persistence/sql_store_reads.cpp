@@ -60,6 +60,94 @@ std::vector<std::string> sql_store::pairs_of(const viewer& v) {
   return out;
 }
 
+// An audience matches a viewer when the viewer has every pair of it: it is one of the subsets of
+// the viewer's pairs (1 to 8 pairs). group_set keeps its pairs in the canonical order (kind, then
+// id), so a subset joined in that order is the audience's canonical key.
+std::optional<std::vector<std::string>> sql_store::audience_keys(const viewer& v) {
+  const auto& pairs = v.groups.pairs();
+  if (pairs.size() > max_key_pairs) return std::nullopt;
+  std::vector<std::string> out;
+  const std::uint32_t all = 1u << pairs.size();
+  out.reserve(all - 1);
+  for (std::uint32_t mask = 1; mask < all; ++mask) {
+    std::string key;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      if ((mask & (1u << i)) == 0) continue;
+      if (!key.empty()) key.push_back('/');
+      key.append(pairs[i].kind).push_back('/');
+      key.append(pairs[i].id);
+    }
+    out.push_back(std::move(key));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The viewers' audiences. A viewer with at most max_key_pairs pairs (at most 255 keys): the keys
+// of its possible audiences, looked up by primary key in audience_live (a row for every group
+// audience stored), so the work is the viewer's own subsets whatever else is stored. A viewer
+// with more pairs: the audiences sharing a pair with it (the pair index), then a subset match.
+sql_store::audience_lookup sql_store::find_audiences(const std::vector<const viewer*>& viewers) {
+  audience_lookup out;
+  out.of.resize(viewers.size());
+  std::vector<std::optional<std::vector<std::string>>> keys(viewers.size());
+  std::set<std::string> key_set, pair_set;
+  for (std::size_t i = 0; i < viewers.size(); ++i) {
+    if (viewers[i]->groups.empty()) continue;
+    keys[i] = audience_keys(*viewers[i]);
+    if (keys[i]) {
+      key_set.insert(keys[i]->begin(), keys[i]->end());
+    } else {
+      for (auto& p : pairs_of(*viewers[i])) pair_set.insert(std::move(p));
+    }
+  }
+  out.keys.assign(key_set.begin(), key_set.end());
+  out.pairs.assign(pair_set.begin(), pair_set.end());
+  std::set<std::string> stored;  // the keys that are audiences
+  constexpr std::size_t chunk = 256;
+  for (std::size_t at = 0; at < out.keys.size(); at += chunk) {
+    const std::size_t n = std::min(chunk, out.keys.size() - at);
+    sql_params params(out.keys.begin() + static_cast<std::ptrdiff_t>(at),
+                      out.keys.begin() + static_cast<std::ptrdiff_t>(at + n));
+    for (const auto& r :
+         query("SELECT audience FROM audience_live WHERE audience IN (" + placeholders(n) + ")",
+               params)) {
+      stored.insert(r.str(0));
+    }
+  }
+  std::unordered_map<std::string, std::vector<std::string>> by_pair;
+  if (!out.pairs.empty()) out.found = audiences_of(out.pairs, &by_pair);
+  out.found.insert(stored.begin(), stored.end());
+  for (std::size_t i = 0; i < viewers.size(); ++i) {
+    if (keys[i]) {
+      for (const auto& k : *keys[i]) {
+        if (stored.count(k) != 0) out.of[i].push_back(k);
+      }
+    } else if (!viewers[i]->groups.empty()) {
+      // Only the candidates of this viewer's own pairs (not the whole batch's).
+      std::set<std::string> mine;
+      for (const auto& p : pairs_of(*viewers[i])) {
+        if (auto it = by_pair.find(p); it != by_pair.end()) {
+          mine.insert(it->second.begin(), it->second.end());
+        }
+      }
+      out.of[i] = matching(mine, *viewers[i]);
+    }
+  }
+  return out;
+}
+
+void sql_store::add_known_reads(const audience_lookup& lookup,
+                                std::vector<sql_statement>& branches) const {
+  if (!lookup.keys.empty()) branches.push_back(audiences_by_key_read(lookup.keys));
+  if (!lookup.pairs.empty()) branches.push_back(audiences_known_read(lookup.pairs));
+}
+
+bool sql_store::lookup_holds(const audience_lookup& lookup, const snapshot& snap) {
+  return std::includes(lookup.found.begin(), lookup.found.end(), snap.known.begin(),
+                       snap.known.end());
+}
+
 // The viewer's count: personal + per audience of the viewer (and the broadcasts) its live
 // counter − the viewer's seen counter of it − its expired-but-unpurged items the viewer has not
 // seen (both counters still include those until the purge removes them).
@@ -107,7 +195,7 @@ std::vector<sql_store::shared_ref> sql_store::refs_of(const snapshot&, const vie
 
 // Every live shared item the viewer sees and has not read, oldest first (read-all).
 std::vector<sql_store::shared_ref> sql_store::live_shared(const viewer& v, std::int64_t now_ms) {
-  const auto audiences = matching(audiences_of(pairs_of(v)), v);
+  const auto audiences = find_audiences({&v}).of[0];
   std::vector<sql_statement> branches;
   branches.push_back(audience_items_read(0, v.user_id, "", now_ms, "", {}, "", 0, true));
   for (const auto& a : audiences) {
@@ -151,38 +239,28 @@ std::unordered_map<std::uint64_t, const sql_row*> sql_store::shared_bodies(
 }
 
 // Every read of the batch from one statement: counts and pages agree with each other and with
-// the watermark (see persistence/README.md). The viewers' audiences come first from the pair
-// index; the statement reads them again and the batch starts over if one appeared meanwhile.
-// The bodies of shared items on a page come from the connection's cache or one more query.
+// the watermark (see persistence/README.md). The viewers' audiences come first (find_audiences);
+// the statement reads again what that lookup looked at and the batch starts over if an audience
+// appeared meanwhile. The bodies of shared items on a page come from the connection's cache or
+// one more query.
 std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& reads,
                                                std::int64_t now_ms) {
   std::vector<read_result> out(reads.size());
   if (reads.empty()) return out;
   std::vector<std::uint64_t> users;
-  std::set<std::string> pair_set;
+  std::vector<const viewer*> viewers;
   for (const auto& r : reads) {
     users.push_back(r.who.user_id);
-    for (auto& p : pairs_of(r.who)) pair_set.insert(std::move(p));
+    viewers.push_back(&r.who);
   }
   std::sort(users.begin(), users.end());
   users.erase(std::unique(users.begin(), users.end()), users.end());
-  const std::vector<std::string> pairs(pair_set.begin(), pair_set.end());
 
   for (int attempt = 0;; ++attempt) {
-    std::unordered_map<std::string, std::vector<std::string>> by_pair;
-    const auto candidates = audiences_of(pairs, &by_pair);
-    std::vector<std::vector<std::string>> audiences(reads.size());
+    const auto lookup = find_audiences(viewers);
+    const auto& audiences = lookup.of;
     std::set<std::string> all_audiences;
-    for (std::size_t i = 0; i < reads.size(); ++i) {
-      // Only the candidates of this viewer's own pairs (not the whole batch's).
-      std::set<std::string> mine;
-      for (const auto& p : pairs_of(reads[i].who)) {
-        if (auto it = by_pair.find(p); it != by_pair.end())
-          mine.insert(it->second.begin(), it->second.end());
-      }
-      audiences[i] = matching(mine, reads[i].who);
-      all_audiences.insert(audiences[i].begin(), audiences[i].end());
-    }
+    for (const auto& mine : audiences) all_audiences.insert(mine.begin(), mine.end());
     // Per user: its counts and its seen counters. Per audience (and the broadcasts): its live
     // counter and its expired-but-unpurged items. Per page: the personal rows and each audience's
     // newest.
@@ -201,7 +279,7 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
     const std::vector<std::string> counted(all_audiences.begin(), all_audiences.end());
     branches.push_back(live_read(counted));
     branches.push_back(expired_read(counted, users, now_ms));
-    if (!pairs.empty()) branches.push_back(audiences_known_read(pairs));
+    add_known_reads(lookup, branches);
     std::vector<std::size_t> branch_of(reads.size(), reads.size());  // personal branch per read
     std::size_t personal_branches = 0, shared_branches = 0;
     for (std::size_t i = 0; i < reads.size(); ++i) {
@@ -234,8 +312,7 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
       shared_branches = reads.size();
     }
     auto snap = snapshot_read(branches, personal_branches, shared_branches);
-    if (attempt < 3 && !std::includes(candidates.begin(), candidates.end(), snap.known.begin(),
-                                      snap.known.end())) {
+    if (attempt < 3 && !lookup_holds(lookup, snap)) {
       continue;  // an audience appeared between the lookup and the snapshot
     }
     for (std::size_t i = 0; i < reads.size(); ++i) {
@@ -322,12 +399,11 @@ inbox_page sql_store::page_of(const inbox_query& q, const std::vector<shared_ref
 std::vector<proto::notification> sql_store::list_since(const viewer& v, std::uint64_t since,
                                                        int limit, std::int64_t now_ms) {
   const auto want = static_cast<std::size_t>(std::max(limit, 1));
-  const auto pairs = pairs_of(v);
   std::vector<shared_ref> shared;
   snapshot snap;
   for (int attempt = 0;; ++attempt) {
-    const auto candidates = audiences_of(pairs);
-    const auto audiences = matching(candidates, v);
+    const auto lookup = find_audiences({&v});
+    const auto& audiences = lookup.of[0];
     std::vector<sql_statement> branches{
         personal_read(v, now_ms, " AND id > ? ORDER BY id LIMIT ?",
                       {id_param(since), static_cast<std::int64_t>(want)}, 0),
@@ -338,12 +414,9 @@ std::vector<proto::notification> sql_store::list_since(const viewer& v, std::uin
                                              {id_param(since)}, "ASC",
                                              static_cast<std::int64_t>(want), false));
     }
-    if (!pairs.empty()) branches.push_back(audiences_known_read(pairs));
+    add_known_reads(lookup, branches);
     snap = snapshot_read(branches, 1, 1);
-    if (attempt < 3 && !std::includes(candidates.begin(), candidates.end(), snap.known.begin(),
-                                      snap.known.end())) {
-      continue;
-    }
+    if (attempt < 3 && !lookup_holds(lookup, snap)) continue;
     shared = refs_of(snap, v, snap.shared[0]);
     break;
   }

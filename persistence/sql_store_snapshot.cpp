@@ -128,6 +128,19 @@ sql_statement sql_store::audiences_known_read(const std::vector<std::string>& pa
   return st;
 }
 
+// The audiences stored among the keys (col_audience; primary-key lookups of audience_live,
+// which has a row for every group audience ever stored), read again inside the snapshot like
+// audiences_known_read.
+sql_statement sql_store::audiences_by_key_read(const std::vector<std::string>& keys) const {
+  sql_statement st{
+      "SELECT NULL, NULL, NULL, l.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
+      " NULL, NULL, NULL, NULL, NULL, 5 FROM audience_live l WHERE l.audience IN (" +
+          placeholders(keys.size()) + ")",
+      {}};
+  for (const auto& k : keys) st.params.push_back(k);
+  return st;
+}
+
 // Live items of one audience ("" = the broadcasts) for shared branch `index`, after `where`
 // (an id range), in `order`, at most `limit` (0: all), leaving out those the user deleted, and
 // read ones with `skip_read`. col_user_id carries the branch index. The cost is the rows taken
