@@ -21,7 +21,12 @@ def statements(sqlite):
     aud_from = ("notifications n INDEXED BY ix_notifications_audience" if sqlite
                 else "notifications n FORCE INDEX (ix_notifications_audience)")
     q = lambda xs: ", ".join("'%s'" % x for x in xs)  # noqa: E731
+    # The 63 keys of a viewer in 6 groups (every subset of its pairs, canonical).
+    pairs = ["all/x", "job/7", "org/7", "role/7", "site/1", "team/0"]
+    keys = ["/".join(p for i, p in enumerate(pairs) if m >> i & 1) for m in range(1, 64)]
     return [
+        ("audience lookup by key (63 keys)", "SELECT audience FROM audience_live WHERE audience"
+         " IN (%s)" % q(keys)),
         ("live counters", "SELECT l.live, l.audience FROM audience_live l WHERE l.audience IN (%s)"
          % q([""] + AUDS)),
         ("seen counters", "SELECT s.seen, s.audience FROM shared_seen s WHERE s.user_id = 7"

@@ -4,6 +4,9 @@
 # Usage: bench/scale_run.sh HERALD_BIN HERALD_BENCH STORE [herald-bench flags...]
 #   e.g. bench/scale_run.sh build/gateway/herald build/bench/herald-bench sqlite:/tmp/scale.db \
 #          --scale-users 100000 --scale-requests 40000
+# With SCALE_PERF=FILE, `perf record -g` samples the daemon during the run into FILE
+# (read it with `perf report -i FILE --no-children`); SCALE_PERF_FLAGS replaces `-g` (e.g.
+# `--call-graph dwarf -F 250`: the daemon is built without frame pointers).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/lib.sh"
@@ -16,6 +19,13 @@ log=$(mktemp "${TMPDIR:-/tmp}/herald-scale.XXXXXX.log")
 bench_start_herald "$bin" "$store" "$log"
 trap 'bench_stop "$HERALD_PID" herald >/dev/null' EXIT
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+perf_pid=
+if [ -n "${SCALE_PERF:-}" ]; then
+  perf record -q ${SCALE_PERF_FLAGS:--g} -p "$HERALD_PID" -o "$SCALE_PERF" >/dev/null 2>&1 &
+  perf_pid=$!
+  trap 'kill -INT $perf_pid 2>/dev/null; wait $perf_pid; bench_stop "$HERALD_PID" herald >/dev/null' EXIT
+  sleep 0.5
+fi
 "$bench" --public "$HERALD_PUBLIC" --internal "$HERALD_INTERNAL" --pid "$HERALD_PID" \
   --jwt-secret "$BENCH_JWT_SECRET" --api-key "$BENCH_API_KEY" --scenarios scale "$@"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

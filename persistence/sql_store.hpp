@@ -58,6 +58,9 @@ struct sql_row {
   const std::string& str(std::size_t i) const;  // "" when NULL
 };
 
+// The item of a row in the item_columns layout, with the viewer's read flag.
+proto::notification row_to_item(const sql_row& r, bool read);
+
 // A shared-item counter that disagreed with a count of the rows it stands for: `counter` is
 // "audience A live" (audience_live of A, "" = the broadcasts; user_id 0) or "audience A seen"
 // (shared_seen of user_id and A).
@@ -188,6 +191,24 @@ class sql_store : public store {
       std::unordered_map<std::string, std::vector<std::string>>* by_pair = nullptr);
   std::vector<std::string> matching(const std::set<std::string>& candidates, const viewer& v);
   static std::vector<std::string> pairs_of(const viewer& v);
+  // The audiences of the viewers of one read, and what the lookup looked at: a viewer with at
+  // most max_key_pairs pairs by the keys of its audiences (every subset of its pairs), one with
+  // more by the pair index.
+  struct audience_lookup {
+    std::vector<std::vector<std::string>> of;  // per viewer: its audiences, sorted
+    std::vector<std::string> keys;             // the audience keys looked up
+    std::vector<std::string> pairs;            // the pairs looked up in the pair index
+    std::set<std::string> found;               // the audiences the lookup found
+  };
+  static constexpr std::size_t max_key_pairs = 8;
+  // Every possible audience of a viewer with at most max_key_pairs pairs, canonical.
+  static std::optional<std::vector<std::string>> audience_keys(const viewer& v);
+  audience_lookup find_audiences(const std::vector<const viewer*>& viewers);
+  // Branches that read again, inside the snapshot, what the lookup looked at; lookup_holds is
+  // false when the snapshot knows an audience the lookup did not find (created in between).
+  void add_known_reads(const audience_lookup& lookup, std::vector<sql_statement>& branches) const;
+  static bool lookup_holds(const audience_lookup& lookup, const snapshot& snap);
+  sql_statement audiences_by_key_read(const std::vector<std::string>& keys) const;
   static unread_result counts_of(const snapshot& snap, const viewer& v,
                                  const std::vector<std::string>& audiences);
   static std::vector<shared_ref> refs_of(const snapshot& snap, const viewer& v,

@@ -127,7 +127,7 @@ std::uint64_t sql_store::log_retraction(const item_ref& ref) {
 change_page sql_store::list_changes(const viewer& v, std::uint64_t after_seq, std::uint64_t max_id,
                                     int limit) {
   const auto want = static_cast<std::size_t>(std::clamp(limit, 1, 1000));
-  const auto audiences = matching(audiences_of(pairs_of(v)), v);
+  const auto audiences = find_audiences({&v}).of[0];
   return in_tx(false, [&] {
     change_page page;
     auto horizon = query("SELECT purged_seq FROM changes_horizon WHERE id = 1", {});

@@ -145,6 +145,41 @@ STORE_CASE("a group item reaches only users holding every pair of its audience",
   CHECK(s->unread_count(both, t0).unread == 2);
 }
 
+STORE_CASE("audiences match the same with few and with many groups (by key and by pair index)",
+           "") {
+  auto s = b.open();
+  // An 8-pair audience, a 1-pair one, and one the viewers lack a pair of.
+  const auto eight =
+      insert(*s, R"({"audience":"a/1/b/1/c/1/d/1/e/1/f/1/g/1/h/1","title":"8"})").items[0].id;
+  const auto one = insert(*s, R"({"audience":"c/1","title":"1"})").items[0].id;
+  insert(*s, R"({"audience":"c/1/z/9","title":"not theirs"})");
+  const std::vector<std::string> eight_groups{"a/1", "b/1", "c/1", "d/1",
+                                              "e/1", "f/1", "g/1", "h/1"};
+  auto by_key = user(1, eight_groups);  // 8 pairs: every subset looked up by key
+  auto more = eight_groups;
+  for (int i = 0; i < 12; ++i) more.push_back("x/" + std::to_string(i));
+  auto by_pairs = user(2, more);  // 20 pairs: the pair index
+  auto lacking = user(3, {"a/1", "b/1", "c/1", "d/1", "e/1", "f/1", "g/1"});
+  for (const auto* v : {&by_key, &by_pairs}) {
+    CHECK(s->unread_count(*v, t0).unread == 2);
+    const auto page = s->list_inbox(*v, {}, t0);
+    REQUIRE(page.items.size() == 2);
+    CHECK(page.items[0].id == one);
+    CHECK(page.items[1].id == eight);
+    const auto since = s->list_since(*v, 0, 100, t0);
+    REQUIRE(since.size() == 2);
+    CHECK(since[0].id == eight);
+  }
+  CHECK(s->unread_count(lacking, t0).unread == 1);
+  CHECK(s->list_inbox(lacking, {}, t0).items.size() == 1);
+  // Reads and read-all move the same counters whichever way the audiences were found.
+  CHECK(s->mark_read(by_key, eight, t0).changed);
+  CHECK(s->unread_count(by_key, t0).unread == 1);
+  CHECK(s->mark_all_read(by_pairs, t0) == 2);
+  CHECK(s->unread_count(by_pairs, t0).unread == 0);
+  CHECK(s->unread_count(lacking, t0).unread == 1);
+}
+
 STORE_CASE("user B cannot see, read or delete user A's items", "") {
   auto s = b.open();
   const auto id = add_personal(*s, 1);
