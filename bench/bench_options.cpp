@@ -13,8 +13,8 @@ namespace herald::bench {
 
 namespace {
 
-const std::set<std::string> known_scenarios = {"connect", "broadcast", "personal", "reconnect",
-                                               "inbox",   "floor",     "peer",     "scale"};
+const std::set<std::string> known_scenarios = {
+    "connect", "broadcast", "personal", "reconnect", "inbox", "floor", "peer", "scale", "acks"};
 
 host_port parse_host_port(const std::string& flag, const std::string& v) {
   const auto colon = v.rfind(':');
@@ -47,7 +47,7 @@ std::string bench_usage() {
   --jwt-secret S             HS256 secret (or env HERALD_JWT_SECRET)
   --api-key K                internal API key (or env HERALD_API_KEY)
   --pid PID                  Herald's pid, for RSS and CPU figures
-  --scenarios LIST           connect,broadcast,personal,reconnect,inbox,floor,peer
+  --scenarios LIST           connect,broadcast,personal,reconnect,inbox,floor,peer,scale,acks
                              (default connect,broadcast,personal,reconnect,inbox,floor)
   -n, --connections N        WebSocket connections (1000)
   -u, --users U              distinct users; connection i belongs to user i % U (default N)
@@ -57,6 +57,8 @@ std::string bench_usage() {
   --connect-concurrency C    handshakes in flight per worker (256)
   --broadcasts B             broadcasts, one after another (20)
   --broadcast-persist        persisted broadcasts (notification frames) instead of desktop frames
+  --ack-broadcasts B         acks: persisted broadcasts per block, silent then acking (10)
+  --ack-max-slowdown PCT     acks: fail when acking slows the time to the last client p50 more (10)
   --personal P               personal notifications (20000)
   --concurrency C            HTTP requests in flight for personal (64)
   --personal-transient       personal with persist:false (desktop frames)
@@ -107,6 +109,9 @@ bench_options parse_bench_options(int argc, char** argv) {
       {"--connect-concurrency",
        [&](auto& f, auto& v) { o.connect_concurrency = parse_int(f, v, 1, 100000); }},
       {"--broadcasts", [&](auto& f, auto& v) { o.broadcasts = parse_int(f, v, 1, 100000); }},
+      {"--ack-broadcasts", [&](auto& f, auto& v) { o.ack_broadcasts = parse_int(f, v, 1, 10000); }},
+      {"--ack-max-slowdown",
+       [&](auto& f, auto& v) { o.ack_max_slowdown_pct = parse_int(f, v, 0, 1000); }},
       {"--personal", [&](auto& f, auto& v) { o.personal = parse_int(f, v, 1, 100'000'000); }},
       {"--concurrency", [&](auto& f, auto& v) { o.concurrency = parse_int(f, v, 1, 4096); }},
       {"--reconnect-items",

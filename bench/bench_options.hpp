@@ -33,6 +33,8 @@ struct bench_options {
 
   int broadcasts = 20;
   bool broadcast_persist = false;
+  int ack_broadcasts = 10;        // acks: broadcasts per block (silent, then acking)
+  int ack_max_slowdown_pct = 10;  // acks: budget of the p50 slowdown
   int personal = 20000;
   int concurrency = 64;
   bool personal_persist = true;

@@ -1,5 +1,6 @@
 #include "bench/scenario_runner.hpp"
 
+#include "bench/ack_scenario.hpp"
 #include "bench/floor_probe.hpp"
 #include "bench/latency_histogram.hpp"
 #include "bench/load_scenarios.hpp"
@@ -85,7 +86,8 @@ boost::asio::awaitable<json> scenario_runner::run_target(const bench_target& tar
   const auto& o = ctx_.options;
   json out = json::object();
   const bool needs_clients = is_peer || o.wants("connect") || o.wants("broadcast") ||
-                             o.wants("personal") || o.wants("reconnect") || o.duration_s > 0;
+                             o.wants("personal") || o.wants("reconnect") || o.duration_s > 0 ||
+                             (!is_peer && o.wants("acks"));
   if (needs_clients) {
     progress(target.name + ": connect " + std::to_string(o.connections) + " clients");
     out["connect"] = co_await connect(target, true);
@@ -94,6 +96,10 @@ boost::asio::awaitable<json> scenario_runner::run_target(const bench_target& tar
     const bool persist = !is_peer && o.broadcast_persist;
     progress(target.name + ": broadcast x" + std::to_string(o.broadcasts));
     out["broadcast"] = co_await broadcast(target, o.broadcasts, persist);
+  }
+  if (!is_peer && o.wants("acks")) {
+    progress(target.name + ": acks, 2 x " + std::to_string(o.ack_broadcasts) + " broadcasts");
+    out["acks"] = co_await ack_scenario(ctx_).run(target);
   }
   if (is_peer || o.wants("personal")) {
     const bool persist = !is_peer && o.personal_persist;

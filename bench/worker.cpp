@@ -200,6 +200,11 @@ void worker::on_delivery(bench_client& c, std::string_view type, std::string_vie
     return;
   }
   if (phase_.kind == "broadcast" && *kind == 1) {
+    if (phase_.ack_from > 0 && *seq >= phase_.ack_from) {
+      // The item's id is the frame's first "id" (the item object starts with it).
+      if (const auto id = scan_int_field(text, "id"))
+        c.send_text("{\"type\":\"ack\",\"ids\":[" + std::to_string(*id) + "]}");
+    }
     if (*seq != c.last_seq + 1) ++c.bad;
     c.last_seq = *seq;
     ++c.got;
@@ -237,6 +242,7 @@ void worker::start_phase(const json& cmd) {
   phase_.kind = cmd.at("kind");
   phase_.frame = cmd.at("frame");
   phase_.count = cmd.at("count");
+  phase_.ack_from = cmd.value("ack_from_seq", std::int64_t{0});
   phase_.in_phase.assign(clients_.size(), false);
   for (std::size_t i = 0; i < clients_.size(); ++i) {
     bench_client& c = *clients_[i];

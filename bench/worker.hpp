@@ -52,6 +52,7 @@ class worker : public client_sink {
     latency_histogram hist;
     std::int64_t unexpected = 0;
     std::vector<bool> in_phase;
+    std::int64_t ack_from = 0;  // broadcasts from this seq on are acked (0: none)
   };
 
   boost::asio::awaitable<void> command_loop();

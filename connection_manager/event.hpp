@@ -31,6 +31,11 @@ struct event {
   // notification: the encoded frame prefix (proto::encode_notification_prefix);
   // desktop, state: the whole frame; count_changed, revoke: unused.
   std::shared_ptr<const std::string> payload;
+  // state: the change's seq (sessions hold a count that reflects a change until its state
+  // frame went out), and for a user's change to a group item that item's audience (only the
+  // user's sessions whose groups are in it get the frame). 0 / empty otherwise.
+  std::uint64_t seq = 0;
+  std::string audience{};
 };
 
 }  // namespace herald::cm

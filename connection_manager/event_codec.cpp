@@ -67,6 +67,8 @@ std::string encode_event(const event& e, std::string_view origin) {
   if (e.target == event_target::group) j["group"] = e.group;
   if (e.id != 0) j["id"] = e.id;
   if (e.payload) j["payload"] = *e.payload;
+  if (e.seq != 0) j["seq"] = e.seq;
+  if (!e.audience.empty()) j["aud"] = e.audience;
   // Payloads are UTF-8 built by proto; replace rather than throw on anything else.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -122,6 +124,14 @@ std::optional<bus_message> decode_event(std::string_view text) {
   if (auto payload = j.find("payload"); payload != j.end()) {
     if (!payload->is_string()) return std::nullopt;
     m.ev.payload = std::make_shared<const std::string>(payload->get<std::string>());
+  }
+  if (auto seq = j.find("seq"); seq != j.end()) {
+    if (!is_id(*seq)) return std::nullopt;
+    m.ev.seq = seq->get<std::uint64_t>();
+  }
+  if (auto aud = j.find("aud"); aud != j.end()) {
+    if (!aud->is_string()) return std::nullopt;
+    m.ev.audience = aud->get<std::string>();
   }
   return m;
 }

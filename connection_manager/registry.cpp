@@ -37,7 +37,7 @@ void deliver_one(session& s, const event& e) {
       s.close_with(4003, "revoked");
       break;
     case event_type::state:
-      s.on_frame(e.payload);
+      s.on_state(e.payload, e.seq, e.audience);
       break;
   }
 }
@@ -181,6 +181,8 @@ void registry::deliver(std::shared_ptr<const event> e, std::function<void(std::s
         part->target = e->target;
         part->id = e->id;
         part->payload = e->payload;
+        part->seq = e->seq;
+        part->audience = e->audience;
       }
       part->users.push_back(u);
     }

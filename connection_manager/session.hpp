@@ -26,6 +26,12 @@ class session {
                                const std::shared_ptr<const std::string>& prefix) = 0;
   // A whole frame to send as is (desktop).
   virtual void on_frame(const std::shared_ptr<const std::string>& frame) = 0;
+  // A state frame (changed, read_all, removed) with its seq and, for a user's change to a group
+  // item, the item's audience (empty otherwise). By default the frame is sent as is.
+  virtual void on_state(const std::shared_ptr<const std::string>& frame, std::uint64_t /*seq*/,
+                        const std::string& /*audience*/) {
+    on_frame(frame);
+  }
   // The session's unread count may have changed: recount from the store.
   virtual void on_count_changed() = 0;
   // Close with a WebSocket close code (evicted past the per-user cap, shutdown).

@@ -13,6 +13,7 @@ cm::event with_frame(const proto::state_change& c) {
   cm::event e;
   e.type = cm::event_type::state;
   e.id = c.id;
+  e.seq = c.seq;
   e.payload = std::make_shared<const std::string>(proto::encode_state(c));
   return e;
 }
@@ -22,7 +23,15 @@ cm::event state_event_for_user(std::uint64_t user_id, const proto::state_change&
   cm::event e = with_frame(c);
   e.target = cm::event_target::users;
   e.users = {user_id};
+  e.audience = c.audience;
   return e;
+}
+
+bool state_visible(const std::string& audience, const proto::group_set& groups) {
+  if (audience.empty()) return true;
+  std::string why;
+  const auto a = proto::audience::parse(audience, &why);
+  return a && a->matches(groups);
 }
 
 cm::event state_event_for_item(const persistence::item_ref& ref, proto::removal_reason reason) {

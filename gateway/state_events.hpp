@@ -16,6 +16,9 @@ namespace herald::gateway {
 
 // A user's own change (read, read-all, delete): every connection of that user, no one else.
 cm::event state_event_for_user(std::uint64_t user_id, const proto::state_change& c);
+// Whether a connection with `groups` may get a user's state frame about an item of `audience`
+// (cm::event::audience: empty for personal items, broadcasts and read_all).
+bool state_visible(const std::string& audience, const proto::group_set& groups);
 // A change to the whole item (retraction, expiry): every connection that could see it.
 cm::event state_event_for_item(const persistence::item_ref& ref, proto::removal_reason reason);
 

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include "persistence/store.hpp"
+
 namespace herald::gateway {
 
 void unread_tracker::loaded(std::int64_t unread, std::uint64_t watermark, bool synced) {
+  advance_floor(watermark);  // changes before the connection's count: no frame is owed
   unread_ = unread;
   watermark_ = watermark;
   start_ = watermark;
@@ -75,7 +78,10 @@ void unread_tracker::fetch() {
   out_.start_resync(resume_point());
 }
 
-void unread_tracker::on_bus_lost() { outage_ = true; }
+void unread_tracker::on_bus_lost() {
+  outage_ = true;
+  if (held_) release_held();  // the frames it waits for may be lost with the bus
+}
 
 void unread_tracker::on_bus_back() {
   outage_ = false;
@@ -99,6 +105,15 @@ void unread_tracker::on_resync() {
 void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std::vector<item> items,
                               bool more) {
   resyncing_ = false;
+  // After a bus outage the store's count is the repair: state frames of the meantime may be
+  // lost, and a held count is older than this one.
+  advance_floor(watermark);
+  if (held_) {
+    held_.reset();
+    recounting_ = false;
+    during_recount_.clear();
+    if (recount_again_) recount();
+  }
   unread_ = unread;
   watermark_ = std::max(watermark_, watermark);
   std::sort(items.begin(), items.end(),
@@ -184,7 +199,58 @@ void unread_tracker::recount() {
   out_.start_recount();
 }
 
-void unread_tracker::recounted(std::int64_t unread, std::uint64_t watermark) {
+void unread_tracker::recounted(std::int64_t unread, std::uint64_t watermark,
+                               const std::vector<std::uint64_t>& seqs) {
+  held_count h{unread, watermark, seqs, 0};
+  const bool sent = std::all_of(seqs.begin(), seqs.end(), [this](std::uint64_t s) {
+    return s <= seq_floor_ || seen_.count(s) != 0;
+  });
+  if (!sent && !outage_) {
+    // Still a recount in progress: arrivals meanwhile are counted on top when it goes out.
+    ++counts_held_;
+    held_ = std::move(h);
+    return;
+  }
+  held_ = std::move(h);
+  release_held();
+}
+
+void unread_tracker::on_state(std::uint64_t seq) {
+  if (seq <= seq_floor_) return;
+  seen_.insert(seq);
+  constexpr std::size_t max_seen = 1024;
+  while (seen_.size() > max_seen) seen_.erase(seen_.begin());
+  if (!held_) return;
+  const bool sent = std::all_of(held_->seqs.begin(), held_->seqs.end(), [this](std::uint64_t s) {
+    return s <= seq_floor_ || seen_.count(s) != 0;
+  });
+  if (sent) release_held();
+}
+
+void unread_tracker::on_tick() {
+  if (held_ && ++held_->ticks >= 2) release_held();
+}
+
+void unread_tracker::release_held() {
+  auto h = std::move(*held_);
+  held_.reset();
+  // Every change the count depends on was framed: up to its watermark (or, when the list was
+  // cut at the store's limit, up to its last seq) nothing more is owed.
+  if (h.seqs.size() >= static_cast<std::size_t>(persistence::max_change_seqs)) {
+    advance_floor(h.seqs.back());
+  } else {
+    advance_floor(h.watermark);
+  }
+  apply_recount(h.unread, h.watermark);
+}
+
+void unread_tracker::advance_floor(std::uint64_t to) {
+  if (to <= seq_floor_) return;
+  seq_floor_ = to;
+  seen_.erase(seen_.begin(), seen_.upper_bound(to));
+}
+
+void unread_tracker::apply_recount(std::int64_t unread, std::uint64_t watermark) {
   recounting_ = false;
   // Arrivals during the recount that its snapshot did not include are counted on top.
   std::int64_t after = 0;

@@ -7,6 +7,11 @@
 // While the bus is down (on_bus_lost until on_resync), events other nodes publish are lost, so
 // a live arrival is not pushed as it comes: it makes the tracker read the store from its resume
 // point, and what the store holds goes out in id order (the missed items with it).
+// A count never reflects a change whose state frame this connection has not been sent yet
+// (API.md "State events": the state frame goes before the count it causes): a recount lists the
+// seqs of the changes its count depends on since the last count (store::change_seqs), and its
+// result is held until the state frame of each of them went out (on_state), for at most two
+// ticks (a frame lost with the bus, or purged meanwhile, does not hold the count for ever).
 // Pure logic, no I/O: the session supplies the actions. Not thread-safe: the session's thread.
 #pragma once
 #include <algorithm>
@@ -14,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,7 +55,19 @@ class unread_tracker {
   void loaded(std::int64_t unread, std::uint64_t watermark, bool synced);
   void on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix);
   void on_count_changed();
-  void recounted(std::int64_t unread, std::uint64_t watermark);
+  // `seqs`: the changes in (seqs_after(), watermark] the count depends on (the store's
+  // change_seqs, ascending); the count goes out once each one's state frame did.
+  void recounted(std::int64_t unread, std::uint64_t watermark,
+                 const std::vector<std::uint64_t>& seqs = {});
+  // A state frame of this user's scope reached the session (sent, or filtered out as not
+  // visible to this connection): counts that depend on its change may go out.
+  void on_state(std::uint64_t seq);
+  // Once a second: a count held past two ticks goes out anyway.
+  void on_tick();
+  // What a recount asks the store for: changes with a higher seq may still be unsent here.
+  std::uint64_t seqs_after() const { return seq_floor_; }
+  // Recount results held for state frames (the session's metrics).
+  std::uint64_t counts_held() const { return counts_held_; }
   void recount_failed();
   // The node's bus subscription is lost: from now until on_bus_back, a live arrival is not
   // pushed as it comes but read from the store with what precedes it, so that nothing another
@@ -80,6 +99,9 @@ class unread_tracker {
   void fetch();  // start_resync from the resume point
   void recount();
   bool sent_recently(std::uint64_t id) const;
+  void apply_recount(std::int64_t unread, std::uint64_t watermark);
+  void release_held();
+  void advance_floor(std::uint64_t to);
 
   actions& out_;
   std::size_t max_early_;
@@ -105,6 +127,18 @@ class unread_tracker {
   bool resync_after_load_ = false;
   bool outage_ = false;       // the bus is down: arrivals go through the store
   bool read_failed_ = false;  // the last read through the store failed during the outage
+  // Seq gating: every change with seq <= seq_floor_ that counts here had its frame sent (or
+  // predates the connection); seen_ holds the state seqs above it received so far.
+  std::uint64_t seq_floor_ = 0;
+  std::set<std::uint64_t> seen_;
+  struct held_count {
+    std::int64_t unread = 0;
+    std::uint64_t watermark = 0;
+    std::vector<std::uint64_t> seqs;
+    int ticks = 0;
+  };
+  std::optional<held_count> held_;
+  std::uint64_t counts_held_ = 0;
 };
 
 }  // namespace herald::gateway

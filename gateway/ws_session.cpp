@@ -453,14 +453,15 @@ void ws_session::send_notification(std::uint64_t, const std::shared_ptr<const st
 
 void ws_session::start_recount() {
   svc_.readers().submit(
-      {viewer(), std::nullopt}, sock_.get_executor(),
+      {viewer(), std::nullopt, tracker_.seqs_after()}, sock_.get_executor(),
       [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
         if (self->closing()) return;
         if (!out.ok()) {
           self->tracker_.recount_failed();
           return;
         }
-        self->tracker_.recounted(out.value->counts.unread, out.value->counts.watermark);
+        self->tracker_.recounted(out.value->counts.unread, out.value->counts.watermark,
+                                 out.value->seqs);
       });
 }
 
@@ -477,6 +478,13 @@ void ws_session::on_frame(const std::shared_ptr<const std::string>& frame) {
   cm::outgoing o;
   o.body = frame;
   enqueue(std::move(o));
+}
+
+void ws_session::on_state(const std::shared_ptr<const std::string>& frame, std::uint64_t seq,
+                          const std::string& audience) {
+  if (closing()) return;
+  if (state_visible(audience, groups())) on_frame(frame);
+  tracker_.on_state(seq);
 }
 
 void ws_session::on_count_changed() {
@@ -536,6 +544,7 @@ void ws_session::wait_writable() {
 void ws_session::on_tick(std::int64_t now_s) {
   ws_frame_writer::fold_tally(svc_.stats());
   if (closing()) return;
+  tracker_.on_tick();
   const auto& c = svc_.cfg();
   const auto due = life_.tick(now_s, {static_cast<std::int64_t>(c.token_refresh_window_s),
                                       static_cast<std::int64_t>(c.ping_interval_s),

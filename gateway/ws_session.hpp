@@ -41,6 +41,9 @@ class ws_session final : public cm::session,
 
   void on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) override;
   void on_frame(const std::shared_ptr<const std::string>& frame) override;
+  // A state frame: sent when this connection can see its item; its seq frees held counts.
+  void on_state(const std::shared_ptr<const std::string>& frame, std::uint64_t seq,
+                const std::string& audience) override;
   void on_count_changed() override;
   void close_with(std::uint16_t code, const char* reason) override;
   void on_tick(std::int64_t now_s) override;

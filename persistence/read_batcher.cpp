@@ -72,7 +72,16 @@ void read_batcher::impl::answer(store_connection& db, std::vector<call>& batch) 
   std::vector<read_request> requests;
   requests.reserve(batch.size());
   for (const auto& p : batch) requests.push_back(p.request);
-  auto out = db.call([&](store& st) { return st.read_batch(requests, clock()); });
+  auto out = db.call([&](store& st) {
+    auto results = st.read_batch(requests, clock());
+    // After the counts' snapshot: every change up to their watermark has committed.
+    for (std::size_t i = 0; i < results.size() && i < requests.size(); ++i) {
+      if (!requests[i].seqs_after) continue;
+      results[i].seqs = st.change_seqs(requests[i].who, *requests[i].seqs_after,
+                                       results[i].counts.watermark, max_change_seqs);
+    }
+    return results;
+  });
   if (!out.ok() && out.why == failure::error && batch.size() > 1) {
     for (auto& p : batch) {
       std::vector<call> one;

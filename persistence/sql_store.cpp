@@ -321,6 +321,7 @@ mark_result sql_store::act(const viewer& v, std::uint64_t id, action a, std::int
       }
     }
     if (res.changed) res.change = log_user_change(v.user_id, id, a == action::read);
+    if (res.change && kind == proto::item_kind::group) res.change->audience = r.str(col_audience);
     res.found = true;
     if (res.changed) on_marked(v.user_id, {id}, a == action::read, now_ms);
     if (a != action::remove) {

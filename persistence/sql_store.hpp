@@ -98,6 +98,8 @@ class sql_store : public store {
   std::optional<item_change> last_change() const override { return last_change_; }
   change_page list_changes(const viewer& v, std::uint64_t after_seq, std::uint64_t max_id,
                            int limit) override;
+  std::vector<std::uint64_t> change_seqs(const viewer& v, std::uint64_t after_seq,
+                                         std::uint64_t up_to, int limit) override;
   void annotate_seq(const viewer& v, std::vector<proto::notification>& items) override;
   std::vector<item_ref> record_expiries(std::int64_t from_ms, std::int64_t to_ms,
                                         std::int64_t now_ms) override;

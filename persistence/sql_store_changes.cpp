@@ -137,12 +137,31 @@ change_page sql_store::list_changes(const viewer& v, std::uint64_t after_seq, st
     }
     std::vector<std::pair<std::uint64_t, std::string>> scopes{{v.user_id, ""}, {0, ""}};
     for (const auto& a : audiences) scopes.emplace_back(0, a);
+    // The user's own reads and deletes of group items list only items of the viewer's
+    // audiences: another connection of the user, with other groups, did them.
+    std::string visible = " AND (c.type = 1 OR n.kind IS NULL OR n.kind <> " +
+                          std::to_string(kind_group) + " OR n.audience IN (''";
+    sql_params own_params{id_param(v.user_id), id_param(after_seq), id_param(max_id)};
+    for (const auto& a : audiences) {
+      visible += ", ?";
+      own_params.push_back(a);
+    }
+    visible += "))";
+    own_params.push_back(static_cast<std::int64_t>(want + 1));
+    const std::string own =
+        "SELECT c.seq, c.type, c.item_id, c.reason FROM changes c"
+        " LEFT JOIN notifications n ON n.id = c.item_id"
+        " WHERE c.user_id = ? AND c.audience = '' AND c.seq > ?"
+        " AND (c.type = 1 OR c.item_id <= ?)" +
+        visible + " ORDER BY c.seq LIMIT ?";
     for (const auto& [user, audience] : scopes) {
-      for (const auto& r : query("SELECT seq, type, item_id, reason FROM changes"
-                                 " WHERE user_id = ? AND audience = ? AND seq > ?"
-                                 " AND (type = 1 OR item_id <= ?) ORDER BY seq LIMIT ?",
-                                 {id_param(user), audience, id_param(after_seq), id_param(max_id),
-                                  static_cast<std::int64_t>(want + 1)})) {
+      const bool mine = user != 0;
+      for (const auto& r : mine ? query(own, own_params)
+                                : query("SELECT seq, type, item_id, reason FROM changes"
+                                        " WHERE user_id = ? AND audience = ? AND seq > ?"
+                                        " AND (type = 1 OR item_id <= ?) ORDER BY seq LIMIT ?",
+                                        {id_param(user), audience, id_param(after_seq),
+                                         id_param(max_id), static_cast<std::int64_t>(want + 1)})) {
         item_change c;
         c.seq = static_cast<std::uint64_t>(r.i64(0));
         c.type = type_of(r.i64(1));
@@ -159,6 +178,33 @@ change_page sql_store::list_changes(const viewer& v, std::uint64_t after_seq, st
     }
     return page;
   });
+}
+
+std::vector<std::uint64_t> sql_store::change_seqs(const viewer& v, std::uint64_t after_seq,
+                                                  std::uint64_t up_to, int limit) {
+  std::vector<std::uint64_t> out;
+  if (up_to <= after_seq) return out;
+  const auto want = static_cast<std::int64_t>(std::clamp(limit, 1, 1000));
+  const auto audiences = matching(audiences_of(pairs_of(v)), v);
+  // One range of the scope index per scope (never a walk of every change in the range).
+  std::string sql;
+  sql_params params;
+  auto scope = [&](std::uint64_t user, const std::string& audience) {
+    if (!sql.empty()) sql += " UNION ALL ";
+    sql +=
+        "SELECT * FROM (SELECT seq FROM changes WHERE user_id = ? AND audience = ?"
+        " AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?) s" +
+        std::to_string(params.size());
+    params.insert(params.end(), {id_param(user), audience, id_param(after_seq), id_param(up_to),
+                                 sql_param(want)});
+  };
+  scope(v.user_id, "");
+  scope(0, "");
+  for (const auto& a : audiences) scope(0, a);
+  for (const auto& r : query(sql, params)) out.push_back(static_cast<std::uint64_t>(r.i64(0)));
+  std::sort(out.begin(), out.end());
+  if (out.size() > static_cast<std::size_t>(want)) out.resize(static_cast<std::size_t>(want));
+  return out;
 }
 
 void sql_store::annotate_seq(const viewer& v, std::vector<proto::notification>& items) {

@@ -78,11 +78,17 @@ struct unread_result {
 struct read_request {
   viewer who;
   std::optional<inbox_query> page;
+  // With a value: also list the seqs of the changes in (seqs_after, counts.watermark] that the
+  // viewer's count depends on (see store::change_seqs).
+  std::optional<std::uint64_t> seqs_after = std::nullopt;
 };
 struct read_result {
   unread_result counts;
   inbox_page page;  // when a page was asked for (its unread is counts.unread)
+  // With seqs_after: ascending, at most max_change_seqs.
+  std::vector<std::uint64_t> seqs{};
 };
+inline constexpr int max_change_seqs = 256;
 
 // A change to an item as state frames and the change log describe it (API.md "State events");
 // its seq comes from the id sequence, allocated in the change's transaction.
@@ -221,6 +227,13 @@ class store {
   virtual change_page list_changes(const viewer& v, std::uint64_t after_seq, std::uint64_t max_id,
                                    int limit) {
     (void)v, (void)after_seq, (void)max_id, (void)limit;
+    return {};
+  }
+  // The seqs in (after_seq, up_to] of the logged changes a viewer's count depends on (the
+  // user's own, the broadcasts', the viewer's audiences'), ascending, at most `limit`.
+  virtual std::vector<std::uint64_t> change_seqs(const viewer& v, std::uint64_t after_seq,
+                                                 std::uint64_t up_to, int limit) {
+    (void)v, (void)after_seq, (void)up_to, (void)limit;
     return {};
   }
   // Sets each item's seq: the last logged change it reflects for the viewer, else its id.

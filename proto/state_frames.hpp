@@ -19,6 +19,9 @@ struct state_change {
   std::uint64_t id = 0;  // the item; for read_all the highest id it covers (up_to)
   removal_reason reason = removal_reason::deleted;
   std::uint64_t seq = 0;
+  // Not part of the frame: the item's audience when a user's change is to a group item (only
+  // that user's connections in the audience get the frame); empty otherwise.
+  std::string audience{};
 };
 
 std::string_view to_string(removal_reason r);

@@ -139,3 +139,26 @@ TEST_CASE("a revoke event travels as type revoke", "[redis][codec]") {
   CHECK(m->ev.users == std::vector<std::uint64_t>{5});
   CHECK_FALSE(decode_event(R"({"v":1,"node":"x","type":"revoked","target":"users","users":[5]})"));
 }
+
+TEST_CASE("a state event carries its seq and its item's audience across nodes", "[redis][codec]") {
+  event e = make_event(event_type::state, event_target::users);
+  e.id = 77;
+  e.seq = 81;
+  e.audience = "org/1/role/3";
+  auto m = decode_event(encode_event(e, "node-a"));
+  REQUIRE(m);
+  CHECK(m->ev.seq == 81);
+  CHECK(m->ev.audience == "org/1/role/3");
+  // Older nodes' messages have neither: both stay empty.
+  event plain = make_event(event_type::state, event_target::everyone);
+  auto p = decode_event(encode_event(plain, "node-b"));
+  REQUIRE(p);
+  CHECK(p->ev.seq == 0);
+  CHECK(p->ev.audience.empty());
+  auto j = nlohmann::json::parse(encode_event(e, "node-a"));
+  j["seq"] = -1;
+  CHECK_FALSE(decode_event(j.dump()));
+  j["seq"] = 81;
+  j["aud"] = 5;
+  CHECK_FALSE(decode_event(j.dump()));
+}

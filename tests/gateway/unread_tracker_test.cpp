@@ -401,3 +401,67 @@ TEST_CASE("an outage repair pages through a full page before anything held goes 
   CHECK(std::is_sorted(ids.begin(), ids.end()));
   CHECK(r.last == 151);
 }
+
+TEST_CASE("a recount waits for the state frames of the changes it reflects",
+          "[unread_tracker][seq]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(5, 100, false);
+  CHECK(t.seqs_after() == 100);  // changes before the connection's count owe no frame
+  t.on_state(101);               // the first read's frame went out
+  t.on_count_changed();
+  REQUIRE(r.recounts == 1);
+  // The store already reflects a second read (seq 103) whose frame has not come yet.
+  t.recounted(3, 104, {101, 103});
+  CHECK(r.counts == std::vector<std::int64_t>{5});
+  CHECK(t.counts_held() == 1);
+  t.on_notification(105, prefix);  // an arrival meanwhile is pushed on the count it had
+  t.on_state(103);
+  CHECK(r.counts == std::vector<std::int64_t>{5, 4});  // 3 from the store + 105 on top
+  CHECK(t.seqs_after() == 104);
+  // A later recount with nothing new to wait for goes out at once.
+  t.on_count_changed();
+  t.recounted(4, 106, {});
+  CHECK(r.counts == std::vector<std::int64_t>{5, 4});  // unchanged: no frame
+  t.on_count_changed();
+  t.recounted(2, 107, {107});
+  CHECK(r.counts.size() == 2);
+}
+
+TEST_CASE(
+    "a state frame seen before the recount answer frees it at once; a lost one after two "
+    "ticks",
+    "[unread_tracker][seq]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(4, 10, false);
+  t.on_state(12);
+  t.on_count_changed();
+  t.recounted(3, 12, {12});
+  CHECK(r.counts == std::vector<std::int64_t>{4, 3});
+  t.on_count_changed();
+  t.recounted(2, 14, {13});  // 13's frame never comes (lost with the bus, say)
+  t.on_tick();
+  CHECK(r.counts.size() == 2);
+  t.on_tick();
+  CHECK(r.counts == std::vector<std::int64_t>{4, 3, 2});
+  // A count change during the hold recounts again after it.
+  t.on_count_changed();
+  t.recounted(1, 16, {15});
+  t.on_count_changed();
+  CHECK(r.recounts == 3);
+  t.on_state(15);
+  CHECK(r.counts.back() == 1);
+  CHECK(r.recounts == 4);
+}
+
+TEST_CASE("a lost bus releases a held count", "[unread_tracker][seq]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(2, 10, false);
+  t.on_count_changed();
+  t.recounted(1, 11, {11});
+  CHECK(r.counts.size() == 1);
+  t.on_bus_lost();
+  CHECK(r.counts == std::vector<std::int64_t>{2, 1});
+}
