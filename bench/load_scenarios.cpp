@@ -11,6 +11,7 @@
 #include <charconv>
 #include <chrono>
 #include <memory>
+#include <span>
 
 namespace herald::bench {
 
@@ -39,6 +40,53 @@ std::size_t items_in(const std::string& body) {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using nlohmann::json;
+
+namespace {
+
+// What a read phase saw: the latencies of counts and pages, failed requests, wrong answers, and
+// the first of either.
+struct read_tally {
+  latency_histogram count_latency, page_latency;
+  int errors = 0, wrong = 0;
+  std::string first_wrong;
+};
+
+// `requests` GETs over `concurrency` connections to the public listener, alternating
+// /v1/inbox/unread_count and /v1/inbox?limit=20, request k for user i = (k / 2) % tokens.size().
+// Every answer's unread must be want(i), every page must hold min(20, want(i)) items, and
+// extra(k, answer), when given, must hold too (read without a JSON parser: the load generator
+// shares the CPUs with Herald).
+asio::awaitable<void> read_phase(load_scenarios& load, const bench_target& target, int requests,
+                                 int concurrency, std::span<const std::string> tokens,
+                                 std::function<std::int64_t(std::size_t)> want,
+                                 std::function<bool(int, const http_result&)> extra,
+                                 read_tally& t) {
+  const auto user_of = [&](int k) { return static_cast<std::size_t>(k / 2) % tokens.size(); };
+  co_await load.run_load(
+      target.public_addr, requests, concurrency,
+      [&](int k) {
+        return load_scenarios::http_job{http::verb::get,
+                                        k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count", "",
+                                        tokens[user_of(k)]};
+      },
+      [&](int k, const http_result& r) {
+        if (r.status != 200) {
+          if (t.errors++ == 0 && t.first_wrong.empty())
+            t.first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
+          return;
+        }
+        (k % 2 ? t.page_latency : t.count_latency).record(r.latency_ns);
+        const std::int64_t unread = want(user_of(k));
+        bool ok = unread_in(r.body) == unread;
+        if (k % 2)
+          ok = ok &&
+               items_in(r.body) == static_cast<std::size_t>(std::min<std::int64_t>(20, unread));
+        if (extra) ok = ok && extra(k, r);
+        if (!ok && t.wrong++ == 0) t.first_wrong = r.body.substr(0, 300);
+      });
+}
+
+}  // namespace
 
 load_scenarios::load_scenarios(bench_context& ctx) : ctx_(ctx) {}
 
@@ -200,37 +248,22 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
   const std::int64_t expected_unread = baseline + o.inbox_items;
   const std::size_t expected_page =
       static_cast<std::size_t>(std::min<std::int64_t>(20, expected_unread));
-  latency_histogram count_latency, page_latency;
-  int wrong = 0, errors = 0;
-  std::string first_wrong;
+  read_tally t;
   const std::int64_t t0 = monotonic_ns();
-  co_await run_load(
-      target.public_addr, o.inbox_requests, o.inbox_concurrency,
-      [&](int k) {
-        const std::string& token = tokens[static_cast<std::size_t>((k / 2) % o.inbox_users)];
-        return http_job{http::verb::get, k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count",
-                        "", token};
-      },
+  co_await read_phase(
+      *this, target, o.inbox_requests, o.inbox_concurrency,
+      std::span<const std::string>(tokens).first(static_cast<std::size_t>(o.inbox_users)),
+      [&](std::size_t) { return expected_unread; },
       [&](int k, const http_result& r) {
-        if (r.status != 200) {
-          if (errors++ == 0 && first_wrong.empty())
-            first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
-          return;
-        }
-        (k % 2 ? page_latency : count_latency).record(r.latency_ns);
-        // Every answer: its unread value and its number of items, read without a JSON parser
-        // (the load generator shares the CPUs with Herald); every 16th page fully parsed too.
-        bool ok = unread_in(r.body) == expected_unread;
-        if (k % 2) ok = ok && items_in(r.body) == expected_page;
-        if (k % 32 == 1) {
-          const auto body = json::parse(r.body, nullptr, false);
-          ok = ok && body.is_object() &&
-               body.value("unread", std::int64_t{-1}) == expected_unread &&
+        if (k % 32 != 1) return true;  // every 16th page fully parsed too
+        const auto body = json::parse(r.body, nullptr, false);
+        return body.is_object() && body.value("unread", std::int64_t{-1}) == expected_unread &&
                body.contains("notifications") && body["notifications"].size() == expected_page;
-        }
-        if (!ok && wrong++ == 0) first_wrong = r.body.substr(0, 300);
-      });
+      },
+      t);
   const double seconds = (monotonic_ns() - t0) / 1e9;
+  const int errors = t.errors, wrong = t.wrong;
+  const std::string& first_wrong = t.first_wrong;
   json out = {{"users", o.inbox_users},
               {"items_per_user", o.inbox_items},
               {"seeded_items", static_cast<std::int64_t>(o.inbox_users) * o.inbox_items},
@@ -238,8 +271,8 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
               {"requests", o.inbox_requests},
               {"concurrency", o.inbox_concurrency},
               {"requests_per_s", o.inbox_requests / seconds},
-              {"unread_count_ms", count_latency.summary_ms()},
-              {"inbox_page_ms", page_latency.summary_ms()},
+              {"unread_count_ms", t.count_latency.summary_ms()},
+              {"inbox_page_ms", t.page_latency.summary_ms()},
               {"http_errors", errors},
               {"wrong_answers", wrong}};
   if (errors || wrong)
@@ -274,8 +307,9 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
   }
   // Each user's count before the run: every answer of the read phase must repeat it.
   std::vector<std::int64_t> expected(users.size(), -1);
-  int errors = 0, wrong = 0;
-  std::string first_wrong;
+  read_tally t;  // the errors of this first pass count too
+  int &errors = t.errors, &wrong = t.wrong;
+  std::string& first_wrong = t.first_wrong;
   co_await run_load(
       target.public_addr, static_cast<int>(users.size()), o.inbox_concurrency,
       [&](int k) {
@@ -289,30 +323,10 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
           first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
         }
       });
-  latency_histogram count_latency, page_latency;
   const std::int64_t t0 = monotonic_ns();
-  co_await run_load(
-      target.public_addr, o.scale_requests, o.inbox_concurrency,
-      [&](int k) {
-        const auto& token =
-            tokens[static_cast<std::size_t>((k / 2) % static_cast<int>(users.size()))];
-        return http_job{http::verb::get, k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count",
-                        "", token};
-      },
-      [&](int k, const http_result& r) {
-        if (r.status != 200) {
-          if (errors++ == 0 && first_wrong.empty())
-            first_wrong = std::to_string(r.status) + " " + r.error + r.body.substr(0, 200);
-          return;
-        }
-        (k % 2 ? page_latency : count_latency).record(r.latency_ns);
-        const auto want =
-            expected[static_cast<std::size_t>((k / 2) % static_cast<int>(users.size()))];
-        bool ok = unread_in(r.body) == want;
-        if (k % 2)
-          ok = ok && items_in(r.body) == static_cast<std::size_t>(std::min<std::int64_t>(20, want));
-        if (!ok && wrong++ == 0) first_wrong = r.body.substr(0, 300);
-      });
+  co_await read_phase(
+      *this, target, o.scale_requests, o.inbox_concurrency, tokens,
+      [&](std::size_t i) { return expected[i]; }, nullptr, t);
   const double seconds = (monotonic_ns() - t0) / 1e9;
   // Persisted notify throughput on the seeded store: personal items to the sampled users.
   int notify_errors = 0;
@@ -342,8 +356,8 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
               {"requests", o.scale_requests},
               {"concurrency", o.inbox_concurrency},
               {"requests_per_s", o.scale_requests / seconds},
-              {"unread_count_ms", count_latency.summary_ms()},
-              {"inbox_page_ms", page_latency.summary_ms()},
+              {"unread_count_ms", t.count_latency.summary_ms()},
+              {"inbox_page_ms", t.page_latency.summary_ms()},
               {"notifies", o.scale_notifies},
               {"notify_per_s", o.scale_notifies ? o.scale_notifies / notify_s : 0.0},
               {"http_errors", errors + notify_errors},

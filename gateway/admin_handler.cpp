@@ -1,6 +1,5 @@
 // The internal routes besides notify: retraction, presence, stats, health, readiness, metrics,
 // and the dev-mode helpers (a token minter on the public listener, the API key for the console).
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "gateway/http_session.hpp"
@@ -14,16 +13,6 @@
 namespace herald::gateway {
 
 namespace {
-
-std::optional<std::uint64_t> parse_positive(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 ||
-      v > proto::max_safe_id) {
-    return std::nullopt;
-  }
-  return v;
-}
 
 void respond_method(const std::shared_ptr<http_session>& s) {
   s->respond(error_response(proto::method_not_allowed()));
@@ -177,7 +166,7 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
   if (p.rfind("/v1/users/", 0) == 0 && p.size() > 19 && p.substr(p.size() - 9) == "/presence") {
     const std::string_view idtext = std::string_view(p).substr(10, p.size() - 10 - 9);
     if (!get) return respond_method(s), true;
-    auto id = parse_positive(idtext);
+    auto id = parse_id(idtext);
     if (!id) {
       s->respond(error_response(
           proto::invalid_argument("user_id", "the user id must be a positive integer")));
@@ -199,7 +188,7 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
   if (p.rfind("/v1/users/", 0) == 0 && p.size() > 22 && p.substr(p.size() - 12) == "/connections") {
     // Revocation: every connection of the user, on every node, closes with 4003 `revoked`.
     if (m != http::verb::delete_) return respond_method(s), true;
-    auto id = parse_positive(std::string_view(p).substr(10, p.size() - 10 - 12));
+    auto id = parse_id(std::string_view(p).substr(10, p.size() - 10 - 12));
     if (!id) {
       s->respond(error_response(
           proto::invalid_argument("user_id", "the user id must be a positive integer")));
@@ -213,7 +202,7 @@ bool handle_admin(const std::shared_ptr<http_session>& s, request& req, const ta
   }
   if (p.rfind("/v1/notifications/", 0) == 0) {
     if (m != http::verb::delete_) return respond_method(s), true;
-    auto id = parse_positive(std::string_view(p).substr(18));
+    auto id = parse_id(std::string_view(p).substr(18));
     if (!id) {
       s->respond(error_response(proto::not_found("no such notification")));
       return true;

@@ -1,5 +1,9 @@
 #include "gateway/http_types.hpp"
 
+#include <charconv>
+
+#include "proto/notify_request.hpp"
+
 namespace herald::gateway {
 
 response json_response(http::status status, std::string body) {
@@ -18,6 +22,16 @@ response error_response(const proto::api_error& e) {
 response no_content() {
   response res{http::status::no_content, 11};
   return res;
+}
+
+std::optional<std::uint64_t> parse_id(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 ||
+      v > proto::max_safe_id) {
+    return std::nullopt;
+  }
+  return v;
 }
 
 std::optional<std::string> target::param(const std::string& name) const {

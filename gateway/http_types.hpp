@@ -1,6 +1,7 @@
 // HTTP types shared by the listeners and handlers, and helpers to build JSON answers.
 #pragma once
 #include <boost/beast/http.hpp>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,5 +30,9 @@ target parse_target(std::string_view raw);
 
 // "Bearer X" -> X; empty when absent or of another scheme.
 std::string_view bearer_token(const request& req);
+
+// A notification id in a path or a query parameter: decimal digits only, from 1 to 2^53 - 1 (the
+// ids JSON carries exactly). Anything else (empty, a sign, a space, zero, past the bound) is none.
+std::optional<std::uint64_t> parse_id(std::string_view s);
 
 }  // namespace herald::gateway

@@ -15,16 +15,6 @@ namespace herald::gateway {
 
 namespace {
 
-std::optional<std::uint64_t> parse_id(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 ||
-      v > proto::max_safe_id) {
-    return std::nullopt;
-  }
-  return v;
-}
-
 std::string unread_body(std::int64_t n) { return "{\"unread\":" + std::to_string(n) + "}"; }
 
 void respond_unavailable(const std::shared_ptr<http_session>& s, persistence::failure why) {

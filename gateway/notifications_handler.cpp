@@ -8,21 +8,10 @@
 #include "gateway/routes.hpp"
 #include "gateway/server.hpp"
 #include "proto/json_text.hpp"
-#include "proto/notify_request.hpp"
 
 namespace herald::gateway {
 
 namespace {
-
-std::optional<std::uint64_t> parse_id(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v == 0 ||
-      v > proto::max_safe_id) {
-    return std::nullopt;
-  }
-  return v;
-}
 
 void encode_sent(const persistence::sent_item& si, std::string& out) {
   std::string item;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "gateway/event_targets.hpp"
 #include "gateway/http_session.hpp"
 #include "gateway/notify_process.hpp"
 #include "gateway/routes.hpp"
@@ -15,31 +16,9 @@ namespace herald::gateway {
 
 namespace {
 
-cm::event target_event(const proto::notify_request& r) {
-  cm::event e;
-  switch (r.target) {
-    case proto::target_kind::user:
-      e.target = cm::event_target::users;
-      e.users = {r.user_id};
-      break;
-    case proto::target_kind::users:
-      e.target = cm::event_target::users;
-      e.users = r.user_ids;
-      break;
-    case proto::target_kind::everyone:
-      e.target = cm::event_target::everyone;
-      break;
-    case proto::target_kind::group:
-      e.target = cm::event_target::group;
-      e.group = r.group->canonical();
-      break;
-  }
-  return e;
-}
-
 void publish_items(server& srv, const std::vector<proto::notification>& items) {
   for (const auto& n : items) {
-    cm::event e = server::event_for(cm::event_type::notification, n.kind, n.user_id, n.audience);
+    cm::event e = event_for(cm::event_type::notification, n.kind, n.user_id, n.audience);
     e.id = n.id;
     e.payload = std::make_shared<const std::string>(proto::encode_notification_prefix(n));
     srv.publish(e);
@@ -47,8 +26,7 @@ void publish_items(server& srv, const std::vector<proto::notification>& items) {
 }
 
 cm::event desktop_event(const proto::notify_request& r) {
-  cm::event e = target_event(r);
-  e.type = cm::event_type::desktop;
+  cm::event e = event_for(cm::event_type::desktop, r);
   e.payload =
       std::make_shared<const std::string>(proto::encode_desktop(r.title, r.content, r.data_json));
   return e;
@@ -109,7 +87,7 @@ void process_notify(server& srv, proto::notify_request r, boost::asio::any_io_ex
         });
     return;
   }
-  auto counted = std::make_shared<const cm::event>(target_event(r));
+  auto counted = std::make_shared<const cm::event>(event_for(cm::event_type::notification, r));
   srv.online_count(
       counted, [&srv, r = std::move(r), ex, done = std::move(done)](std::size_t online) mutable {
         const bool stored = r.persist || r.idempotency_key.has_value();

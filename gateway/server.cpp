@@ -67,32 +67,8 @@ std::int64_t server::now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-cm::event server::event_for(cm::event_type type, proto::item_kind kind, std::uint64_t user_id,
-                            const std::string& audience) {
-  cm::event e;
-  e.type = type;
-  switch (kind) {
-    case proto::item_kind::personal:
-      e.target = cm::event_target::users;
-      e.users = {user_id};
-      break;
-    case proto::item_kind::broadcast:
-      e.target = cm::event_target::everyone;
-      break;
-    case proto::item_kind::group:
-      e.target = cm::event_target::group;
-      e.group = audience;
-      break;
-  }
-  return e;
-}
-
 void server::user_count_changed(std::uint64_t user_id) {
-  cm::event e;
-  e.type = cm::event_type::count_changed;
-  e.target = cm::event_target::users;
-  e.users = {user_id};
-  publish(e);
+  publish(event_for(cm::event_type::count_changed, proto::item_kind::personal, user_id, {}));
 }
 
 void server::user_state_changed(std::uint64_t user_id, const proto::state_change& c) {

@@ -19,6 +19,7 @@
 #include "connection_manager/registry.hpp"
 #include "gateway/config.hpp"
 #include "gateway/event_sequencer.hpp"
+#include "gateway/event_targets.hpp"
 #include "gateway/jwks_source.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/session_services.hpp"
@@ -98,10 +99,7 @@ class server final : public session_services {
   void session_closed() override { --sessions_; }
 
   static std::int64_t now_ms();
-  // An event aimed at the readers of one item (personal: its user; broadcast: everyone;
-  // group: its audience).
-  static cm::event event_for(cm::event_type type, proto::item_kind kind, std::uint64_t user_id,
-                             const std::string& audience);
+  // Every reader of the item recounts (gateway/event_targets.hpp: whom an event reaches).
   static cm::event count_event_for(const persistence::item_ref& item) {
     return event_for(cm::event_type::count_changed, item.kind, item.user_id, item.audience);
   }

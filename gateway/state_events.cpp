@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "gateway/event_targets.hpp"
 #include "proto/server_frames.hpp"
 
 namespace herald::gateway {
@@ -41,19 +42,10 @@ cm::event state_event_for_item(const persistence::item_ref& ref, proto::removal_
   c.reason = reason;
   c.seq = ref.seq;
   cm::event e = with_frame(c);
-  switch (ref.kind) {
-    case proto::item_kind::personal:
-      e.target = cm::event_target::users;
-      e.users = {ref.user_id};
-      break;
-    case proto::item_kind::broadcast:
-      e.target = cm::event_target::everyone;
-      break;
-    case proto::item_kind::group:
-      e.target = cm::event_target::group;
-      e.group = ref.audience;
-      break;
-  }
+  const cm::event target = event_for(e.type, ref.kind, ref.user_id, ref.audience);
+  e.target = target.target;
+  e.users = target.users;
+  e.group = target.group;
   return e;
 }
 

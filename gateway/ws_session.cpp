@@ -1,3 +1,7 @@
+// ws_session, the socket: moving it to its shard, the handshake, the read loop (bytes into the
+// ws::message_reader, its events handled), the write path (the send queue through the frame
+// writer) and the close. The client's commands and the count live in ws_session_commands.cpp and
+// ws_session_counts.cpp.
 #include "gateway/ws_session.hpp"
 
 #include <sys/socket.h>
@@ -9,9 +13,6 @@
 #include <chrono>
 #include <cstring>
 
-#include "gateway/inbox_commands.hpp"
-#include "gateway/session_reads.hpp"
-#include "gateway/state_events.hpp"
 #include "gateway/ws_frame_writer.hpp"
 #include "gateway/ws_framing.hpp"
 #include "proto/server_frames.hpp"
@@ -28,29 +29,6 @@ constexpr std::size_t read_chunk = 1024;               // bytes read at a time
 constexpr int reads_per_turn = 16;                     // then let other sessions of the shard run
 constexpr auto close_grace = std::chrono::seconds(1);  // for the close handshake to finish
 
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-const std::shared_ptr<const std::string>& count_prefix() {
-  static const auto p = std::make_shared<const std::string>("{\"type\":\"count\"");
-  return p;
-}
-
-cm::outgoing with_tail(std::shared_ptr<const std::string> body, std::int64_t unread) {
-  cm::outgoing o;
-  o.body = std::move(body);
-  o.tail_len = static_cast<std::uint8_t>(proto::encode_notification_tail(unread, o.tail.data()));
-  return o;
-}
-
-cm::outgoing whole(std::string frame) {
-  cm::outgoing o;
-  o.body = std::make_shared<const std::string>(std::move(frame));
-  return o;
-}
-
 cm::outgoing control(std::uint8_t opcode, std::string payload) {
   cm::outgoing o;
   o.body = std::make_shared<const std::string>(std::move(payload));
@@ -59,6 +37,11 @@ cm::outgoing control(std::uint8_t opcode, std::string payload) {
 }
 
 }  // namespace
+
+std::int64_t ws_session::now_s() {
+  using namespace std::chrono;
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
 
 void ws_session::launch(session_services& svc, tcp::socket socket, request req, identity who,
                         std::optional<std::uint64_t> since, std::string pending,
@@ -102,7 +85,7 @@ ws_session::ws_session(session_services& svc, tcp::socket socket, identity who)
       reader_(svc.cfg().max_frame_bytes),
       queue_(svc.cfg().max_queue_bytes),
       tracker_(*this),
-      life_(who.exp, now_ms() / 1000) {
+      life_(who.exp, now_s()) {
   svc_.session_opened();
 }
 
@@ -127,7 +110,7 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
   if (ec) return;  // the client went away during the handshake
   beast::error_code nb;
   sock_.non_blocking(true, nb);  // reads and writes never block the shard
-  life_.heard(now_ms() / 1000);
+  life_.heard(now_s());
   phase_ = phase::open;
   if (svc_.draining()) {
     close_with(ws::close_code::going_away, "server shutting down");
@@ -145,85 +128,6 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
   } else {
     wait_readable();
   }
-}
-
-void ws_session::load_initial(std::optional<std::uint64_t> since) {
-  auto v = viewer();
-  if (!since) {
-    // A count alone goes through the read batcher with the other counts and pages.
-    svc_.readers().submit(
-        {v, std::nullopt}, sock_.get_executor(),
-        [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
-          if (self->closing()) return;
-          if (!out.ok()) {
-            self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
-            return;
-          }
-          self->initial_loaded(std::nullopt, out.value->counts);
-        });
-    return;
-  }
-  read_count_and_page(
-      svc_, v, *since, changes_since_, sock_.get_executor(),
-      [self = shared_from_this(), since](persistence::outcome<count_and_page> out) {
-        if (self->closing()) return;
-        if (!out.ok()) {
-          self->close_with(ws::close_code::try_again_later, "store unavailable, try again later");
-          return;
-        }
-        self->enqueue(
-            whole(encode_sync_page(out.value->items, out.value->more, out.value->changes)));
-        self->initial_loaded(since, out.value->count);
-      });
-}
-
-void ws_session::initial_loaded(std::optional<std::uint64_t> since,
-                                const persistence::unread_result& count) {
-  // The count frame (after the sync page, with since), then what arrived meanwhile (never an id the
-  // sync covers).
-  tracker_.loaded(count.unread, count.watermark, since.has_value());
-  const auto settle = svc_.subscription_settle();
-  if (settle.count() > 0) {
-    // Events for a newly seen user reach this node only once its bus subscription is
-    // confirmed; one recount after that window makes the count true even if one fell into
-    // it (the item itself is in the inbox and the next sync).
-    settle_timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), settle);
-    settle_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-      self->settle_timer_.reset();
-      if (!ec) self->on_count_changed();
-    });
-  }
-}
-
-void ws_session::on_resync() {
-  if (!closing()) tracker_.on_resync();
-}
-
-void ws_session::on_bus_lost() {
-  if (!closing()) tracker_.on_bus_lost();
-}
-
-void ws_session::on_bus_back() {
-  if (!closing()) tracker_.on_bus_back();
-}
-
-void ws_session::start_resync(std::uint64_t from) {
-  read_count_and_page(svc_, viewer(), from, std::nullopt, sock_.get_executor(),
-                      [self = shared_from_this()](persistence::outcome<count_and_page> out) {
-                        if (self->closing()) return;
-                        if (!out.ok()) {
-                          self->tracker_.resync_failed();
-                          return;
-                        }
-                        std::vector<unread_tracker::item> missed;
-                        missed.reserve(out.value->items.size());
-                        for (const auto& n : out.value->items) {
-                          missed.emplace_back(n.id, std::make_shared<const std::string>(
-                                                        proto::encode_notification_prefix(n)));
-                        }
-                        self->tracker_.resynced(out.value->count.unread, out.value->count.watermark,
-                                                std::move(missed), out.value->more);
-                      });
 }
 
 // ---- reading
@@ -254,7 +158,7 @@ void ws_session::on_readable() {
       return;
     }
     reader_.commit(n);
-    life_.heard(now_ms() / 1000);
+    life_.heard(now_s());
     if (!drain_reader()) return;
     if (turn + 1 == reads_per_turn) {
       asio::post(sock_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
@@ -336,142 +240,7 @@ void ws_session::protocol_error(std::uint16_t code, const char* reason) {
   (*discard)();
 }
 
-void ws_session::handle_message(std::uint8_t op, std::string_view text) {
-  if (op != ws::text) {
-    ++svc_.stats().ws_frames_refused;
-    send_error("invalid_frame", "frames must be JSON text");
-    return;
-  }
-  auto parsed = proto::parse_client_frame(text);
-  if (auto* err = std::get_if<proto::frame_error>(&parsed)) {
-    ++svc_.stats().ws_frames_refused;
-    send_error(err->code, err->message);
-    return;
-  }
-  handle_command(std::get<proto::client_frame>(parsed));
-}
-
-void ws_session::command_started() { ++commands_in_flight_; }
-
-void ws_session::command_finished() {
-  --commands_in_flight_;
-  if (read_paused_ && commands_in_flight_ < svc_.cfg().max_commands_in_flight) {
-    read_paused_ = false;
-    on_readable();  // what is buffered first, then the socket again
-  }
-}
-
-void ws_session::handle_command(const proto::client_frame& f) {
-  auto self = shared_from_this();
-  auto ex = sock_.get_executor();
-  auto answer = [self](command_outcome r) {
-    self->command_finished();
-    if (self->closing()) return;
-    if (r.st == command_outcome::status::unavailable) {
-      self->send_error("unavailable", "the store cannot be reached; retry later");
-    } else if (r.st == command_outcome::status::not_found) {
-      self->send_error("not_found", "no such notification");
-    }
-  };
-  switch (f.type) {
-    case proto::client_frame_type::ping:
-      enqueue(whole(proto::encode_pong()));
-      return;
-    case proto::client_frame_type::read:
-      command_started();
-      read_item(svc_, viewer(), f.id, false, ex, answer);
-      return;
-    case proto::client_frame_type::remove:
-      command_started();
-      remove_item(svc_, viewer(), f.id, ex, answer);
-      return;
-    case proto::client_frame_type::read_all:
-      command_started();
-      read_everything(svc_, viewer(), false, ex, answer);
-      return;
-    case proto::client_frame_type::refresh:
-      refresh(f.token);
-      return;
-    case proto::client_frame_type::ack:
-      svc_.acked(viewer(), f.ids);  // batched; an ack is never answered
-      return;
-    case proto::client_frame_type::sync:
-      command_started();
-      read_page(
-          svc_, viewer(), f.since, f.changes_since, ex, [self](persistence::outcome<page> out) {
-            self->command_finished();
-            if (self->closing()) return;
-            if (!out.ok()) {
-              self->send_error("unavailable", "the store cannot be reached; retry later");
-              return;
-            }
-            self->enqueue(
-                whole(encode_sync_page(out.value->items, out.value->more, out.value->changes)));
-          });
-      return;
-  }
-}
-
-void ws_session::refresh(const std::string& token) {
-  using kind = connection_lifetime::refreshed::kind;
-  auto r = life_.refresh(svc_.tokens(), token, user_id(), groups(), now_ms() / 1000);
-  if (r.what != kind::renewed) {
-    ++svc_.stats().ws_frames_refused;
-    if (r.what == kind::refused) {
-      send_error("unauthenticated", r.why);  // the old token stays in force
-      return;
-    }
-    send_error("forbidden", "the token is for another user");
-    close_with(ws::close_code::forbidden, "token of another user");
-    return;
-  }
-  ++svc_.stats().ws_refreshes;
-  if (registered_ && r.groups) svc_.registry().regroup(*this, std::move(*r.groups));
-  enqueue(whole(proto::encode_refreshed(life_.exp())));
-  // The groups decide which shared items count: a count frame follows when they changed.
-  if (r.groups) on_count_changed();
-}
-
-// ---- the count
-
-void ws_session::send_count(std::int64_t unread) {
-  auto o = with_tail(count_prefix(), unread);
-  o.is_count = true;
-  if (closing()) return;
-  if (!queue_.push_count(std::move(o))) {
-    ++svc_.stats().slow_client_closes;
-    close_with(ws::close_code::try_again_later, "client too slow");
-    return;
-  }
-  if (!waiting_writable_) flush();
-}
-
-void ws_session::send_notification(std::uint64_t, const std::shared_ptr<const std::string>& prefix,
-                                   std::int64_t unread) {
-  enqueue(with_tail(prefix, unread));
-}
-
-void ws_session::start_recount() {
-  svc_.readers().submit(
-      {viewer(), std::nullopt, tracker_.seqs_after()}, sock_.get_executor(),
-      [self = shared_from_this()](persistence::outcome<persistence::read_result> out) {
-        if (self->closing()) return;
-        if (!out.ok()) {
-          self->tracker_.recount_failed();
-          return;
-        }
-        self->tracker_.recounted(out.value->counts.unread, out.value->counts.watermark,
-                                 out.value->seqs);
-      });
-}
-
-void ws_session::on_notification(std::uint64_t id,
-                                 const std::shared_ptr<const std::string>& prefix) {
-  if (closing()) return;
-  const auto dups = tracker_.duplicates();
-  tracker_.on_notification(id, prefix);
-  if (tracker_.duplicates() != dups) ++svc_.stats().ws_duplicates_dropped;
-}
+// ---- writing
 
 void ws_session::on_frame(const std::shared_ptr<const std::string>& frame) {
   if (closing()) return;
@@ -487,14 +256,14 @@ void ws_session::on_state(const std::shared_ptr<const std::string>& frame, std::
   tracker_.on_state(seq);
 }
 
-void ws_session::on_count_changed() {
-  if (!closing()) tracker_.on_count_changed();
+void ws_session::send_frame(std::string frame) {
+  cm::outgoing o;
+  o.body = std::make_shared<const std::string>(std::move(frame));
+  enqueue(std::move(o));
 }
 
-// ---- writing
-
 void ws_session::send_error(std::string_view code, std::string_view message) {
-  enqueue(whole(proto::encode_error_frame(code, message)));
+  send_frame(proto::encode_error_frame(code, message));
 }
 
 void ws_session::enqueue(cm::outgoing o) {
@@ -555,7 +324,7 @@ void ws_session::on_tick(std::int64_t now_s) {
     close_with(ws::close_code::token_expired, "token expired");
     return;
   }
-  if (due.warn) enqueue(whole(proto::encode_token_expiring(life_.exp())));
+  if (due.warn) send_frame(proto::encode_token_expiring(life_.exp()));
   if (due.cut) {
     shutdown_now();
     return;

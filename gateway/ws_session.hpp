@@ -66,7 +66,7 @@ class ws_session final : public cm::session,
   void load_initial(std::optional<std::uint64_t> since);
   void initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count);
 
-  // Reading.
+  // Reading (ws_session.cpp) and the client's commands (ws_session_commands.cpp).
   void wait_readable();
   void on_readable();
   bool drain_reader();  // handles complete events; false when reading must stop
@@ -77,7 +77,7 @@ class ws_session final : public cm::session,
   void command_finished();
   void protocol_error(std::uint16_t code, const char* reason);
 
-  // The tracker's actions.
+  // The count (ws_session_counts.cpp): the tracker's actions.
   void send_count(std::int64_t unread) override;
   void send_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix,
                          std::int64_t unread) override;
@@ -85,6 +85,7 @@ class ws_session final : public cm::session,
   void start_resync(std::uint64_t from) override;
 
   // Writing.
+  void send_frame(std::string frame);  // a whole text frame
   void send_error(std::string_view code, std::string_view message);
   void enqueue(cm::outgoing o);
   void flush();
@@ -93,6 +94,7 @@ class ws_session final : public cm::session,
   void shutdown_now();
   void finish();
   persistence::viewer viewer() const;
+  static std::int64_t now_s();  // wall clock, in the seconds of a token's exp
   bool closing() const { return phase_ == phase::closing || phase_ == phase::finished; }
 
   session_services& svc_;

@@ -12,6 +12,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "persistence/sql_rows.hpp"
 #include "persistence/sql_store.hpp"
 #include "persistence/webhook_events.hpp"
 
@@ -24,12 +25,6 @@ std::string placeholders(std::size_t n) {
   std::string s;
   for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
   return s;
-}
-
-proto::item_kind kind_of(std::int64_t stored) {
-  if (stored == kind_broadcast) return proto::item_kind::broadcast;
-  if (stored == kind_group) return proto::item_kind::group;
-  return proto::item_kind::personal;
 }
 
 bool is_sqlite(const sql_dialect& d) { return std::strcmp(d.name, "sqlite") == 0; }
@@ -58,19 +53,8 @@ constexpr std::size_t col_stat_delivered = col_retracted + 1;
 
 sent_item sent_of(const sql_row& r) {
   sent_item out;
+  out.item = row_to_item(r, false);
   auto& n = out.item;
-  n.id = static_cast<std::uint64_t>(r.i64(col_id));
-  n.kind = kind_of(r.i64(col_kind));
-  n.user_id = static_cast<std::uint64_t>(r.i64(col_user_id));
-  n.audience = r.str(col_audience);
-  n.title = r.str(col_title);
-  n.content = r.str(col_content);
-  if (!r.null(col_sender)) n.sender = r.str(col_sender);
-  n.data_json = r.str(col_data);
-  n.created_at_ms = r.i64(col_created);
-  if (!r.null(col_expires)) n.expires_at_ms = r.i64(col_expires);
-  n.keep = r.i64(col_retention) == 1 ? proto::retention::important : proto::retention::normal;
-  n.desktop = r.i64(col_desktop) != 0;
   n.read = n.kind == proto::item_kind::personal && r.i64(col_is_read) != 0;
   n.own_view = false;
   out.stats.delivered = r.i64(col_stat_delivered);

@@ -58,9 +58,6 @@ struct sql_row {
   const std::string& str(std::size_t i) const;  // "" when NULL
 };
 
-// The item of a row in the item_columns layout, with the viewer's read flag.
-proto::notification row_to_item(const sql_row& r, bool read);
-
 // A shared-item counter that disagreed with a count of the rows it stands for: `counter` is
 // "audience A live" (audience_live of A, "" = the broadcasts; user_id 0) or "audience A seen"
 // (shared_seen of user_id and A).

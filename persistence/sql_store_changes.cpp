@@ -10,6 +10,7 @@
 #include <chrono>
 #include <unordered_map>
 
+#include "persistence/sql_rows.hpp"
 #include "persistence/sql_store.hpp"
 
 namespace herald::persistence {
@@ -66,12 +67,6 @@ std::string placeholders(std::size_t n) {
   std::string s;
   for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
   return s;
-}
-
-proto::item_kind kind_of(std::int64_t stored) {
-  if (stored == kind_broadcast) return proto::item_kind::broadcast;
-  if (stored == kind_group) return proto::item_kind::group;
-  return proto::item_kind::personal;
 }
 
 // The scope of a change to the whole item: its owner, or every reader of a shared item.

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "persistence/sql_rows.hpp"
 #include "persistence/sql_store.hpp"
 
 namespace herald::persistence {

@@ -2,18 +2,13 @@
 // items, the viewers' audiences, page rows) and the parsing of the one UNION ALL that runs them.
 #include <algorithm>
 
+#include "persistence/sql_rows.hpp"
 #include "persistence/sql_store.hpp"
 
 namespace herald::persistence {
 namespace {
 
 sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
-proto::item_kind kind_of(std::int64_t stored) {
-  if (stored == kind_broadcast) return proto::item_kind::broadcast;
-  if (stored == kind_group) return proto::item_kind::group;
-  return proto::item_kind::personal;
-}
 
 std::string placeholders(std::size_t n) {
   std::string s;

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from herald_cluster import readyz, wait_until
+from ws_since import check_since, read_since
 
 
 def _redis_pid(cl):
@@ -208,32 +209,6 @@ def test_after_a_bus_outage_every_socket_has_every_item_once_in_order(outage_run
 
 # ---- reconnects with `since` through two nodes under load ------------------------------------
 
-def _session_ids(c, last):
-    """The ids one connection opened with since=`last` gets in 0.25 s: its sync pages (asking
-    for the next page while `more`), then live frames."""
-    synced, live = [], []
-    sync = c.expect("sync", timeout=10)
-    synced += [n["id"] for n in sync["notifications"]]
-    pages_pending = sync["more"]
-    if pages_pending:
-        c.send_json({"type": "sync", "since": synced[-1]})
-    end = time.monotonic() + 0.25
-    while time.monotonic() < end or pages_pending:
-        try:
-            f = c.recv_json(0.5)
-        except AssertionError:
-            assert not pages_pending, "a sync page did not come"
-            break
-        if f["type"] == "notification":
-            live.append(f["notification"]["id"])
-        elif f["type"] == "sync":
-            synced += [n["id"] for n in f["notifications"]]
-            pages_pending = f["more"]
-            if pages_pending:
-                c.send_json({"type": "sync", "since": synced[-1]})
-    return synced, live
-
-
 # Seen failing on the shared 2-core box (load average 10-15), in two ways: live ids out of order
 # ([32, 29, 30, 31]: node-b's events reach node-a over Redis later than
 # HERALD_CLUSTER_ORDER_WINDOW_MS, 30 ms, after node-a released its own later one), and an id
@@ -290,20 +265,11 @@ def test_reconnects_with_since_through_two_nodes_never_repeat_or_skip_an_item(cl
             node = cl.nodes[i % 2]
             c = node.ws(uid, since=last, read_initial=False)
             try:
-                synced, live = _session_ids(c, last)
+                synced, live = read_since(c, first_timeout=10)
             finally:
                 c.close()
-            where = "connection %d on %s" % (i, node.name)
-            assert synced == sorted(synced), (where, synced)
-            assert live == sorted(live), "live ids out of order on %s: %r" % (where, live)
-            ids = synced + live
-            assert len(ids) == len(set(ids)), "an id twice on %s: %r / %r" % (where, synced, live)
-            if synced and live:
-                assert synced[-1] < live[0], "a live frame of an item the sync covers (%s)" % where
-            if ids:
-                assert min(ids) > last, where
-                last = max(ids)
-            seen += ids
+            last = check_since(synced, live, last, "connection %d on %s" % (i, node.name))
+            seen += synced + live
     finally:
         stop.set()
         for w in workers:

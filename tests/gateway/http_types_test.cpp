@@ -104,3 +104,23 @@ TEST_CASE("json_response and no_content set status and body", "[http_types]") {
   CHECK(gw::no_content().result_int() == 204);
   CHECK(gw::no_content().body().empty());
 }
+
+TEST_CASE("parse_id takes decimal ids from 1 to 2^53 - 1 and nothing else", "[http_types]") {
+  CHECK(gw::parse_id("1") == 1u);
+  CHECK(gw::parse_id("42") == 42u);
+  CHECK(gw::parse_id("9007199254740991") == 9007199254740991u);   // 2^53 - 1, the last one
+  CHECK_FALSE(gw::parse_id("9007199254740992").has_value());      // 2^53
+  CHECK_FALSE(gw::parse_id("18446744073709551615").has_value());  // 2^64 - 1
+  CHECK_FALSE(gw::parse_id("18446744073709551616").has_value());  // overflows 64 bits
+  CHECK_FALSE(gw::parse_id("99999999999999999999999").has_value());
+  CHECK_FALSE(gw::parse_id("0").has_value());
+  CHECK_FALSE(gw::parse_id("").has_value());
+  CHECK_FALSE(gw::parse_id("abc").has_value());
+  CHECK_FALSE(gw::parse_id("12a").has_value());
+  CHECK_FALSE(gw::parse_id("1.5").has_value());
+  CHECK_FALSE(gw::parse_id("-1").has_value());
+  CHECK_FALSE(gw::parse_id("+1").has_value());
+  CHECK_FALSE(gw::parse_id(" 1").has_value());
+  CHECK_FALSE(gw::parse_id("1 ").has_value());
+  CHECK_FALSE(gw::parse_id("1/read").has_value());
+}

@@ -15,6 +15,20 @@ def _open(d, uid, n=2, groups=None):
     return conns
 
 
+def _tabs_and_bystander(d, new_user, groups=None):
+    """A user with two connections (tabs) and another user with one, who must see nothing of
+    the first one's changes: (uid, other, mine, theirs)."""
+    uid, other = new_user(), new_user()
+    mine = _open(d, uid, 2, groups=groups)
+    [theirs] = _open(d, other, 1, groups=groups)
+    return uid, other, mine, theirs
+
+
+def _all_silent(conns, duration=0.4):
+    for c in conns:
+        c.assert_silent(duration)
+
+
 def _note(d, conns, **body):
     """Notifies; every socket in `conns` gets the notification frame. Returns (id, seq)."""
     nid = d.notify_ok(**body)["id"]
@@ -46,9 +60,7 @@ def test_notification_frames_carry_a_seq_at_top_level(herald, new_user):
 
 def test_an_http_read_sends_changed_before_count_to_every_connection_of_that_user_only(
         herald, new_user):
-    uid, other = new_user(), new_user()
-    mine = _open(herald, uid, 2)
-    [theirs] = _open(herald, other, 1)
+    uid, other, mine, theirs = _tabs_and_bystander(herald, new_user)
     nid, nseq = _note(herald, mine, user_id=uid, title="hello")
     _note(herald, mine, user_id=uid, title="stays unread")
     r = herald.public("POST", "/v1/inbox/%d/read" % nid, token=herald.token(uid))
@@ -63,14 +75,11 @@ def test_an_http_read_sends_changed_before_count_to_every_connection_of_that_use
     theirs.assert_silent(0.5)
     # Reading again changes nothing: no frame at all.
     assert herald.public("POST", "/v1/inbox/%d/read" % nid, token=herald.token(uid)).status == 200
-    for c in mine:
-        c.assert_silent(0.4)
+    _all_silent(mine)
 
 
 def test_a_frame_read_sends_changed_to_every_tab_before_count(herald, new_user):
-    uid, other = new_user(), new_user()
-    mine = _open(herald, uid, 2)
-    [theirs] = _open(herald, other, 1)
+    uid, other, mine, theirs = _tabs_and_bystander(herald, new_user)
     nid, nseq = _note(herald, mine, user_id=uid, title="x")
     mine[0].send_json({"type": "read", "id": nid})
     for c in mine:
@@ -78,8 +87,7 @@ def test_a_frame_read_sends_changed_to_every_tab_before_count(herald, new_user):
         assert f["id"] == nid and f["seq"] > nseq
     theirs.assert_silent(0.4)
     mine[1].send_json({"type": "read", "id": nid})
-    for c in mine:
-        c.assert_silent(0.4)
+    _all_silent(mine)
 
 
 def test_get_item_marks_it_read_and_sends_changed_but_mark_read_false_sends_nothing(
@@ -89,21 +97,17 @@ def test_get_item_marks_it_read_and_sends_changed_but_mark_read_false_sends_noth
     nid, _ = _note(herald, conns, user_id=uid, title="look")
     token = herald.token(uid)
     assert herald.public("GET", "/v1/inbox/%d?mark_read=false" % nid, token=token).status == 200
-    for c in conns:
-        c.assert_silent(0.4)
+    _all_silent(conns)
     r = herald.public("GET", "/v1/inbox/%d" % nid, token=token)
     assert r.status == 200 and r.json["read"] is True
     for c in conns:
         assert _state_then_count(c, "changed", unread=0)["id"] == nid
     assert herald.public("GET", "/v1/inbox/%d" % nid, token=token).status == 200
-    for c in conns:
-        c.assert_silent(0.4)
+    _all_silent(conns)
 
 
 def test_shared_items_read_by_one_user_change_only_that_users_connections(herald, new_user):
-    uid, other = new_user(), new_user()
-    mine = _open(herald, uid, 2, groups=["org/5"])
-    [theirs] = _open(herald, other, 1, groups=["org/5"])
+    uid, other, mine, theirs = _tabs_and_bystander(herald, new_user, groups=["org/5"])
     b, _ = _note(herald, mine + [theirs], user_id=-1, title="all")
     g, _ = _note(herald, mine + [theirs], audience="org/5", title="org")
     mine[0].send_json({"type": "read", "id": b})
@@ -116,9 +120,7 @@ def test_shared_items_read_by_one_user_change_only_that_users_connections(herald
 
 
 def test_read_all_sends_up_to_at_least_the_newest_item_then_count(herald, new_user):
-    uid, other = new_user(), new_user()
-    mine = _open(herald, uid, 2)
-    [theirs] = _open(herald, other, 1)
+    uid, other, mine, theirs = _tabs_and_bystander(herald, new_user)
     _note(herald, mine, user_id=uid, title="1")
     _note(herald, mine, user_id=-1, title="2", )
     theirs.expect("notification")
@@ -139,14 +141,11 @@ def test_read_all_sends_up_to_at_least_the_newest_item_then_count(herald, new_us
     for c in mine:
         assert _state_then_count(c, "read_all", unread=0)["up_to"] >= later
     mine[0].send_json({"type": "read_all"})
-    for c in mine:
-        c.assert_silent(0.4)
+    _all_silent(mine)
 
 
 def test_a_delete_sends_removed_deleted_before_count_to_that_user_only(herald, new_user):
-    uid, other = new_user(), new_user()
-    mine = _open(herald, uid, 2)
-    [theirs] = _open(herald, other, 1)
+    uid, other, mine, theirs = _tabs_and_bystander(herald, new_user)
     nid, nseq = _note(herald, mine, user_id=uid, title="bye")
     b, _ = _note(herald, mine + [theirs], user_id=-1, title="everyone")
     assert herald.public("DELETE", "/v1/inbox/%d" % nid, token=herald.token(uid)).status == 204
@@ -187,9 +186,7 @@ def test_retraction_reaches_every_connection_that_could_see_it_read_or_not(heral
 
 
 def test_retraction_of_a_read_personal_item_still_reaches_its_owner_only(herald, new_user):
-    uid, other = new_user(), new_user()
-    mine = _open(herald, uid, 2)
-    [theirs] = _open(herald, other, 1)
+    uid, other, mine, theirs = _tabs_and_bystander(herald, new_user)
     read_one, _ = _note(herald, mine, user_id=uid, title="read")
     unread_one, _ = _note(herald, mine, user_id=uid, title="unread")
     herald.public("POST", "/v1/inbox/%d/read" % read_one, token=herald.token(uid))
@@ -207,9 +204,7 @@ def test_retraction_of_a_read_personal_item_still_reaches_its_owner_only(herald,
 
 
 def test_expiry_sends_removed_expired_before_the_count(herald, new_user):
-    uid, other = new_user(), new_user()
-    mine = _open(herald, uid, 2)
-    [theirs] = _open(herald, other, 1)
+    uid, other, mine, theirs = _tabs_and_bystander(herald, new_user)
     _note(herald, mine, user_id=uid, title="stays")
     short, sseq = _note(herald, mine, user_id=uid, title="brief", ttl_s=2)
     read_short, _ = _note(herald, mine, user_id=uid, title="brief, read", ttl_s=2)

@@ -13,6 +13,7 @@ import time
 import herald_daemon
 import herald_ws
 from test_ws_protocol import CLOSE, PING, PONG, TEXT, CONT, close_frame, masked, next_frame, wait_eof
+from ws_since import check_since, read_since
 
 
 # ---- UTF-8, lengths, the close after a protocol error ---------------------------------------
@@ -258,37 +259,12 @@ def test_reconnects_with_since_under_load_never_repeat_or_skip_an_item(launch, n
     try:
         for _ in range(25):
             c = d.ws(uid, since=last, read_initial=False)
-            synced, live = [], []
-            sync = c.expect("sync")
-            synced += [n["id"] for n in sync["notifications"]]
-            if sync["more"]:
-                c.send_json({"type": "sync", "since": synced[-1]})
-            end = time.monotonic() + 0.25
-            pages_pending = sync["more"]
-            while time.monotonic() < end or pages_pending:
-                try:
-                    f = c.recv_json(0.5)
-                except AssertionError:
-                    assert not pages_pending, "a sync page did not come"
-                    break
-                if f["type"] == "notification":
-                    live.append(f["notification"]["id"])
-                elif f["type"] == "sync":
-                    synced += [n["id"] for n in f["notifications"]]
-                    pages_pending = f["more"]
-                    if f["more"]:
-                        c.send_json({"type": "sync", "since": synced[-1]})
-            c.close()
-            assert live == sorted(live), "live ids out of order on one connection: %r" % live
-            assert synced == sorted(synced), synced
-            ids = synced + live
-            assert len(ids) == len(set(ids)), "an id twice on one connection: %r / %r" % (synced, live)
-            if synced and live:
-                assert synced[-1] < live[0], "a live frame of an item the sync covers"
-            if ids:
-                assert min(ids) > last
-                last = max(ids)
-            seen += ids
+            try:
+                synced, live = read_since(c)
+            finally:
+                c.close()
+            last = check_since(synced, live, last)
+            seen += synced + live
     finally:
         stop.set()
         for w in workers:

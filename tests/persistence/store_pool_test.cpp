@@ -11,10 +11,13 @@ using namespace herald::test;
 
 namespace {
 
-// Runs one call through the pool and waits for its outcome on an io_context.
+// Runs one call through the pool and waits for its outcome on an io_context. The context
+// outlives every pool: a pool thread may still be inside post() (signalling the context's
+// scheduler) when the completion has already run here.
 template <class Fn>
 auto call(persistence::store_pool& pool, Fn fn) {
-  boost::asio::io_context io;
+  static boost::asio::io_context io;
+  io.restart();
   auto guard = boost::asio::make_work_guard(io);
   using R = std::invoke_result_t<Fn&, persistence::store&>;
   std::optional<persistence::outcome<R>> got;
@@ -36,8 +39,8 @@ bool mariadb_script(const std::string& function) {
 }  // namespace
 
 STORE_CASE("the pool runs calls on its threads and posts outcomes back", "[pool]") {
+  boost::asio::io_context io;  // before the pool: it outlives the pool's threads
   persistence::store_pool pool(b.url(), 3);
-  boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
   std::atomic<int> done{0};
   auto id = call(pool, [](persistence::store& s) { return add_personal(s, 1); });
