@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "gateway/state_events.hpp"
 #include "gateway/ws_frame_writer.hpp"
 #include "gateway/ws_framing.hpp"
 #include "proto/server_frames.hpp"
