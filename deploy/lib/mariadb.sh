@@ -24,8 +24,9 @@ _herald_mariadb_bin() {
 _herald_mariadb_free_port() {
   local port tries=0
   while [ $tries -lt 50 ]; do
-    # Below the kernel's ephemeral range (32768 and up), so no client socket holds it.
-    port=$(( 20000 + RANDOM % 12000 ))
+    # Below the kernel's ephemeral range (32768 and up), so no client socket holds it, and
+    # above the ports the integration passes hand out (20000-31999), which run beside it.
+    port=$(( 32000 + RANDOM % 768 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
     tries=$((tries + 1))
   done

@@ -25,7 +25,7 @@ _herald_rabbitmq_libdir() {
 _herald_rabbitmq_free_port() {
   local p
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 12000))
+    p=$((32000 + RANDOM % 768))  # as in mariadb.sh: clear of the integration ports
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
   echo "rabbitmq.sh: no free port found" >&2
@@ -95,8 +95,11 @@ herald_rabbitmq_start() {
   mkdir -p "$dir/home" "$dir/mnesia" "$dir/log" || return 1
   local amqp dist epmd
   amqp=$(_herald_rabbitmq_free_port) || return 1
-  dist=$(_herald_rabbitmq_free_port) || return 1
-  epmd=$(_herald_rabbitmq_free_port) || return 1
+  dist=$amqp epmd=$amqp
+  while [ "$dist" = "$amqp" ]; do dist=$(_herald_rabbitmq_free_port) || return 1; done
+  while [ "$epmd" = "$amqp" ] || [ "$epmd" = "$dist" ]; do
+    epmd=$(_herald_rabbitmq_free_port) || return 1
+  done
   printf 'AMQP_PORT=%s\nDIST_PORT=%s\nEPMD_PORT=%s\n' "$amqp" "$dist" "$epmd" >"$dir/ports"
   head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/home/.erlang.cookie"
   chmod 600 "$dir/home/.erlang.cookie"

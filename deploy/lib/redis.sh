@@ -11,7 +11,7 @@
 herald_redis_free_port() {
   local p
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((32000 + RANDOM % 768))  # as in mariadb.sh: clear of the integration ports
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0
