@@ -20,6 +20,11 @@ struct bench_target {
   host_port public_addr;
   host_port internal_addr;
   pid_t pid = 0;
+  // Every node of a cluster under test (one entry each for a single server): where each
+  // worker's clients connect, where HTTP load spreads, whose RSS and CPU the figures add up.
+  std::vector<host_port> public_nodes;
+  std::vector<host_port> internal_nodes;
+  std::vector<pid_t> pids;
 };
 
 class bench_context {

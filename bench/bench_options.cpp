@@ -37,16 +37,32 @@ long parse_int(const std::string& flag, const std::string& v, long min, long max
   return n;
 }
 
+// "a,b,c" into its parts, each parsed by `one`; at most 64 of them.
+template <typename T, typename Parse>
+std::vector<T> parse_list(const std::string& flag, const std::string& v, Parse one) {
+  std::vector<T> out;
+  std::size_t start = 0;
+  while (true) {
+    const auto comma = v.find(',', start);
+    out.push_back(one(flag, v.substr(start, comma - start)));
+    if (out.size() > 64) throw std::invalid_argument(flag + ": more than 64 entries");
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
 }  // namespace
 
 std::string bench_usage() {
   return R"(herald-bench: load generator for Herald (and a Bun peer for comparison)
 
-  --public HOST:PORT         Herald public listener (127.0.0.1:8080)
-  --internal HOST:PORT       Herald internal listener (127.0.0.1:8081)
+  --public HOST:PORT[,...]   Herald public listener (127.0.0.1:8080); several nodes of one
+                             cluster: worker w's clients connect to the (w % nodes)-th
+  --internal HOST:PORT[,...] Herald internal listener (127.0.0.1:8081); several: broadcasts go
+                             to the first, personal notifies spread over all of them
   --jwt-secret S             HS256 secret (or env HERALD_JWT_SECRET)
   --api-key K                internal API key (or env HERALD_API_KEY)
-  --pid PID                  Herald's pid, for RSS and CPU figures
+  --pid PID[,...]            Herald's pid, for RSS and CPU figures (several: their sums)
   --scenarios LIST           connect,broadcast,personal,reconnect,inbox,floor,peer,scale,acks
                              (default connect,broadcast,personal,reconnect,inbox,floor)
   -n, --connections N        WebSocket connections (1000)
@@ -94,12 +110,18 @@ bench_options parse_bench_options(int argc, char** argv) {
 
   using setter = std::function<void(const std::string& flag, const std::string& v)>;
   const std::map<std::string, setter> with_value = {
-      {"--public", [&](auto& f, auto& v) { o.public_addr = parse_host_port(f, v); }},
-      {"--internal", [&](auto& f, auto& v) { o.internal_addr = parse_host_port(f, v); }},
+      {"--public",
+       [&](auto& f, auto& v) { o.public_nodes = parse_list<host_port>(f, v, parse_host_port); }},
+      {"--internal",
+       [&](auto& f, auto& v) { o.internal_nodes = parse_list<host_port>(f, v, parse_host_port); }},
       {"--jwt-secret", [&](auto&, auto& v) { o.jwt_secret = v; }},
       {"--api-key", [&](auto&, auto& v) { o.api_key = v; }},
       {"--pid",
-       [&](auto& f, auto& v) { o.daemon_pid = static_cast<pid_t>(parse_int(f, v, 1, 1 << 30)); }},
+       [&](auto& f, auto& v) {
+         o.daemon_pids = parse_list<pid_t>(f, v, [](auto& g, const std::string& one) {
+           return static_cast<pid_t>(parse_int(g, one, 1, 1 << 30));
+         });
+       }},
       {"--scenarios", [&](auto&, auto& v) { scenario_list = v; }},
       {"--connections", [&](auto& f, auto& v) { o.connections = parse_int(f, v, 1, 1'000'000); }},
       {"--users", [&](auto& f, auto& v) { o.users = parse_int(f, v, 1, 1'000'000); }},
@@ -185,7 +207,18 @@ bench_options parse_bench_options(int argc, char** argv) {
   }
   if (o.users == 0) o.users = o.connections;
   if (o.users > o.connections) throw std::invalid_argument("--users: more users than connections");
-  if (o.workers == 0) o.workers = std::max(2, (o.connections + 8999) / 9000);
+  if (o.public_nodes.empty()) o.public_nodes = {o.public_addr};
+  if (o.internal_nodes.empty()) o.internal_nodes = {o.internal_addr};
+  o.public_addr = o.public_nodes.front();
+  o.internal_addr = o.internal_nodes.front();
+  if (!o.daemon_pids.empty()) o.daemon_pid = o.daemon_pids.front();
+  const int nodes = static_cast<int>(o.public_nodes.size());
+  if (o.workers == 0) {
+    o.workers = std::max(2, (o.connections + 8999) / 9000);
+    o.workers = (o.workers + nodes - 1) / nodes * nodes;  // as many on every node
+  }
+  if (o.workers < nodes)
+    throw std::invalid_argument("--workers: fewer workers than --public nodes");
   if (o.jwt_secret.empty())
     throw std::invalid_argument("--jwt-secret (or HERALD_JWT_SECRET) is required");
   if (o.api_key.empty()) throw std::invalid_argument("--api-key (or HERALD_API_KEY) is required");

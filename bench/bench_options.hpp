@@ -18,9 +18,15 @@ struct host_port {
 struct bench_options {
   host_port public_addr{"127.0.0.1", 8080};
   host_port internal_addr{"127.0.0.1", 8081};
+  // Several nodes of one cluster (--public/--internal/--pid with comma lists): worker w's
+  // clients connect to public_nodes[w % size], HTTP load spreads over internal_nodes, and RSS
+  // and CPU figures add up every pid. public_addr/internal_addr are the first of each.
+  std::vector<host_port> public_nodes;
+  std::vector<host_port> internal_nodes;
+  std::vector<pid_t> daemon_pids;
   std::string jwt_secret;
   std::string api_key;
-  pid_t daemon_pid = 0;
+  pid_t daemon_pid = 0;  // the first of daemon_pids
   std::set<std::string> scenarios;
   std::string label = "herald";
 

@@ -62,8 +62,9 @@ asio::awaitable<void> read_phase(load_scenarios& load, const bench_target& targe
                                  std::function<bool(int, const http_result&)> extra,
                                  read_tally& t) {
   const auto user_of = [&](int k) { return static_cast<std::size_t>(k / 2) % tokens.size(); };
+  const std::vector<host_port> servers{target.public_addr};  // (GCC 12: no braces in co_await)
   co_await load.run_load(
-      target.public_addr, requests, concurrency,
+      servers, requests, concurrency,
       [&](int k) {
         return load_scenarios::http_job{http::verb::get,
                                         k % 2 ? "/v1/inbox?limit=20" : "/v1/inbox/unread_count", "",
@@ -91,7 +92,7 @@ asio::awaitable<void> read_phase(load_scenarios& load, const bench_target& targe
 load_scenarios::load_scenarios(bench_context& ctx) : ctx_(ctx) {}
 
 asio::awaitable<void> load_scenarios::run_load(
-    const host_port& server, int total, int concurrency, std::function<http_job(int)> make,
+    std::vector<host_port> servers, int total, int concurrency, std::function<http_job(int)> make,
     std::function<void(int, const http_result&)> on_result) {
   struct shared_state {
     int next = 0;
@@ -103,6 +104,7 @@ asio::awaitable<void> load_scenarios::run_load(
   auto state = std::make_shared<shared_state>(ctx_.ex);
   state->running = concurrency;
   for (int c = 0; c < concurrency; ++c) {
+    const host_port server = servers[static_cast<std::size_t>(c) % servers.size()];
     asio::co_spawn(
         ctx_.ex,
         [state, server, total, make, on_result, ex = ctx_.ex]() -> asio::awaitable<void> {
@@ -135,7 +137,7 @@ asio::awaitable<json> load_scenarios::personal(const bench_target& target, bool 
   std::string first_error;
   const std::int64_t t_start = monotonic_ns();
   co_await run_load(
-      target.internal_addr, o.personal, o.concurrency,
+      target.internal_nodes, o.personal, o.concurrency,
       [&](int k) {
         const json body = {
             {"user_id", o.user_base + static_cast<std::uint64_t>(k % o.users)},
@@ -219,8 +221,9 @@ asio::awaitable<json> load_scenarios::inbox(const bench_target& target) {
   int seed_errors = 0;
   std::string first_error;
   const std::int64_t seed_t0 = monotonic_ns();
+  const std::vector<host_port> servers{target.internal_addr};  // (GCC 12: no braces in co_await)
   co_await run_load(
-      target.internal_addr, batches, 4,
+      servers, batches, 4,
       [&](int b) {
         json list = json::array();
         for (int i = b * per_batch; i < std::min(o.inbox_items, (b + 1) * per_batch); ++i)
@@ -310,8 +313,9 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
   read_tally t;  // the errors of this first pass count too
   int &errors = t.errors, &wrong = t.wrong;
   std::string& first_wrong = t.first_wrong;
+  const std::vector<host_port> readers{target.public_addr};  // (GCC 12: no braces in co_await)
   co_await run_load(
-      target.public_addr, static_cast<int>(users.size()), o.inbox_concurrency,
+      readers, static_cast<int>(users.size()), o.inbox_concurrency,
       [&](int k) {
         return http_job{http::verb::get, "/v1/inbox/unread_count", "",
                         tokens[static_cast<std::size_t>(k)]};
@@ -331,8 +335,9 @@ asio::awaitable<json> load_scenarios::scale(const bench_target& target) {
   // Persisted notify throughput on the seeded store: personal items to the sampled users.
   int notify_errors = 0;
   const std::int64_t n0 = monotonic_ns();
+  const std::vector<host_port> writers{target.internal_addr};  // (GCC 12: no braces in co_await)
   co_await run_load(
-      target.internal_addr, o.scale_notifies, o.inbox_concurrency,
+      writers, o.scale_notifies, o.inbox_concurrency,
       [&](int k) {
         json body = {{"user_id", users[static_cast<std::size_t>(k) % users.size()]},
                      {"title", "scale notify " + std::to_string(k)},

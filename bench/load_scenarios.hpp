@@ -8,6 +8,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace herald::bench {
 
@@ -27,9 +28,10 @@ class load_scenarios {
     std::string body;
     std::string bearer;
   };
-  // Issues `total` requests over `concurrency` keep-alive connections to `server`; request k
-  // is built by make(k) just before it is sent and its answer handed to on_result(k, answer).
-  boost::asio::awaitable<void> run_load(const host_port& server, int total, int concurrency,
+  // Issues `total` requests over `concurrency` keep-alive connections, connection c to
+  // servers[c % size]; request k is built by make(k) just before it is sent and its answer
+  // handed to on_result(k, answer).
+  boost::asio::awaitable<void> run_load(std::vector<host_port> servers, int total, int concurrency,
                                         std::function<http_job(int)> make,
                                         std::function<void(int, const http_result&)> on_result);
 

@@ -47,6 +47,27 @@ std::int64_t cpu_ns(pid_t pid) {
   return (utime + stime) * (1'000'000'000LL / ticks);
 }
 
+std::int64_t rss_bytes(const std::vector<pid_t>& pids) {
+  if (pids.empty()) return -1;
+  std::int64_t sum = 0;
+  for (pid_t p : pids) {
+    const std::int64_t one = rss_bytes(p);
+    if (one < 0) return -1;
+    sum += one;
+  }
+  return sum;
+}
+
+std::int64_t cpu_ns(const std::vector<pid_t>& pids) {
+  std::int64_t sum = 0;
+  for (pid_t p : pids) {
+    const std::int64_t one = cpu_ns(p);
+    if (one < 0) return -1;
+    sum += one;
+  }
+  return sum;
+}
+
 std::vector<int> parse_cpu_list(const std::string& text) {
   std::vector<int> cpus;
   std::istringstream parts(text);

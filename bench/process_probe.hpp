@@ -18,6 +18,11 @@ std::int64_t rss_bytes(pid_t pid);
 // User + system CPU time of `pid` (all threads) in nanoseconds, or -1.
 std::int64_t cpu_ns(pid_t pid);
 
+// The sums over several processes (a cluster's nodes); -1 when one cannot be read, and for RSS
+// also when `pids` is empty (CPU: 0).
+std::int64_t rss_bytes(const std::vector<pid_t>& pids);
+std::int64_t cpu_ns(const std::vector<pid_t>& pids);
+
 // Parses "0", "0,1", "0-3" into CPU numbers; throws std::invalid_argument on bad input.
 std::vector<int> parse_cpu_list(const std::string& text);
 

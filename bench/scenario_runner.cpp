@@ -61,10 +61,18 @@ boost::asio::awaitable<void> scenario_runner::run() {
     floor_probe probe(ctx_, sample_frame());
     results_["floor"] = co_await probe.run();
   }
-  const bench_target herald{"herald", o.public_addr, o.internal_addr, o.daemon_pid};
+  const bench_target herald{
+      "herald",
+      o.public_addr,
+      o.internal_addr,
+      o.daemon_pid,
+      o.public_nodes,
+      o.internal_nodes,
+      o.daemon_pids.empty() ? std::vector<pid_t>{o.daemon_pid} : o.daemon_pids};
   results_["herald"] = co_await run_target(herald, false);
   if (o.wants("peer")) {
-    const bench_target peer{"peer", o.peer_public, o.peer_internal, o.peer_pid};
+    const bench_target peer{"peer",          o.peer_public,     o.peer_internal, o.peer_pid,
+                            {o.peer_public}, {o.peer_internal}, {o.peer_pid}};
     results_["peer"] = co_await run_target(peer, true);
   }
   // Ratios against the floor and the peer, measured in this same run.
@@ -134,27 +142,38 @@ boost::asio::awaitable<json> scenario_runner::connect(const bench_target& target
                                                       std::optional<std::int64_t> since,
                                                       std::vector<std::int64_t> expect_ids) {
   const auto& o = ctx_.options;
-  const std::int64_t rss0 = target.pid ? rss_bytes(target.pid) : -1;
-  json cmd = {{"cmd", "connect"},
-              {"host", target.public_addr.host},
-              {"port", target.public_addr.port},
-              {"concurrency", o.connect_concurrency}};
-  if (since) {
-    cmd["since"] = *since;
-    cmd["expect_ids"] = expect_ids;
-  }
+  const std::int64_t rss0 = target.pid ? rss_bytes(target.pids) : -1;
+  // Worker w's clients connect to node w % nodes (an L4 balancer's spread, fixed per client).
+  const auto& nodes = target.public_nodes;
+  const auto node_of = [&](std::size_t w) { return w % nodes.size(); };
+  std::vector<std::int64_t> node_rss0;
+  for (pid_t p : target.pids) node_rss0.push_back(target.pid ? rss_bytes(p) : -1);
   const std::int64_t t0 = monotonic_ns();
-  ctx_.pool.send_all(cmd);
+  for (int w = 0; w < ctx_.pool.size(); ++w) {
+    const host_port& node = nodes[node_of(static_cast<std::size_t>(w))];
+    json cmd = {{"cmd", "connect"},
+                {"host", node.host},
+                {"port", node.port},
+                {"concurrency", o.connect_concurrency}};
+    if (since) {
+      cmd["since"] = *since;
+      cmd["expect_ids"] = expect_ids;
+    }
+    ctx_.pool.send(w, cmd);
+  }
   const auto reports =
       co_await ctx_.pool.gather("connected", ctx_.deadline(std::max(1.0, o.connections / 2000.0)));
   int ok = 0, failed = 0, sync_ok = 0, sync_bad = 0, missing = 0;
+  std::vector<int> node_ok(nodes.size(), 0);
   std::int64_t last = t0;
   json errors = json::object();
-  for (const auto& r : reports) {
+  for (std::size_t w = 0; w < reports.size(); ++w) {
+    const auto& r = reports[w];
     if (r.is_null()) {
       ++missing;
       continue;
     }
+    node_ok[node_of(w)] += r["ok"].get<int>();
     ok += r["ok"].get<int>();
     failed += r["failed"].get<int>();
     sync_ok += r.value("sync_ok", 0);
@@ -186,13 +205,25 @@ boost::asio::awaitable<json> scenario_runner::connect(const bench_target& target
               " clients synced the wrong items");
   if (target.pid && measure_idle) {
     co_await ctx_.sleep_ms(2000);  // let allocations settle before reading RSS
-    const std::int64_t rss1 = rss_bytes(target.pid);
+    const std::int64_t rss1 = rss_bytes(target.pids);
     out["rss_before"] = rss0;
     out["rss_after"] = rss1;
     out["bytes_per_conn"] = ok ? static_cast<double>(rss1 - rss0) / ok : 0.0;
-    const std::int64_t c0 = cpu_ns(target.pid);
+    if (nodes.size() > 1 && target.pids.size() == nodes.size()) {
+      json per_node = json::array();
+      for (std::size_t k = 0; k < nodes.size(); ++k) {
+        const std::int64_t after = rss_bytes(target.pids[k]);
+        per_node.push_back(
+            {{"connections", node_ok[k]},
+             {"rss_after", after},
+             {"bytes_per_conn",
+              node_ok[k] ? static_cast<double>(after - node_rss0[k]) / node_ok[k] : 0.0}});
+      }
+      out["nodes"] = per_node;
+    }
+    const std::int64_t c0 = cpu_ns(target.pids);
     co_await ctx_.sleep_ms(5000);
-    out["idle_cpu_pct"] = (cpu_ns(target.pid) - c0) / 5e9 * 100.0;
+    out["idle_cpu_pct"] = (cpu_ns(target.pids) - c0) / 5e9 * 100.0;
   }
   co_return out;
 }
@@ -229,12 +260,12 @@ boost::asio::awaitable<json> scenario_runner::broadcast(const bench_target& targ
   const int live = phase["live"];
   latency_histogram time_to_last;
   int incomplete = 0;
-  const std::int64_t cpu0 = target.pid ? cpu_ns(target.pid) : 0;
+  const std::int64_t cpu0 = target.pid ? cpu_ns(target.pids) : 0;
   for (int seq = 1; seq <= count; ++seq) {
     const std::int64_t ttl = co_await one_broadcast(target, seq, persist);
     ttl < 0 ? ++incomplete : (time_to_last.record(ttl), 0);
   }
-  const std::int64_t cpu1 = target.pid ? cpu_ns(target.pid) : 0;
+  const std::int64_t cpu1 = target.pid ? cpu_ns(target.pids) : 0;
   auto checks = co_await ctx_.collect_phase();
   json out = {{"count", count},
               {"persist", persist},
@@ -300,7 +331,7 @@ boost::asio::awaitable<json> scenario_runner::soak(const bench_target& target) {
                             o.duration_s);
   const std::int64_t start = monotonic_ns();
   std::int64_t seq = 0;
-  std::int64_t cpu_prev = target.pid ? cpu_ns(target.pid) : 0;
+  std::int64_t cpu_prev = target.pid ? cpu_ns(target.pids) : 0;
   while (seq < o.duration_s) {
     latency_histogram time_to_last;
     int missed = 0;
@@ -318,10 +349,10 @@ boost::asio::awaitable<json> scenario_runner::soak(const bench_target& target) {
     latency_histogram latency;
     for (const auto& r : reports)
       if (!r.is_null()) latency.merge(latency_histogram::from_json(r["hist"]));
-    const std::int64_t cpu_now = target.pid ? cpu_ns(target.pid) : 0;
+    const std::int64_t cpu_now = target.pid ? cpu_ns(target.pids) : 0;
     const double window_s = (monotonic_ns() - window_start) / 1e9;
     json w = {{"t_s", (monotonic_ns() - start) / 1e9},
-              {"rss", target.pid ? rss_bytes(target.pid) : -1},
+              {"rss", target.pid ? rss_bytes(target.pids) : -1},
               {"cpu_pct", (cpu_now - cpu_prev) / 1e9 / window_s * 100.0},
               {"time_to_last_ms", time_to_last.summary_ms()},
               {"latency_ms", latency.summary_ms()},
