@@ -1,6 +1,6 @@
 """What crosses Redis: a personal event reaches only the nodes that hold the user, and a
 broadcast is one PUBLISH that each node receives once, however many of its sockets it reaches
-(connection_manager/README.md, "What crosses Redis")."""
+(connection_manager/README.md, "Channels and routing")."""
 import re
 import time
 
