@@ -6,18 +6,6 @@
 #include "persistence/sql_store.hpp"
 
 namespace herald::persistence {
-namespace {
-
-sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
-std::string placeholders(std::size_t n) {
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
-  return s;
-}
-
-}  // namespace
-
 // Snapshot reads are one statement, a UNION ALL of branches, so that a single read view answers
 // them (InnoDB gives each autocommit statement one; an SQLite statement is atomic) in one round
 // trip without a transaction. Every branch yields the item_columns layout plus a tag column.

@@ -157,6 +157,17 @@ void encode_item(const notification& n, std::string& out) {
   out.push_back('}');
 }
 
+void encode_items(std::span<const notification> items, std::string& out) {
+  out.push_back('[');
+  bool first = true;
+  for (const auto& n : items) {
+    if (!first) out.push_back(',');
+    first = false;
+    encode_item(n, out);
+  }
+  out.push_back(']');
+}
+
 std::string encode_item(const notification& n) {
   std::string out;
   encode_item(n, out);
