@@ -3,6 +3,8 @@
 #include "gateway/notify_process.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,14 +17,20 @@ struct answers {
   std::vector<bool> unavailable;
 };
 
+// A gather of n entries whose answers land in `got`.
+std::function<void(std::size_t, herald::gateway::notify_result)> gather_into(answers& got,
+                                                                             std::size_t n) {
+  return gather_batch(n, [&got](std::string out, bool unavailable) {
+    got.bodies.push_back(std::move(out));
+    got.unavailable.push_back(unavailable);
+  });
+}
+
 }  // namespace
 
 TEST_CASE("a batch's answers are joined in entry order once every entry has answered") {
   answers got;
-  auto finish = gather_batch(3, [&got](std::string out, bool unavailable) {
-    got.bodies.push_back(std::move(out));
-    got.unavailable.push_back(unavailable);
-  });
+  auto finish = gather_into(got, 3);
   finish(2, {200, R"({"id":3})"});
   finish(0, {400, R"({"error":{"code":"invalid_argument"}})"});
   CHECK(got.bodies.empty());
@@ -35,10 +43,7 @@ TEST_CASE("a batch's answers are joined in entry order once every entry has answ
 
 TEST_CASE("a batch with an entry the store did not take (503) is reported unavailable") {
   answers got;
-  auto finish = gather_batch(2, [&got](std::string out, bool unavailable) {
-    got.bodies.push_back(std::move(out));
-    got.unavailable.push_back(unavailable);
-  });
+  auto finish = gather_into(got, 2);
   finish(0, {200, R"({"id":1})"});
   finish(1, {503, R"({"error":{"code":"unavailable"}})"});
   REQUIRE(got.bodies.size() == 1);
