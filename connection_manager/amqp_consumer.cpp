@@ -13,7 +13,7 @@
 #include <set>
 #include <vector>
 
-#include "connection_manager/queue_log.hpp"
+#include "connection_manager/component_log.hpp"
 
 namespace herald::cm {
 namespace {

@@ -16,10 +16,10 @@
 #include <utility>
 #include <vector>
 
+#include "connection_manager/component_log.hpp"
 #include "connection_manager/event_codec.hpp"
 #include "connection_manager/redis_connection.hpp"
 #include "connection_manager/redis_endpoint.hpp"
-#include "connection_manager/redis_log.hpp"
 
 namespace herald::cm {
 namespace {

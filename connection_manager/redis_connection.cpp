@@ -8,7 +8,7 @@
 
 #include <boost/asio/bind_executor.hpp>
 
-#include "connection_manager/redis_log.hpp"
+#include "connection_manager/component_log.hpp"
 
 namespace herald::cm {
 namespace {

@@ -11,9 +11,9 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "connection_manager/component_log.hpp"
 #include "connection_manager/redis_connection.hpp"
 #include "connection_manager/redis_endpoint.hpp"
-#include "connection_manager/redis_log.hpp"
 
 namespace herald::cm {
 namespace {

@@ -8,7 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "connection_manager/queue_log.hpp"
+#include "connection_manager/component_log.hpp"
 #include "connection_manager/redis_connection.hpp"
 
 namespace herald::cm {

@@ -154,7 +154,12 @@ void http_session::refuse_unread(const proto::api_error& e) {
   write(error_response(e));
 }
 
-void http_session::refuse_malformed(beast::error_code ec) {
+void http_session::end_failed_read(beast::error_code ec) {
+  if (!is_malformed(ec)) {
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    end_request();
+    return;
+  }
   srv_.stats().requests_refused_malformed++;
   refuse_unread(
       proto::invalid_argument(malformed_field(ec), "malformed HTTP request: " + ec.message()));
@@ -166,13 +171,8 @@ void http_session::on_header(beast::error_code ec) {
     refuse_unread(proto::too_large("request header is too large"));
     return;
   }
-  if (ec && is_malformed(ec)) {
-    refuse_malformed(ec);
-    return;
-  }
   if (ec) {
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    end_request();
+    end_failed_read(ec);
     return;
   }
   const auto& h = parser_->get();
@@ -207,13 +207,8 @@ void http_session::on_body(beast::error_code ec) {
     refuse_unread(proto::too_large());
     return;
   }
-  if (ec && is_malformed(ec)) {
-    refuse_malformed(ec);
-    return;
-  }
   if (ec) {
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    end_request();
+    end_failed_read(ec);
     return;
   }
   stream_.expires_never();

@@ -39,7 +39,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_header(boost::beast::error_code ec);
   void on_body(boost::beast::error_code ec);
   void refuse_unread(const proto::api_error& e);
-  void refuse_malformed(boost::beast::error_code ec);
+  // A failed read: a malformed request is refused (400); any other error (the peer left, the
+  // read timed out) closes the connection.
+  void end_failed_read(boost::beast::error_code ec);
   void handle(request req);
   void upgrade(request req);
   void write(response res);

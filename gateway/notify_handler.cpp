@@ -159,16 +159,35 @@ void handle_notify(const std::shared_ptr<http_session>& s, request req, bool bat
     return;
   }
   auto& entries = std::get<std::vector<proto::notify_parse_result>>(parsed);
+  auto finish_one = gather_batch(entries.size(), [s](std::string out, bool) {
+    s->srv().stats().count_notify(200);
+    s->respond(json_response(http::status::ok, std::move(out)));
+  });
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (auto* err = std::get_if<proto::api_error>(&entries[i])) {
+      notify_result r{err->status, proto::encode_error(*err)};
+      boost::asio::post(s->executor(), [finish_one, i, r = std::move(r)]() mutable {
+        finish_one(i, std::move(r));
+      });
+      continue;
+    }
+    process_notify(srv, std::move(std::get<proto::notify_request>(entries[i])), s->executor(),
+                   [finish_one, i](notify_result r) { finish_one(i, std::move(r)); });
+  }
+}
+
+std::function<void(std::size_t, notify_result)> gather_batch(std::size_t n, batch_done done) {
   struct gather {
     std::vector<std::string> results;
     std::size_t remaining = 0;
+    bool unavailable = false;
   };
   auto g = std::make_shared<gather>();
-  g->results.resize(entries.size());
-  g->remaining = entries.size();
-  // Runs on the session's executor: the gather needs no lock.
-  auto finish_one = [s, g](std::size_t i, std::string body) {
-    g->results[i] = std::move(body);
+  g->results.resize(n);
+  g->remaining = n;
+  return [g, done = std::move(done)](std::size_t i, notify_result r) {
+    if (r.status == 503) g->unavailable = true;
+    g->results[i] = std::move(r.body);
     if (--g->remaining > 0) return;
     std::string out = "{\"results\":[";
     for (std::size_t k = 0; k < g->results.size(); ++k) {
@@ -176,20 +195,8 @@ void handle_notify(const std::shared_ptr<http_session>& s, request req, bool bat
       out += g->results[k];
     }
     out += "]}";
-    s->srv().stats().count_notify(200);
-    s->respond(json_response(http::status::ok, std::move(out)));
+    done(std::move(out), g->unavailable);
   };
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (auto* err = std::get_if<proto::api_error>(&entries[i])) {
-      auto body = proto::encode_error(*err);
-      boost::asio::post(s->executor(), [finish_one, i, body = std::move(body)]() mutable {
-        finish_one(i, std::move(body));
-      });
-      continue;
-    }
-    process_notify(srv, std::move(std::get<proto::notify_request>(entries[i])), s->executor(),
-                   [finish_one, i](notify_result r) { finish_one(i, std::move(r.body)); });
-  }
 }
 
 }  // namespace herald::gateway

@@ -4,6 +4,7 @@
 // notification is stored and pushed the same way whatever brought it. Thread-safe.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -23,5 +24,11 @@ using notify_done = std::function<void(notify_result)>;
 // with the error envelope when the store did not take it.
 void process_notify(server& srv, proto::notify_request r, boost::asio::any_io_executor ex,
                     notify_done done);
+
+// The answers of a batch of n entries gathered in order: call the returned function once per
+// entry (with its index), all on one executor, so no lock is needed. Once every entry has
+// answered, `done` gets {"results":[...]} and whether any entry answered 503.
+using batch_done = std::function<void(std::string results, bool unavailable)>;
+std::function<void(std::size_t, notify_result)> gather_batch(std::size_t n, batch_done done);
 
 }  // namespace herald::gateway

@@ -51,27 +51,10 @@ void ingest_queue_body(server& srv, queue_body in, boost::asio::any_io_executor 
     if (err && err->field != "notifications") return refuse(ex, done, *err);
     if (!err) {
       auto& entries = std::get<std::vector<proto::notify_parse_result>>(parsed);
-      struct gather {
-        std::vector<std::string> results;
-        std::size_t remaining = 0;
-        bool unavailable = false;
-      };
-      auto g = std::make_shared<gather>();
-      g->results.resize(entries.size());
-      g->remaining = entries.size();
       // Runs on `ex`: a single-threaded io_context executor, so the gather needs no lock.
-      auto finish_one = [g, done](std::size_t i, notify_result r) {
-        if (r.status == 503) g->unavailable = true;
-        g->results[i] = std::move(r.body);
-        if (--g->remaining > 0) return;
-        std::string out = "{\"results\":[";
-        for (std::size_t k = 0; k < g->results.size(); ++k) {
-          if (k) out += ',';
-          out += g->results[k];
-        }
-        out += "]}";
-        done({g->unavailable ? queue_verdict::unavailable : queue_verdict::done, std::move(out)});
-      };
+      auto finish_one = gather_batch(entries.size(), [done](std::string out, bool unavailable) {
+        done({unavailable ? queue_verdict::unavailable : queue_verdict::done, std::move(out)});
+      });
       for (std::size_t i = 0; i < entries.size(); ++i) {
         if (auto* e = std::get_if<proto::api_error>(&entries[i])) {
           boost::asio::post(

@@ -19,14 +19,6 @@
 namespace herald::persistence {
 namespace {
 
-sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
-std::string placeholders(std::size_t n) {
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
-  return s;
-}
-
 bool is_sqlite(const sql_dialect& d) { return std::strcmp(d.name, "sqlite") == 0; }
 
 // item_columns with the table alias n (a join with notification_stats shares column names).

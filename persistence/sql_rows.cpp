@@ -2,6 +2,14 @@
 
 namespace herald::persistence {
 
+std::string placeholders(std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
+  return s;
+}
+
+const std::string select_items = std::string("SELECT ") + item_columns + " FROM notifications";
+
 proto::item_kind kind_of(std::int64_t stored) {
   if (stored == kind_broadcast) return proto::item_kind::broadcast;
   if (stored == kind_group) return proto::item_kind::group;

@@ -20,19 +20,9 @@
 namespace herald::persistence {
 namespace {
 
-sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
 bool expired(const sql_row& r, std::int64_t now_ms) {
   return !r.null(col_expires) && r.i64(col_expires) <= now_ms;
 }
-
-std::string placeholders(std::size_t n) {
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
-  return s;
-}
-
-const std::string select_items = std::string("SELECT ") + item_columns + " FROM notifications";
 
 }  // namespace
 

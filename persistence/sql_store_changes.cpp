@@ -16,8 +16,6 @@
 namespace herald::persistence {
 namespace {
 
-sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
 constexpr std::int64_t type_read = 0;
 constexpr std::int64_t type_read_all = 1;
 constexpr std::int64_t type_removed = 2;
@@ -61,12 +59,6 @@ std::int64_t reason_code(removal_reason r) {
 std::int64_t wall_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::string placeholders(std::size_t n) {
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
-  return s;
 }
 
 // The scope of a change to the whole item: its owner, or every reader of a shared item.

@@ -10,20 +10,6 @@
 #include "persistence/sql_store.hpp"
 
 namespace herald::persistence {
-namespace {
-
-sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
-std::string placeholders(std::size_t n) {
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
-  return s;
-}
-
-const std::string select_items = std::string("SELECT ") + item_columns + " FROM notifications";
-
-}  // namespace
-
 // The audiences holding any of the pairs, from the pair index (audience_pairs).
 std::set<std::string> sql_store::audiences_of(
     const std::vector<std::string>& pairs,

@@ -6,18 +6,6 @@
 #include "persistence/sql_store.hpp"
 
 namespace herald::persistence {
-namespace {
-
-sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
-std::string placeholders(std::size_t n) {
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
-  return s;
-}
-
-}  // namespace
-
 // Snapshot reads are one statement, a UNION ALL of branches, so that a single read view answers
 // them (InnoDB gives each autocommit statement one; an SQLite statement is atomic) in one round
 // trip without a transaction. Every branch yields the item_columns layout plus a tag column.
@@ -32,18 +20,26 @@ std::string wrapped(const sql_dialect& d, const std::string& select) {
   return std::string(d.limited_branch_open) + select + d.limited_branch_close;
 }
 
+// A branch of the audiences' audience_live rows (primary-key lookups): `count` as col_id
+// ("l.live", or NULL), col_audience the audience, then `tag`.
+sql_statement audience_live_branch(const char* count, std::int64_t tag,
+                                   const std::vector<std::string>& audiences) {
+  sql_statement st{std::string("SELECT ") + count +
+                       ", NULL, NULL, l.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
+                       " NULL, NULL, NULL, NULL, NULL, " +
+                       std::to_string(tag) + " FROM audience_live l WHERE l.audience IN (" +
+                       placeholders(audiences.size()) + ")",
+                   {}};
+  for (const auto& a : audiences) st.params.push_back(a);
+  return st;
+}
+
 }  // namespace
 
 // The live counters of the audiences ("" = the broadcasts): col_id the count, col_audience the
 // audience. Primary-key lookups of audience_live.
 sql_statement sql_store::live_read(const std::vector<std::string>& audiences) const {
-  sql_statement st{
-      "SELECT l.live, NULL, NULL, l.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
-      " NULL, NULL, NULL, NULL, NULL, 4 FROM audience_live l WHERE l.audience IN (" +
-          placeholders(audiences.size()) + ")",
-      {}};
-  for (const auto& a : audiences) st.params.push_back(a);
-  return st;
+  return audience_live_branch("l.live", tag_audience_live, audiences);
 }
 
 // A user's seen counters (read or deleted live items) of the audiences: col_id the count,
@@ -127,13 +123,7 @@ sql_statement sql_store::audiences_known_read(const std::vector<std::string>& pa
 // which has a row for every group audience ever stored), read again inside the snapshot like
 // audiences_known_read.
 sql_statement sql_store::audiences_by_key_read(const std::vector<std::string>& keys) const {
-  sql_statement st{
-      "SELECT NULL, NULL, NULL, l.audience, NULL, NULL, NULL, NULL, NULL, NULL,"
-      " NULL, NULL, NULL, NULL, NULL, 5 FROM audience_live l WHERE l.audience IN (" +
-          placeholders(keys.size()) + ")",
-      {}};
-  for (const auto& k : keys) st.params.push_back(k);
-  return st;
+  return audience_live_branch("NULL", tag_audience_known, keys);
 }
 
 // Live items of one audience ("" = the broadcasts) for shared branch `index`, after `where`

@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "persistence/sql_rows.hpp"
 #include "persistence/sql_store.hpp"
 
 namespace herald::persistence {
@@ -16,8 +17,6 @@ namespace {
 constexpr std::size_t insert_chunk = 32;   // rows per multi-row INSERT
 constexpr std::size_t counter_chunk = 64;  // users per counter upsert
 constexpr std::size_t key_chunk = 64;      // idempotency keys per lookup / insert
-
-sql_param id_param(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
 std::string repeat_values(const char* head, const char* group, std::size_t n, const char* tail) {
   std::string s = head;

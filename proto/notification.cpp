@@ -72,6 +72,17 @@ void append_time(std::string& out, std::int64_t epoch_ms) {
   out.append(buf, sizeof buf);
 }
 
+// The time as a JSON string, or null when there is none.
+void append_time_or_null(std::string& out, std::optional<std::int64_t> epoch_ms) {
+  if (!epoch_ms) {
+    out.append("null");
+    return;
+  }
+  out.push_back('"');
+  append_time(out, *epoch_ms);
+  out.push_back('"');
+}
+
 }  // namespace
 
 std::string_view to_string(item_kind k) {
@@ -124,37 +135,30 @@ void encode_item(const notification& n, std::string& out) {
   out.append(R"(","read":)").append(n.read ? "true" : "false");
   out.append(R"(,"retention":")").append(to_string(n.keep));
   out.append(R"(","expires_at":)");
-  if (n.expires_at_ms && n.keep != retention::important) {
-    out.push_back('"');
-    append_time(out, *n.expires_at_ms);
-    out.push_back('"');
-  } else {
-    out.append("null");
-  }
+  append_time_or_null(out, n.keep != retention::important ? n.expires_at_ms : std::nullopt);
   out.append(R"(,"desktop":)").append(n.desktop ? "true" : "false");
   if (n.seq != 0) {
     out.append(R"(,"seq":)");
     append_json_uint(out, n.seq);
   }
   out.append(R"(,"read_at":)");
-  if (n.read_at_ms) {
-    out.push_back('"');
-    append_time(out, *n.read_at_ms);
-    out.push_back('"');
-  } else {
-    out.append("null");
-  }
+  append_time_or_null(out, n.read_at_ms);
   if (n.own_view) {
     out.append(R"(,"delivered_at":)");
-    if (n.delivered_at_ms) {
-      out.push_back('"');
-      append_time(out, *n.delivered_at_ms);
-      out.push_back('"');
-    } else {
-      out.append("null");
-    }
+    append_time_or_null(out, n.delivered_at_ms);
   }
   out.push_back('}');
+}
+
+void encode_items(std::span<const notification> items, std::string& out) {
+  out.push_back('[');
+  bool first = true;
+  for (const auto& n : items) {
+    if (!first) out.push_back(',');
+    first = false;
+    encode_item(n, out);
+  }
+  out.push_back(']');
 }
 
 std::string encode_item(const notification& n) {

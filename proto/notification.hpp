@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,8 @@ struct notification {
 // Appends the item's JSON object (API.md "Item") to out.
 void encode_item(const notification& n, std::string& out);
 std::string encode_item(const notification& n);
+// The items as a JSON array, appended to `out`: `[item,item,...]`.
+void encode_items(std::span<const notification> items, std::string& out);
 
 // RFC 3339 UTC with milliseconds: 2026-11-22T13:45:40.123Z
 std::string format_time_ms(std::int64_t epoch_ms);

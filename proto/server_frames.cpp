@@ -43,14 +43,9 @@ std::string encode_desktop(std::string_view title, std::string_view content,
 std::string encode_sync(std::span<const notification> items, bool more) {
   std::string out;
   out.reserve(48 + items.size() * 320);
-  out.append(R"({"type":"sync","notifications":[)");
-  bool first = true;
-  for (const auto& n : items) {
-    if (!first) out.push_back(',');
-    first = false;
-    encode_item(n, out);
-  }
-  out.append(R"(],"more":)").append(more ? "true" : "false");
+  out.append(R"({"type":"sync","notifications":)");
+  encode_items(items, out);
+  out.append(R"(,"more":)").append(more ? "true" : "false");
   out.push_back('}');
   return out;
 }

@@ -49,15 +49,10 @@ std::string encode_sync_with_changes(std::span<const notification> items,
                                      std::span<const state_change> changes, bool more, bool reset) {
   std::string out;
   out.reserve(64 + items.size() * 320 + changes.size() * 64);
-  out.append(R"({"type":"sync","notifications":[)");
+  out.append(R"({"type":"sync","notifications":)");
+  encode_items(items, out);
+  out.append(R"(,"changes":[)");
   bool first = true;
-  for (const auto& n : items) {
-    if (!first) out.push_back(',');
-    first = false;
-    encode_item(n, out);
-  }
-  out.append(R"(],"changes":[)");
-  first = true;
   for (const auto& c : changes) {
     if (!first) out.push_back(',');
     first = false;

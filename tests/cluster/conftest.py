@@ -16,25 +16,7 @@ sys.path.insert(1, os.path.join(_here, "..", "integration"))
 
 import herald_daemon  # noqa: E402
 from herald_cluster import Cluster  # noqa: E402
-
-
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
-
-
-def _failed(node):
-    return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
-               for w in ("setup", "call"))
-
-
-@pytest.fixture(scope="session")
-def herald_bin():
-    path = os.environ.get("HERALD_BIN")
-    assert path and os.access(path, os.X_OK), "set HERALD_BIN to the herald executable"
-    return os.path.abspath(path)
+from herald_fixtures import failed, herald_bin, pytest_runtest_makereport  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +51,7 @@ def cluster2(request, herald_bin, mysql_dbs, tmp_path):
     """Two nodes, a fresh database and Redis, for one test."""
     c = _cluster(request, herald_bin, mysql_dbs, tmp_path, 2, False)
     yield c
-    c.stop(failed=_failed(request.node))
+    c.stop(failed=failed(request.node))
 
 
 @pytest.fixture
@@ -77,7 +59,7 @@ def cluster3_lb(request, herald_bin, mysql_dbs, tmp_path):
     """Three nodes behind nginx, for one test."""
     c = _cluster(request, herald_bin, mysql_dbs, tmp_path, 3, True)
     yield c
-    c.stop(failed=_failed(request.node))
+    c.stop(failed=failed(request.node))
 
 
 @pytest.fixture(scope="module")

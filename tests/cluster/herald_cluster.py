@@ -7,7 +7,7 @@ import time
 import herald_http
 from cluster_nginx import ClusterNginx
 from cluster_redis import ClusterRedis
-from herald_daemon import HOST, Herald
+from herald_daemon import HOST, Herald, stop_all
 
 
 class Cluster:
@@ -43,16 +43,9 @@ class Cluster:
         """Stops everything; every live node must drain and exit 0 after SIGTERM."""
         for c in self.sockets:
             c.close()
-        errors = []
         if self.nginx is not None:
             self.nginx.stop()
-        for d in self.nodes:
-            try:
-                d.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-            if failed:
-                print("---- herald log (%s) ----\n%s" % (d.name, d.log_tail(80)))
+        errors = stop_all(self.nodes, failed)
         if failed and self.nginx is not None:
             print("---- nginx error log ----\n%s" % self.nginx.log_tail())
         if self.redis.up:

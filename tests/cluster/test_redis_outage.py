@@ -1,25 +1,10 @@
 """Redis stopped mid-test: local delivery keeps working, /readyz is 503, notify still stores and
 answers 200; Redis back: /readyz 200 again and every socket's count converges to the store's
 truth, with a count frame where it changed (issue 6)."""
-import json
-import socket
 import time
 
-from herald_cluster import metric, readyz, wait_until
+from herald_cluster import drain_last_unread, metric, readyz, wait_until
 from herald_http import assert_error
-
-
-def _last_unread(sock, quiet=0.3):
-    """Drains what is buffered; the last unread of a count/notification frame, or None."""
-    last = None
-    while True:
-        try:
-            _, payload = sock.recv_message(quiet)
-        except socket.timeout:
-            return last
-        f = json.loads(payload)
-        if f.get("type") in ("count", "notification"):
-            last = f["unread"]
 
 
 def test_redis_down_keeps_local_delivery_and_counts_converge_when_it_returns(cluster2, new_user):
@@ -33,7 +18,7 @@ def test_redis_down_keeps_local_delivery_and_counts_converge_when_it_returns(clu
     for u in (u1, u2, u3):
         seeded[u] = [a.notify_ok(user_id=u, title="seed %d" % i)["id"] for i in range(3)]
     for s in (s1, s2, s3a, s3b):
-        assert _last_unread(s) == 3
+        assert drain_last_unread(s, 0.3) == 3
     seen = {id(s): 3 for s in (s1, s2, s3a, s3b)}
     assert metric(a, "herald_bus_published_total") > 0  # the seeds crossed Redis
     dropped_before = metric(b, "herald_bus_dropped_total")
@@ -72,7 +57,7 @@ def test_redis_down_keeps_local_delivery_and_counts_converge_when_it_returns(clu
     # Let whatever each node could deliver locally arrive before Redis returns.
     time.sleep(0.5)
     for s in (s1, s2, s3a, s3b):
-        v = _last_unread(s, 0.2)
+        v = drain_last_unread(s, 0.2)
         if v is not None:
             seen[id(s)] = v
 
@@ -92,7 +77,7 @@ def test_redis_down_keeps_local_delivery_and_counts_converge_when_it_returns(clu
             # repair) or in a count frame (after any others).
             s.wait_for(lambda f: f["type"] in ("count", "notification") and f["unread"] == truth[u],
                        timeout=10, what="the store's count %d" % truth[u])
-        got = _last_unread(s, 1.0)
+        got = drain_last_unread(s, 1.0)
         assert got in (None, truth[u]), "user %d: socket ended on %r, store says %d" % (
             u, got, truth[u])
 

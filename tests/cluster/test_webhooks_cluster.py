@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+import herald_fixtures
 from herald_cluster import Cluster
 from herald_daemon import Herald
 from test_webhooks import SECRET, Receiver
@@ -48,10 +49,8 @@ def hook_cluster(request, herald_bin, mysql_dbs, tmp_path, receiver):
         return c
 
     yield start
-    failed = any(getattr(request.node, "rep_" + w, None) is not None and
-                 getattr(request.node, "rep_" + w).failed for w in ("setup", "call"))
     for c in started:
-        c.stop(failed=failed)
+        c.stop(failed=herald_fixtures.failed(request.node))
 
 
 def test_each_event_is_sent_once_by_one_of_two_nodes(hook_cluster, receiver, new_user):

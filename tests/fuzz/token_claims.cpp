@@ -2,37 +2,18 @@
 // newline; the header defaults to HS256), signed here with the secret so that the claim checks
 // behind the signature are reached. Checks: an accepted token is HS256 (the only configured
 // key), for a user id within 1..2^53-1, and not expired.
-#include <openssl/hmac.h>
-
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 #include "gateway/token_verifier.hpp"
+#include "tests/gateway/jwt_signing.hpp"
 
 namespace {
 
-std::string b64url(std::string_view in) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += t[v >> 18], out += t[(v >> 12) & 63], out += t[(v >> 6) & 63], out += t[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += t[v >> 18], out += t[(v >> 12) & 63];
-  } else if (i + 2 == in.size()) {
-    const unsigned v =
-        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += t[v >> 18], out += t[(v >> 12) & 63], out += t[(v >> 6) & 63];
-  }
-  return out;
-}
+using herald::test::base64url;
+using herald::test::hmac;
 
 const std::string secret = "fuzz-secret-0123456789abcdef0123456789";
 
@@ -47,13 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     header = in.substr(0, nl);
     payload = in.substr(nl + 1);
   }
-  const std::string signing = b64url(header) + "." + b64url(payload);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), mac, &mac_len);
-  const std::string token =
-      signing + "." + b64url(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
+  const std::string signing = base64url(header) + "." + base64url(payload);
+  const std::string token = signing + "." + base64url(hmac(EVP_sha256(), secret, signing));
   constexpr std::int64_t now = 1700000000;
   std::string why;
   auto who = verifier.verify(token, now, &why);

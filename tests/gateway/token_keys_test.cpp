@@ -23,34 +23,20 @@
 
 #include "gateway/jwks_keys.hpp"
 #include "gateway/jwks_source.hpp"
+#include "tests/gateway/jwt_signing.hpp"
 
 using herald::gateway::jwks_source;
 using herald::gateway::parse_jwks;
 using herald::gateway::parse_public_key_pem;
 using herald::gateway::token_verifier;
+using herald::test::base64url;
+using herald::test::hmac;
 using nlohmann::json;
 
 namespace {
 
 constexpr std::int64_t now = 1'800'000'000;
 const std::string secret = "test-secret-of-some-length-0123456789";
-
-std::string b64url(const std::string& in) {
-  static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  unsigned acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += abc[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += abc[(acc << (6 - bits)) & 63];
-  return out;
-}
 
 struct pkey_free {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
@@ -92,14 +78,6 @@ std::string sign(EVP_PKEY* k, const std::string& input) {
   return raw;
 }
 
-std::string hs256(const std::string& key, const std::string& input) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), out, &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
-}
-
 json header(const std::string& alg, const std::string& kid = "") {
   json h = {{"alg", alg}, {"typ", "JWT"}};
   if (!kid.empty()) h["kid"] = kid;
@@ -108,13 +86,13 @@ json header(const std::string& alg, const std::string& kid = "") {
 
 std::string token_with(EVP_PKEY* k, const std::string& alg, const json& claims,
                        const std::string& kid = "") {
-  const std::string input = b64url(header(alg, kid).dump()) + "." + b64url(claims.dump());
-  return input + "." + b64url(sign(k, input));
+  const std::string input = base64url(header(alg, kid).dump()) + "." + base64url(claims.dump());
+  return input + "." + base64url(sign(k, input));
 }
 
 std::string hs_token(const std::string& key, const json& claims, const std::string& kid = "") {
-  const std::string input = b64url(header("HS256", kid).dump()) + "." + b64url(claims.dump());
-  return input + "." + b64url(hs256(key, input));
+  const std::string input = base64url(header("HS256", kid).dump()) + "." + base64url(claims.dump());
+  return input + "." + base64url(hmac(EVP_sha256(), key, input));
 }
 
 json claims(std::uint64_t sub = 42) {
@@ -136,8 +114,8 @@ json jwk_of(EVP_PKEY* k, const std::string& kid) {
                 {"kid", kid},
                 {"use", "sig"},
                 {"alg", "RS256"},
-                {"n", b64url(bn_bytes(k, OSSL_PKEY_PARAM_RSA_N))},
-                {"e", b64url(bn_bytes(k, OSSL_PKEY_PARAM_RSA_E))}};
+                {"n", base64url(bn_bytes(k, OSSL_PKEY_PARAM_RSA_N))},
+                {"e", base64url(bn_bytes(k, OSSL_PKEY_PARAM_RSA_E))}};
   }
   unsigned char pub[133];
   std::size_t len = 0;
@@ -146,8 +124,8 @@ json jwk_of(EVP_PKEY* k, const std::string& kid) {
   return json{{"kty", "EC"},
               {"kid", kid},
               {"crv", "P-256"},
-              {"x", b64url(point.substr(1, 32))},
-              {"y", b64url(point.substr(33, 32))}};
+              {"x", base64url(point.substr(1, 32))},
+              {"y", base64url(point.substr(33, 32))}};
 }
 
 // A JWKS file in the temporary directory, removed with the object.
@@ -250,19 +228,19 @@ TEST_CASE("alg none and unknown algorithms are refused whatever keys are configu
           "[token][keys]") {
   auto rsa = rsa_key();
   auto v = with_public_key(rsa.get(), secret);
-  const std::string body = b64url(claims().dump());
+  const std::string body = base64url(claims().dump());
   for (const char* alg : {"none", "None", "NONE", "HS384", "HS512", "RS384", "RS512", "PS256",
                           "ES384", "EdDSA", ""}) {
     INFO(alg);
-    const std::string input = b64url(json{{"alg", alg}}.dump()) + "." + body;
+    const std::string input = base64url(json{{"alg", alg}}.dump()) + "." + body;
     CHECK(refusal(v, input + ".") != "accepted");
-    CHECK(refusal(v, input + "." + b64url(hs256(secret, input))) != "accepted");
-    CHECK(refusal(v, input + "." + b64url(sign(rsa.get(), input))) != "accepted");
+    CHECK(refusal(v, input + "." + base64url(hmac(EVP_sha256(), secret, input))) != "accepted");
+    CHECK(refusal(v, input + "." + base64url(sign(rsa.get(), input))) != "accepted");
   }
   // A header without alg, or with a crit extension.
-  CHECK(refusal(v, b64url(R"({"typ":"JWT"})") + "." + body + ".x") != "accepted");
-  const std::string crit = b64url(R"({"alg":"RS256","crit":["exp"],"exp":1})") + "." + body;
-  CHECK(refusal(v, crit + "." + b64url(sign(rsa.get(), crit))) != "accepted");
+  CHECK(refusal(v, base64url(R"({"typ":"JWT"})") + "." + body + ".x") != "accepted");
+  const std::string crit = base64url(R"({"alg":"RS256","crit":["exp"],"exp":1})") + "." + body;
+  CHECK(refusal(v, crit + "." + base64url(sign(rsa.get(), crit))) != "accepted");
 }
 
 TEST_CASE("a JWKS with two kids chooses the key by kid", "[token][keys][jwks]") {
@@ -306,8 +284,8 @@ TEST_CASE("a JWKS keeps the usable keys and skips the rest", "[token][keys][jwks
        json{{"kty", "EC"},
             {"kid", "bad-point"},
             {"crv", "P-256"},
-            {"x", b64url(std::string(32, '\x01'))},
-            {"y", b64url(std::string(32, '\x02'))}},
+            {"x", base64url(std::string(32, '\x01'))},
+            {"y", base64url(std::string(32, '\x02'))}},
        json{{"kty", "RSA"},
             {"kid", "alg-mismatch"},
             {"alg", "ES256"},

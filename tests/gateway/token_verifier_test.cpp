@@ -8,48 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/gateway/jwt_signing.hpp"
+
 using herald::gateway::token_verifier;
+using herald::test::base64url;
+using herald::test::hmac;
 using nlohmann::json;
 
 namespace {
 
 constexpr std::int64_t now = 1'800'000'000;
 const std::string secret = "test-secret-of-some-length-0123456789";
-
-std::string base64url(const std::string& in) {
-  static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += abc[(v >> 18) & 63];
-    out += abc[(v >> 12) & 63];
-    out += abc[(v >> 6) & 63];
-    out += abc[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += abc[(v >> 18) & 63];
-    out += abc[(v >> 12) & 63];
-  } else if (i + 2 == in.size()) {
-    const unsigned v =
-        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += abc[(v >> 18) & 63];
-    out += abc[(v >> 12) & 63];
-    out += abc[(v >> 6) & 63];
-  }
-  return out;
-}
-
-std::string hmac(const EVP_MD* md, const std::string& key, const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  HMAC(md, key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
-}
 
 // A JWT built by hand, so that tests control every byte of header, claims and signature.
 std::string make_token(const json& claims, const std::string& alg = "HS256",

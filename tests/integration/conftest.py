@@ -10,6 +10,8 @@ import random
 import pytest
 
 import herald_daemon
+import herald_fixtures
+from herald_fixtures import herald_bin, pytest_runtest_makereport  # noqa: F401 - fixture, hook
 
 
 def pytest_addoption(parser):
@@ -19,20 +21,6 @@ def pytest_addoption(parser):
 
 def pytest_report_header(config):
     return "herald: %s, store: %s" % (os.environ.get("HERALD_BIN"), config.getoption("--store"))
-
-
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
-
-
-@pytest.fixture(scope="session")
-def herald_bin():
-    path = os.environ.get("HERALD_BIN")
-    assert path and os.access(path, os.X_OK), "set HERALD_BIN to the herald executable"
-    return os.path.abspath(path)
 
 
 _mysql = {}
@@ -92,16 +80,7 @@ class _Launcher:
         return d.start(wait=wait)
 
     def finish(self, node):
-        failed = any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
-                     for w in ("setup", "call"))
-        errors = []
-        for d in self.daemons:
-            try:
-                d.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-            if failed:
-                print("---- herald log (%s) ----\n%s" % (d.log_path, d.log_tail(80)))
+        errors = herald_daemon.stop_all(self.daemons, herald_fixtures.failed(node))
         assert not errors, "\n".join(errors)
 
 

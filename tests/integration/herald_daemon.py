@@ -169,21 +169,26 @@ class Herald:
         return self
 
     def wait_ready(self, timeout=20.0):
+        self.wait_status("/readyz", 200, timeout)
+
+    def wait_status(self, path, status, timeout=10.0):
+        """Polls GET `path` of the internal listener until it answers `status`; fails when herald
+        exits first or the deadline passes."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError("herald exited with %d before ready:\n%s"
-                                     % (self.proc.returncode, self.log_tail()))
+                raise AssertionError("herald exited with %d before %s answered %d:\n%s"
+                                     % (self.proc.returncode, path, status, self.log_tail()))
             try:
-                last = herald_http.request(HOST, self.internal_port, "GET", "/readyz", timeout=2)
-                if last.status == 200:
+                last = herald_http.request(HOST, self.internal_port, "GET", path, timeout=2)
+                if last.status == status:
                     return
             except OSError as e:
                 last = e
             time.sleep(0.05)
-        raise AssertionError("herald not ready within %.0fs (last: %r)\n%s"
-                             % (timeout, last, self.log_tail()))
+        raise AssertionError("no %s %d from herald within %.0fs (last: %r)\n%s"
+                             % (path, status, timeout, last, self.log_tail()))
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -301,3 +306,17 @@ class Herald:
                 c.initial_sync = c.expect("sync")
             c.initial_count = c.expect("count")["unread"]
         return c
+
+
+def stop_all(daemons, print_logs):
+    """Stops every daemon with SIGTERM, each required to exit 0; returns the errors of those that
+    did not (all are stopped first). With `print_logs`, prints the tail of each one's log."""
+    errors = []
+    for d in daemons:
+        try:
+            d.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+        if print_logs:
+            print("---- herald log (%s) ----\n%s" % (getattr(d, "name", d.log_path), d.log_tail(80)))
+    return errors

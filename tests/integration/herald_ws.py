@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import struct
+import threading
 import time
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -91,6 +92,22 @@ def handshake(host, port, path, headers=None, timeout=5.0, rcvbuf=None):
     return Handshake(status, hdrs, body, None)
 
 
+def client_frame(opcode, payload, fin=True, rsv=0):
+    """A masked client frame's bytes (`rsv`: reserved bits, e.g. 0x40, for refusal tests)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
 class WsClient:
     def __init__(self, sock, leftover=b"", auto_pong=True):
         self.sock = sock
@@ -103,19 +120,7 @@ class WsClient:
 
     # ---- sending -------------------------------------------------------------------------
     def send_frame(self, opcode, payload, fin=True):
-        if isinstance(payload, str):
-            payload = payload.encode()
-        head = bytes([(0x80 if fin else 0) | opcode])
-        n = len(payload)
-        if n < 126:
-            head += bytes([0x80 | n])
-        elif n < 65536:
-            head += bytes([0x80 | 126]) + struct.pack("!H", n)
-        else:
-            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + masked)
+        self.sock.sendall(client_frame(opcode, payload, fin))
 
     def send_text(self, text):
         self.send_frame(0x1, text)
@@ -245,6 +250,21 @@ class WsClient:
         except socket.timeout:
             return
         raise AssertionError("expected no frame, got %r" % payload[:300])
+
+    def assert_silent_in_background(self, duration):
+        """assert_silent on a thread of its own (reading answers every ping meanwhile); returns
+        the started thread and the list that gets what it raised."""
+        errors = []
+
+        def read():
+            try:
+                self.assert_silent(duration)
+            except BaseException as e:  # noqa: B902 - the caller checks the list
+                errors.append(e)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        return reader, errors
 
     def expect_close(self, timeout=5.0):
         """Reads (and drops) frames until the server closes; returns the close code (None for

@@ -1,5 +1,4 @@
 """Client frames, errors, limits and keep-alive on the WebSocket (issue 2)."""
-import threading
 
 import pytest
 
@@ -86,16 +85,7 @@ def test_a_client_that_stops_answering_pings_is_closed(launch, new_user):
     mute.auto_pong = False
     alive = d.ws(other)
     # The answering client reads (and so answers pings) on its own thread meanwhile.
-    alive_errors = []
-
-    def keep_reading():
-        try:
-            alive.assert_silent(6)
-        except BaseException as e:  # noqa: B902 - reported below
-            alive_errors.append(e)
-
-    reader = threading.Thread(target=keep_reading)
-    reader.start()
+    reader, alive_errors = alive.assert_silent_in_background(6)
     code = mute.expect_close(8)
     assert code in (None, 1000, 1001, 1006, 1008, 1011), code
     assert mute.pings_seen >= 1, "the server never sent a WebSocket ping"

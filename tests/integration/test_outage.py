@@ -10,23 +10,10 @@ from herald_daemon import HOST, free_port
 from herald_http import assert_error
 
 
-def _wait_alive(d, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert d.running(), "herald exited:\n" + d.log_tail()
-        try:
-            if d.internal("GET", "/healthz", key=False, timeout=1).status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("no /healthz 200 within %.0fs\n%s" % (timeout, d.log_tail()))
-
-
 def test_an_unreachable_store_gives_503_and_the_daemon_keeps_running(launch, new_user):
     dead = free_port()
     d = launch(store="mysql://herald:pw@127.0.0.1:%d/herald" % dead, wait=False)
-    _wait_alive(d)
+    d.wait_status("/healthz", 200)
     assert_error(d.internal("GET", "/readyz", key=False), 503, "unavailable")
     uid = new_user()
     assert_error(d.notify(user_id=uid, title="t", idempotency_key="outage-1"), 503, "unavailable")
@@ -39,7 +26,7 @@ def test_an_unreachable_store_gives_503_and_the_daemon_keeps_running(launch, new
 def test_an_unreachable_bus_delays_readiness_until_it_answers(launch, tmp_path):
     port = free_port()
     d = launch(env={"HERALD_BUS": "redis://127.0.0.1:%d" % port}, wait=False)
-    _wait_alive(d)
+    d.wait_status("/healthz", 200)
     # Not ready at any point while nothing listens on the bus address (the store is up).
     end = time.monotonic() + 2.5
     while time.monotonic() < end:

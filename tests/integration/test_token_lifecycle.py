@@ -450,15 +450,7 @@ def test_a_jwks_fetch_that_hangs_does_not_hold_the_exit_after_sigterm(launch):
     try:
         url = "http://127.0.0.1:%d/certs" % silent.getsockname()[1]
         h = launch(env={"HERALD_JWT_JWKS": url}, wait=False)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                if h.internal("GET", "/readyz", key=False, timeout=1).status == 503:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        assert h.internal("GET", "/readyz", key=False).status == 503
+        h.wait_status("/readyz", 503, timeout=5)
         time.sleep(0.5)  # the fetch is waiting on the silent socket now
         started = time.monotonic()
         assert h.stop(timeout=10) == 0

@@ -5,7 +5,6 @@ import json
 import os
 import socket
 import struct
-import threading
 import time
 
 import pytest
@@ -55,20 +54,7 @@ def wait_eof(sock, timeout=3.0):
     return False
 
 
-def masked(opcode, payload, fin=True, rsv=0):
-    """A masked client frame's bytes."""
-    if isinstance(payload, str):
-        payload = payload.encode()
-    n = len(payload)
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+masked = herald_ws.client_frame
 
 
 def raw_upgrade(d, token, version="13", key="generate"):
@@ -331,16 +317,8 @@ def test_the_server_pings_idle_clients_and_cuts_those_that_do_not_answer(launch,
     mute = d.ws(mute_uid)
     alive = d.ws(alive_uid)
     d.wait_presence(mute_uid, 1)
-    alive_errors = []
-
-    def answer_pings():  # reads for 5 s; recv_message answers every ping with a pong
-        try:
-            alive.assert_silent(5)
-        except BaseException as e:  # noqa: B902 - reported below
-            alive_errors.append(e)
-
-    reader = threading.Thread(target=answer_pings)
-    reader.start()
+    # Reads for 5 s; recv_message answers every ping with a pong.
+    reader, alive_errors = alive.assert_silent_in_background(5)
     try:
         fin, op, payload = next_frame(mute, 4)
         pinged = time.monotonic()

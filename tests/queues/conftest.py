@@ -13,15 +13,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import herald_daemon  # noqa: E402
 import queue_brokers  # noqa: E402
+from herald_fixtures import herald_bin  # noqa: E402,F401 - the fixture
 
 VOLUME = int(os.environ.get("HERALD_QUEUE_TEST_N", "2000"))
-
-
-@pytest.fixture(scope="session")
-def herald_bin():
-    path = os.environ.get("HERALD_BIN")
-    assert path and os.access(path, os.X_OK), "set HERALD_BIN to the herald executable"
-    return os.path.abspath(path)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,15 @@
-"""What the queue tests read back from Herald: stored items per user, metrics, pushes."""
+"""What the queue tests send and read back from Herald: notify bodies, stored items per user,
+metrics, pushes."""
 import collections
 import re
 import time
 
 import herald_ws
+
+
+def bodies_for(users, n, prefix):
+    """n notify bodies titled PREFIX-i, to the users in turn."""
+    return [{"user_id": users[i % len(users)], "title": "%s-%d" % (prefix, i)} for i in range(n)]
 
 
 def inbox_titles(h, user_id):
@@ -72,3 +78,15 @@ def collect_pushes(clients, want, timeout):
         if not progressed:
             time.sleep(0.01)
     return got
+
+
+def expect_pushed_and_stored_once(h, clients, users, bodies, timeout):
+    """Every body's title is pushed once to the clients ({user: ws}) within `timeout` seconds,
+    and stored once, nothing else stored for the users."""
+    want = {b["title"] for b in bodies}
+    pushed = collect_pushes(clients, want, timeout=timeout)
+    assert set(pushed) == want, "%d of %d pushed" % (len(set(pushed) & want), len(want))
+    assert max(pushed.values()) == 1, "a push was sent twice"
+    got = wait_stored(h, users, want, timeout=30)
+    assert set(got) == want and max(got.values()) == 1, "stored more than once: %r" % (
+        [t for t, n in got.items() if n > 1][:5])

@@ -23,34 +23,17 @@ def amqp_env(rabbit, queue, **extra):
     return env
 
 
-def bodies_for(users, n, prefix, keyed=False):
-    out = []
-    for i in range(n):
-        b = {"user_id": users[i % len(users)], "title": "%s-%d" % (prefix, i)}
-        if keyed:
-            b["idempotency_key"] = "%s-key-%d" % (prefix, i)
-        out.append(b)
-    return out
-
-
 def test_published_messages_are_stored_once_and_pushed_to_online_users(rabbit, daemons, queue_name, new_user):
     users = [new_user() for _ in range(USERS)]
     h = daemons(amqp_env(rabbit, queue_name))
     clients = {u: h.ws(u) for u in users}
-    prefix = "m" + uuid.uuid4().hex[:6]
-    bodies = bodies_for(users, VOLUME, prefix)
+    bodies = queue_checks.bodies_for(users, VOLUME, "m" + uuid.uuid4().hex[:6])
     conn = rabbit.connect()
     ch = conn.channel()
     ch.confirm_delivery()
     queue_brokers.publish(ch, queue_name, bodies)
     conn.close()
-    want = {b["title"] for b in bodies}
-    pushed = queue_checks.collect_pushes(clients, want, timeout=120 + VOLUME / 50)
-    assert set(pushed) == want, "%d of %d pushed" % (len(set(pushed) & want), len(want))
-    assert max(pushed.values()) == 1, "a push was sent twice"
-    got = queue_checks.wait_stored(h, users, want, timeout=30)
-    assert set(got) == want and max(got.values()) == 1, "stored more than once: %r" % (
-        [t for t, n in got.items() if n > 1][:5])
+    queue_checks.expect_pushed_and_stored_once(h, clients, users, bodies, timeout=120 + VOLUME / 50)
     # Acked after the commit: nothing is left on the broker, ready or unacknowledged.
     queue_brokers.wait_until(lambda: rabbit.queue_counts(queue_name) == (0, 0), 10, "an empty queue")
     assert queue_checks.metric(h, "herald_queue_consumed_total", "amqp") >= VOLUME
@@ -63,7 +46,7 @@ def test_killed_and_restarted_herald_stores_each_message_once(rabbit, daemons, q
     # Enough that the kill lands in the middle on a quiet machine too (Herald takes thousands a
     # second): the asserts below check that it did.
     n = max(VOLUME, 20000)
-    bodies = bodies_for(users, n, prefix)
+    bodies = queue_checks.bodies_for(users, n, prefix)
     ids = ["%s-msg-%d" % (prefix, i) for i in range(n)]  # keys: the AMQP message_id
     conn = rabbit.connect()
     ch = conn.channel()
@@ -245,7 +228,7 @@ def test_nothing_is_acked_while_the_store_is_frozen(rabbit, mariadb, daemons, qu
     n = 200
     h = daemons(amqp_env(rabbit, queue_name, HERALD_STORE_TIMEOUT_MS="1000"), store=mariadb.url)
     prefix = "f" + uuid.uuid4().hex[:6]
-    bodies = bodies_for(users, n, prefix)
+    bodies = queue_checks.bodies_for(users, n, prefix)
     pid = mariadb.pid()
     os.kill(pid, signal.SIGSTOP)
     try:

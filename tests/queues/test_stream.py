@@ -36,22 +36,13 @@ def pending(redis, key):
         r.close()
 
 
-def bodies_for(users, n, prefix):
-    return [{"user_id": users[i % len(users)], "title": "%s-%d" % (prefix, i)} for i in range(n)]
-
-
 def test_stream_entries_are_stored_once_pushed_and_acked(redis, daemons, stream_key, new_user):
     users = [new_user() for _ in range(USERS)]
     h = daemons(stream_env(redis, stream_key))
     clients = {u: h.ws(u) for u in users}
-    prefix = "s" + uuid.uuid4().hex[:6]
-    bodies = bodies_for(users, VOLUME, prefix)
+    bodies = queue_checks.bodies_for(users, VOLUME, "s" + uuid.uuid4().hex[:6])
     xadd_all(redis, stream_key, bodies)
-    want = {b["title"] for b in bodies}
-    pushed = queue_checks.collect_pushes(clients, want, timeout=120 + VOLUME / 50)
-    assert set(pushed) == want and max(pushed.values()) == 1
-    got = queue_checks.wait_stored(h, users, want, timeout=30)
-    assert max(got.values()) == 1
+    queue_checks.expect_pushed_and_stored_once(h, clients, users, bodies, timeout=120 + VOLUME / 50)
     queue_brokers.wait_until(lambda: pending(redis, stream_key) == 0, 10, "nothing pending")
     assert queue_checks.metric(h, "herald_queue_consumed_total", "stream") == VOLUME
 
@@ -91,7 +82,7 @@ def test_two_nodes_on_one_stream_process_each_entry_once(redis, mariadb, daemons
     a = daemons(stream_env(redis, stream_key, HERALD_NODE_ID="node-a"), store=store, name="a")
     b = daemons(stream_env(redis, stream_key, HERALD_NODE_ID="node-b"), store=store, name="b")
     prefix = "t" + uuid.uuid4().hex[:6]
-    bodies = bodies_for(users, VOLUME, prefix)
+    bodies = queue_checks.bodies_for(users, VOLUME, prefix)
     xadd_all(redis, stream_key, bodies)
     want = {b_["title"] for b_ in bodies}
     got = queue_checks.wait_stored(a, users, want, timeout=60 + VOLUME / 100)
@@ -108,7 +99,7 @@ def test_a_dead_nodes_pending_entries_are_claimed_by_another(redis, daemons, str
     a = daemons(stream_env(redis, stream_key, HERALD_NODE_ID="node-dead", HERALD_STREAM_PREFETCH="50"),
                 store="sqlite:" + str(tmp_path / "missing" / "dir" / "herald.db"), wait=False, name="a")
     prefix = "c" + uuid.uuid4().hex[:6]
-    bodies = bodies_for(users, 200, prefix)
+    bodies = queue_checks.bodies_for(users, 200, prefix)
     xadd_all(redis, stream_key, bodies)
     queue_brokers.wait_until(lambda: pending(redis, stream_key) == 50, 20, "50 entries pending on node A")
     a.kill9()
