@@ -75,6 +75,7 @@ std::string bench_usage() {
   --broadcast-persist        persisted broadcasts (notification frames) instead of desktop frames
   --ack-broadcasts B         acks: persisted broadcasts per block, silent then acking (10)
   --ack-max-slowdown PCT     acks: fail when acking slows the time to the last client p50 more (10)
+  --ack-spacing MS           acks: pause MS before each broadcast of both blocks (0: back to back)
   --personal P               personal notifications (20000)
   --concurrency C            HTTP requests in flight for personal (64)
   --personal-transient       personal with persist:false (desktop frames)
@@ -134,6 +135,7 @@ bench_options parse_bench_options(int argc, char** argv) {
       {"--ack-broadcasts", [&](auto& f, auto& v) { o.ack_broadcasts = parse_int(f, v, 1, 10000); }},
       {"--ack-max-slowdown",
        [&](auto& f, auto& v) { o.ack_max_slowdown_pct = parse_int(f, v, 0, 1000); }},
+      {"--ack-spacing", [&](auto& f, auto& v) { o.ack_spacing_ms = parse_int(f, v, 0, 60000); }},
       {"--personal", [&](auto& f, auto& v) { o.personal = parse_int(f, v, 1, 100'000'000); }},
       {"--concurrency", [&](auto& f, auto& v) { o.concurrency = parse_int(f, v, 1, 4096); }},
       {"--reconnect-items",

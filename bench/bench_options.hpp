@@ -41,6 +41,7 @@ struct bench_options {
   bool broadcast_persist = false;
   int ack_broadcasts = 10;        // acks: broadcasts per block (silent, then acking)
   int ack_max_slowdown_pct = 10;  // acks: budget of the p50 slowdown
+  int ack_spacing_ms = 0;         // acks: pause between broadcasts (0: back to back)
   int personal = 20000;
   int concurrency = 64;
   bool personal_persist = true;

@@ -37,7 +37,8 @@ void ack_batcher::add(const persistence::viewer& v, const std::vector<std::uint6
     return;
   }
   auto& p = pending_[v.user_id];
-  p.who = v;  // the newest token's groups
+  // The newest token's groups (copied only when they changed: most acks repeat them).
+  if (p.ids.empty() || p.who.groups.pairs() != v.groups.pairs()) p.who = v;
   for (auto id : ids) {
     if (p.ids.insert(id).second) ++pending_ids_;
   }

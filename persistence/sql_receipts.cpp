@@ -171,62 +171,119 @@ std::int64_t sql_store::ack(const std::vector<ack_request>& acks, std::int64_t n
             kind_of(r.i64(1)), static_cast<std::uint64_t>(r.i64(2)), r.str(3), live};
       }
     }
-    const std::string receipt =
-        is_sqlite(dialect_)
-            ? "INSERT INTO receipts (user_id, notification_id, delivered_at_ms) VALUES (?, ?, ?)"
-              " ON CONFLICT (user_id, notification_id) DO UPDATE SET delivered_at_ms ="
-              " excluded.delivered_at_ms WHERE delivered_at_ms IS NULL"
-            : "INSERT INTO receipts (user_id, notification_id, delivered_at_ms) VALUES (?, ?, ?)"
-              " ON DUPLICATE KEY UPDATE delivered_at_ms = IFNULL(delivered_at_ms,"
-              " VALUES(delivered_at_ms))";
-    const bool raise = webhook_enabled(webhook_notification_delivered);
-    std::map<std::uint64_t, stats_delta> deltas;
-    std::int64_t fresh = 0;
+    // Per item, the users who may see it, each once: a broadcast acked by thousands of users
+    // is written a chunk of users per statement, not one statement per user.
+    std::map<std::uint64_t, std::set<std::uint64_t>> mine;    // personal: its owner
+    std::map<std::uint64_t, std::set<std::uint64_t>> shared;  // unless the user deleted it
     for (const auto& a : acks) {
-      std::vector<std::uint64_t> mine;  // visible to the user, so far by the item row
-      std::vector<std::uint64_t> shared;
-      for (auto id : std::set<std::uint64_t>(a.ids.begin(), a.ids.end())) {
+      for (auto id : a.ids) {
         auto it = items.find(id);
         if (it == items.end() || !it->second.visible) continue;
         const auto& i = it->second;
         if (i.kind == proto::item_kind::personal) {
-          if (i.user_id == a.who.user_id) mine.push_back(id);
+          if (i.user_id == a.who.user_id) mine[id].insert(a.who.user_id);
         } else if (i.kind == proto::item_kind::broadcast ||
                    audience_matches(i.audience, a.who.groups)) {
-          shared.push_back(id);
+          shared[id].insert(a.who.user_id);
         }
       }
-      if (!shared.empty()) {
-        // Shared items this user deleted are not theirs to see any more.
-        sql_params p{id_param(a.who.user_id)};
-        for (auto id : shared) p.push_back(id_param(id));
-        std::set<std::uint64_t> gone;
-        for (const auto& r : query("SELECT notification_id FROM user_state WHERE user_id = ?"
-                                   " AND deleted = 1 AND notification_id IN (" +
-                                       placeholders(shared.size()) + ")",
-                                   p)) {
+    }
+    auto for_chunks = [&](const std::set<std::uint64_t>& users, auto&& fn) {
+      std::vector<std::uint64_t> part;
+      for (auto u : users) {
+        part.push_back(u);
+        if (part.size() == chunk) fn(part), part.clear();
+      }
+      if (!part.empty()) fn(part);
+    };
+    auto users_param = [](std::uint64_t id, const std::vector<std::uint64_t>& users) {
+      sql_params p{id_param(id)};
+      for (auto u : users) p.push_back(id_param(u));
+      return p;
+    };
+    // Shared items a user deleted are not theirs to see any more.
+    for (const auto& [id, users] : shared) {
+      auto& to = mine[id];
+      std::set<std::uint64_t> gone;
+      for_chunks(users, [&](const std::vector<std::uint64_t>& part) {
+        for (const auto& r : query("SELECT user_id FROM user_state WHERE notification_id = ?"
+                                   " AND deleted = 1 AND user_id IN (" +
+                                       placeholders(part.size()) + ")",
+                                   users_param(id, part))) {
           gone.insert(static_cast<std::uint64_t>(r.i64(0)));
         }
-        for (auto id : shared) {
-          if (gone.count(id) == 0) mine.push_back(id);
-        }
+      });
+      for (auto u : users) {
+        if (gone.count(u) == 0) to.insert(u);
       }
-      std::sort(mine.begin(), mine.end());
-      for (auto id : mine) {
-        std::int64_t changed = 0;
-        try {
-          changed = exec(receipt, {id_param(a.who.user_id), id_param(id), now_ms});
-        } catch (const sql_missing_parent&) {
-          continue;
+    }
+    const bool sqlite = is_sqlite(dialect_);
+    const bool raise = webhook_enabled(webhook_notification_delivered);
+    // Records the deliveries of item `id` to `part`; returns how many are new, and with `news`
+    // which users those are. A delivery is new when its receipts row is inserted, or when the
+    // row (a read without an ack) had no delivered_at yet: the insert's and the update's
+    // changed rows are exactly those, each counted once whatever runs concurrently.
+    auto write_chunk = [&](std::uint64_t id, const std::vector<std::uint64_t>& part,
+                           std::vector<std::uint64_t>* news) -> std::int64_t {
+      if (news && sqlite) {
+        // SQLite has one writer at a time: what this transaction reads stays true.
+        std::set<std::uint64_t> had;
+        for (const auto& r : query("SELECT user_id FROM receipts WHERE notification_id = ?"
+                                   " AND delivered_at_ms IS NOT NULL AND user_id IN (" +
+                                       placeholders(part.size()) + ")",
+                                   users_param(id, part))) {
+          had.insert(static_cast<std::uint64_t>(r.i64(0)));
         }
-        if (changed == 0) continue;
-        ++fresh;
-        ++deltas[id].delivered;
-        if (raise) {
-          add_outbox(webhook_event_json(webhook_notification_delivered, now_ms, a.who.user_id, id),
-                     now_ms);
+        for (auto u : part) {
+          if (had.count(u) == 0) news->push_back(u);
         }
+      } else if (news) {
+        // MySQL's statements do not tell which of their rows changed: one row at a time.
+        const std::string receipt =
+            "INSERT INTO receipts (user_id, notification_id, delivered_at_ms) VALUES (?, ?, ?)"
+            " ON DUPLICATE KEY UPDATE delivered_at_ms = IFNULL(delivered_at_ms,"
+            " VALUES(delivered_at_ms))";
+        for (auto u : part) {
+          if (exec(receipt, {id_param(u), id_param(id), now_ms}) > 0) news->push_back(u);
+        }
+        return static_cast<std::int64_t>(news->size());
       }
+      std::string insert = std::string(sqlite ? "INSERT OR IGNORE" : "INSERT IGNORE") +
+                           " INTO receipts (user_id, notification_id, delivered_at_ms) VALUES ";
+      sql_params rows;
+      for (std::size_t i = 0; i < part.size(); ++i) {
+        insert += i ? ", (?, ?, ?)" : "(?, ?, ?)";
+        rows.push_back(id_param(part[i]));
+        rows.push_back(id_param(id));
+        rows.push_back(now_ms);
+      }
+      sql_params up{now_ms, id_param(id)};
+      for (auto u : part) up.push_back(id_param(u));
+      return exec(insert, rows) +
+             exec(
+                 "UPDATE receipts SET delivered_at_ms = ? WHERE notification_id = ?"
+                 " AND delivered_at_ms IS NULL AND user_id IN (" +
+                     placeholders(part.size()) + ")",
+                 up);
+    };
+    std::map<std::uint64_t, stats_delta> deltas;
+    std::int64_t fresh = 0;
+    for (const auto& [id, users] : mine) {
+      std::int64_t added = 0;
+      try {
+        for_chunks(users, [&](const std::vector<std::uint64_t>& part) {
+          std::vector<std::uint64_t> news;
+          added += write_chunk(id, part, raise ? &news : nullptr);
+          for (auto u : news) {
+            add_outbox(webhook_event_json(webhook_notification_delivered, now_ms, u, id), now_ms);
+          }
+        });
+      } catch (const sql_missing_parent&) {
+        continue;  // purged meanwhile: no stats left to keep
+      }
+      if (added == 0) continue;
+      fresh += added;
+      deltas[id].delivered += added;
     }
     bump_stats(
         dialect_, [this](const std::string& s, const sql_params& p) { return exec(s, p); }, deltas);
