@@ -232,10 +232,16 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
     }
     const std::string node(parts.back());
     if (node == opts_.node_id) return;
+    bool fresh = false;
     {
+      const auto now = std::chrono::steady_clock::now();
       std::lock_guard lock(peers_mu_);
-      peers_[node] = std::chrono::steady_clock::now();
+      auto [it, added] = peers_.try_emplace(node, now);
+      fresh = added || now - it->second >= opts_.peer_timeout;
+      it->second = now;
     }
+    // A node new here (just started, or back) learns of this one at once, not a heartbeat later.
+    if (fresh) say_here();
     if (parts[0] == "q") {
       if (on_fence_request_) on_fence_request_(node, round);
     } else if (parts[0] == "a" && parts[2] == opts_.node_id) {
