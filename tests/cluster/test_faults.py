@@ -255,16 +255,24 @@ def test_reconnects_with_since_through_two_nodes_never_repeat_or_skip_an_item(cl
         w.start()
     last = 0
     seen = []
+    paged = 0  # connections whose connect sync had `more`: the client asked for pages
     started = time.monotonic()
     try:
         for i in range(30):
             node = cl.nodes[i % 2]
+            if i % 10 == 5:
+                # Away long enough for more than a page of items: the client asks for the rest.
+                with lock:
+                    n0 = len(sent)
+                wait_until("150 notifies while away", lambda: len(sent) - n0 >= 150, timeout=8,
+                           interval=0.05)
             c = node.ws(uid, since=last, read_initial=False)
             try:
                 synced, live, first = read_since(c, first_timeout=10)
             finally:
                 c.close()
             last = check_since(synced, live, last, "connection %d on %s" % (i, node.name), first)
+            paged += len(synced) > len(first)
             seen += synced + live
     finally:
         stop.set()
@@ -272,6 +280,8 @@ def test_reconnects_with_since_through_two_nodes_never_repeat_or_skip_an_item(cl
             w.join(10)
     assert time.monotonic() - started < 60
     assert len(seen) > 100, "the load sent too little: %d" % len(seen)
+    assert paged >= 1, "no connect sync had a second page"
+
     with lock:
         stored = sorted(i for i in sent if i <= last)
     assert sorted(seen) == stored, "missing %r extra %r" % (
