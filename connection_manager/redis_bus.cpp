@@ -44,12 +44,14 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
       : strand_(boost::asio::make_strand(io)),
         opts_(std::move(o)),
         sweep_timer_(strand_),
-        settle_timer_(strand_) {
+        settle_timer_(strand_),
+        heartbeat_timer_(strand_) {
     auto ep = redis_endpoint::parse(opts_.url);
     if (!ep) throw std::invalid_argument("HERALD_BUS: not a redis://host:port URL");
     if (opts_.node_id.empty()) throw std::invalid_argument("HERALD_NODE_ID: empty");
     all_channel_ = opts_.prefix + "bus:all";
     resync_channel_ = opts_.prefix + "bus:resync";
+    fence_channel_ = opts_.prefix + "bus:fence";
     user_channel_prefix_ = opts_.prefix + "bus:user:";
     redis_connection::options co;
     co.endpoint = *ep;
@@ -92,6 +94,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
           if (auto c = weak.lock()) c->on_sub_down();
         });
     arm_sweep();
+    heartbeat();
   }
 
   void end() {
@@ -99,6 +102,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
     stopped_ = true;
     sweep_timer_.cancel();
     settle_timer_.cancel();
+    heartbeat_timer_.cancel();
     pub_->stop();
     sub_->stop();
     all_subscribed_ = false;
@@ -117,7 +121,7 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
 
   void on_sub_up(bool resumed) {
     resync_due_ = resync_due_ || resumed;
-    sub_->subscription_command({"SUBSCRIBE", all_channel_, resync_channel_});
+    sub_->subscription_command({"SUBSCRIBE", all_channel_, resync_channel_, fence_channel_});
     resubscribing_ = 0;
     for (auto& [user, ch] : channels_) {
       if (!ch.wanted) continue;
@@ -185,6 +189,66 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
         }));
   }
 
+  // Only while this node hears the fence channel: one that cannot hear questions is not asked.
+  void say_here() {
+    if (all_subscribed_) pub_->command({"PUBLISH", fence_channel_, "h\n" + opts_.node_id});
+  }
+
+  void heartbeat() {
+    say_here();
+    {
+      // Nodes gone for long (a restarted node comes back under a new id) are forgotten.
+      const auto now = std::chrono::steady_clock::now();
+      std::lock_guard lock(peers_mu_);
+      std::erase_if(peers_,
+                    [&](const auto& p) { return now - p.second > 10 * opts_.peer_timeout; });
+    }
+    heartbeat_timer_.expires_after(opts_.heartbeat_interval);
+    heartbeat_timer_.async_wait(boost::asio::bind_executor(
+        strand_, [self = shared_from_this()](boost::system::error_code ec) {
+          if (ec || self->stopped_) return;
+          self->heartbeat();
+        }));
+  }
+
+  // "h\n<node>" (heartbeat), "q\n<round>\n<node>" (a question to every other node),
+  // "a\n<round>\n<asker>\n<node>" (an answer to the asker).
+  void on_fence(std::string_view body) {
+    std::vector<std::string_view> parts;
+    while (parts.size() < 4) {
+      auto nl = body.find('\n');
+      parts.push_back(body.substr(0, nl));
+      if (nl == std::string_view::npos) break;
+      body.remove_prefix(nl + 1);
+    }
+    const std::size_t want = parts[0] == "h" ? 2 : parts[0] == "q" ? 3 : parts[0] == "a" ? 4 : 0;
+    std::uint64_t round = 0;
+    if (want == 0 || parts.size() != want ||
+        (want > 2 &&
+         (std::from_chars(parts[1].data(), parts[1].data() + parts[1].size(), round).ec !=
+          std::errc{}))) {
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const std::string node(parts.back());
+    if (node == opts_.node_id) return;
+    bool fresh = false;
+    {
+      const auto now = std::chrono::steady_clock::now();
+      std::lock_guard lock(peers_mu_);
+      auto [it, added] = peers_.try_emplace(node, now);
+      fresh = added || now - it->second >= opts_.peer_timeout;
+      it->second = now;
+    }
+    // A node new here (just started, or back) learns of this one at once, not a heartbeat later.
+    if (fresh) say_here();
+    if (parts[0] == "q") {
+      if (on_fence_request_) on_fence_request_(node, round);
+    } else if (parts[0] == "a" && parts[2] == opts_.node_id) {
+      if (on_fence_answer_) on_fence_answer_(node, round);
+    }
+  }
+
   void arm_sweep() {
     auto period = std::max(opts_.unsubscribe_after / 2, std::chrono::milliseconds(50));
     sweep_timer_.expires_after(period);
@@ -220,7 +284,9 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
     if (r.type != REDIS_REPLY_ARRAY || r.elements < 3) return;
     auto kind = reply_text(r.element[0]);
     auto ch = reply_text(r.element[1]);
-    if (kind == "message" && ch == resync_channel_) {
+    if (kind == "message" && ch == fence_channel_) {
+      on_fence(reply_text(r.element[2]));
+    } else if (kind == "message" && ch == resync_channel_) {
       if (reply_text(r.element[2]) != opts_.node_id && on_reconnect_) on_reconnect_();
     } else if (kind == "message") {
       on_message(reply_text(r.element[2]));
@@ -229,6 +295,8 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
         all_subscribed_ = true;
         subscribed_.fetch_add(1, std::memory_order_relaxed);
         maybe_resynced();
+      } else if (ch == fence_channel_) {
+        say_here();
       } else if (auto user = user_of(ch)) {
         auto it = channels_.find(*user);
         if (it != channels_.end() && it->second.state == sub_state::subscribing) {
@@ -285,19 +353,26 @@ struct redis_bus::core : std::enable_shared_from_this<redis_bus::core> {
   options opts_;
   std::string all_channel_;
   std::string resync_channel_;
+  std::string fence_channel_;
   std::string user_channel_prefix_;
   std::shared_ptr<redis_connection> pub_;
   std::shared_ptr<redis_connection> sub_;
   boost::asio::steady_timer sweep_timer_;
   boost::asio::steady_timer settle_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
   handler on_event_;                    // set once by start(), before any delivery
   std::function<void()> on_reconnect_;  // set before start()
   std::function<void()> on_lost_;       // set before start()
   std::function<void()> on_settled_;    // set before start()
+  fence_fn on_fence_request_;           // set before start()
+  fence_fn on_fence_answer_;            // set before start()
   bool stopped_ = false;
   bool resync_due_ = false;
   std::size_t resubscribing_ = 0;  // user channels of the last reconnect not confirmed yet
   std::unordered_map<std::uint64_t, channel> channels_;  // strand only
+
+  mutable std::mutex peers_mu_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> peers_;  // last heard
 
   std::mutex users_mu_;
   std::unordered_map<std::uint64_t, std::uint32_t> local_users_;  // sessions per local user
@@ -339,6 +414,34 @@ void redis_bus::set_on_reconnect(std::function<void()> f) { core_->on_reconnect_
 void redis_bus::set_on_lost(std::function<void()> f) { core_->on_lost_ = std::move(f); }
 
 void redis_bus::set_on_settled(std::function<void()> f) { core_->on_settled_ = std::move(f); }
+
+void redis_bus::set_on_fence_request(fence_fn f) { core_->on_fence_request_ = std::move(f); }
+
+void redis_bus::set_on_fence_answer(fence_fn f) { core_->on_fence_answer_ = std::move(f); }
+
+void redis_bus::fence_request(std::uint64_t round) {
+  std::string body = "q\n" + std::to_string(round) + "\n" + core_->opts_.node_id;
+  boost::asio::post(core_->strand_, [c = core_, body = std::move(body)]() mutable {
+    c->pub_->command({"PUBLISH", c->fence_channel_, std::move(body)});
+  });
+}
+
+void redis_bus::fence_answer(const std::string& to, std::uint64_t round) {
+  std::string body = "a\n" + std::to_string(round) + "\n" + to + "\n" + core_->opts_.node_id;
+  boost::asio::post(core_->strand_, [c = core_, body = std::move(body)]() mutable {
+    c->pub_->command({"PUBLISH", c->fence_channel_, std::move(body)});
+  });
+}
+
+std::vector<std::string> redis_bus::peers() const {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> out;
+  std::lock_guard lock(core_->peers_mu_);
+  for (const auto& [node, heard] : core_->peers_) {
+    if (now - heard < core_->opts_.peer_timeout) out.push_back(node);
+  }
+  return out;
+}
 
 bool redis_bus::subscribed() const { return core_->all_subscribed_; }
 

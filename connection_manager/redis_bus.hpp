@@ -5,6 +5,9 @@
 //   <prefix>bus:user:<id>   events for one user; only nodes holding that user subscribe
 //   <prefix>bus:resync      a node id: that node's publisher is back after an outage, so its
 //                           events of the meantime were lost; every other node resyncs
+//   <prefix>bus:fence       the order fence (gateway/event_sequencer.hpp): each node's heartbeat,
+//                           its questions "has everything you committed before now been
+//                           published?", and the other nodes' answers; every node subscribes
 // One publishing and one subscribing hiredis connection, driven by the node's io_context and
 // reconnected with capped backoff. Events published while Redis is down reach local sessions
 // only; on_lost tells the node when its own subscription is gone (its sessions then take what
@@ -21,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "connection_manager/bus.hpp"
 
@@ -42,6 +46,10 @@ class redis_bus final : public bus {
     std::chrono::milliseconds backoff_max{5000};
     // Two unanswered PINGs reconnect: a frozen Redis is seen within about 3 s.
     std::chrono::milliseconds ping_interval{1000};
+    // Each node says it is there on the fence channel this often; a node not heard from for
+    // peer_timeout is no longer asked (peers()).
+    std::chrono::milliseconds heartbeat_interval{1000};
+    std::chrono::milliseconds peer_timeout{3500};
   };
   struct counters {
     std::uint64_t published = 0;  // messages handed to Redis
@@ -78,6 +86,19 @@ class redis_bus final : public bus {
   // while the node holds at least one of their sessions.
   void user_connected(std::uint64_t user);
   void user_disconnected(std::uint64_t user);
+  // The order fence. fence_request asks every other node to answer `round` once what it
+  // committed before the question arrived has been published; each one's on_fence_request
+  // (bus strand) gets the asking node and the round, and its fence_answer, called after those
+  // publishes (from the same thread or strand as them), reaches the asker after them (one
+  // publishing connection, in order) as on_fence_answer(answering node, round) on the bus
+  // strand. Set the handlers before start().
+  using fence_fn = std::function<void(const std::string& node, std::uint64_t round)>;
+  void set_on_fence_request(fence_fn f);
+  void set_on_fence_answer(fence_fn f);
+  void fence_request(std::uint64_t round);
+  void fence_answer(const std::string& to, std::uint64_t round);
+  // The other nodes heard on the fence channel within peer_timeout. Any thread.
+  std::vector<std::string> peers() const;
   // Channels currently confirmed by Redis (the shared one included).
   std::size_t subscribed_channels() const;
   counters stats() const;

@@ -202,7 +202,7 @@ const std::map<std::string, setter>& settings() {
        }},
       {"cluster_order_window_ms",
        [](config& c, const std::string& v) {
-         c.cluster_order_window_ms = static_cast<unsigned>(parse_uint(v, 0, 1000));
+         c.cluster_order_window_ms = static_cast<unsigned>(parse_uint(v, 0, 10000));
        }},
       {"max_pending_connections",
        [](config& c, const std::string& v) { c.max_pending_connections = parse_uint(v, 1, 1000000); }},

@@ -46,7 +46,7 @@ struct config {
   unsigned pong_timeout_s = 20;
   unsigned max_commands_in_flight = 8;  // per connection; past it the socket is not read
   unsigned cluster_order_window_ms =
-      30;                             // cluster: notification events held to deliver in id order
+      1000;  // cluster: the longest a notification event waits for the order fence
   unsigned store_timeout_ms = 5000;   // a store call's deadline (503 unavailable past it)
   std::size_t writer_queue = 4096;    // notify requests waiting for the writer
   std::size_t read_queue = 65536;     // counts and inbox pages waiting for a reader

@@ -153,9 +153,29 @@ server::server(config cfg) : cfg_(std::move(cfg)), tokens_(make_verifier(cfg_)) 
   const unsigned store_threads = cfg_.store_threads ? cfg_.store_threads : store_caps.pool_threads;
   publish_strand_ = std::make_unique<asio::strand<asio::io_context::executor_type>>(
       asio::make_strand(*contexts_[0]));
+  // In a cluster, the order fence: each round asks the other nodes through the bus and this
+  // node's writer; an answer goes out once what was committed before the question is published.
+  event_sequencer::fence fence;
+  if (redis_bus_) {
+    fence.peers = [this] {
+      return redis_bus_->subscribed() ? redis_bus_->peers() : std::vector<std::string>{};
+    };
+    fence.ask = [this](std::uint64_t round) {
+      redis_bus_->fence_request(round);
+      writer_->after_taken(*publish_strand_, [this, round] { sequencer_->confirmed({}, round); });
+    };
+    redis_bus_->set_on_fence_request([this](const std::string& from, std::uint64_t round) {
+      writer_->after_taken(*publish_strand_,
+                           [this, from, round] { redis_bus_->fence_answer(from, round); });
+    });
+    redis_bus_->set_on_fence_answer([this](const std::string& from, std::uint64_t round) {
+      sequencer_->confirmed(from, round);
+    });
+  }
   sequencer_ = std::make_unique<event_sequencer>(
       *contexts_[0], std::chrono::milliseconds(cfg_.bus.empty() ? 0 : cfg_.cluster_order_window_ms),
-      [this](std::shared_ptr<const cm::event> e) { deliver_local(std::move(e)); });
+      [this](std::shared_ptr<const cm::event> e) { deliver_local(std::move(e)); },
+      std::move(fence));
   const std::chrono::milliseconds store_timeout(cfg_.store_timeout_ms);
   persistence::set_call_timeout(store_timeout);
   pool_ = std::make_unique<persistence::store_pool>(cfg_.store, store_threads, store_timeout);
@@ -442,6 +462,13 @@ std::string server::shed_metrics() const {
     counter("herald_bus_received_total", "Events from other nodes delivered here.", b.received);
     counter("herald_bus_malformed_total", "Bus messages that did not decode (dropped).",
             b.malformed);
+    counter("herald_order_released_at_window_total",
+            "Notification events released at HERALD_CLUSTER_ORDER_WINDOW_MS, not by the order "
+            "fence (each may have overtaken a lower id).",
+            sequencer_->released_at_window());
+    counter("herald_order_rounds_given_up_total",
+            "Order fence rounds not answered by every node within the window.",
+            sequencer_->rounds_given_up());
   }
   if (queues_) o += queues_->metrics_text();
   counter("herald_acks_recorded_total",

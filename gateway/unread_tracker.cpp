@@ -180,6 +180,22 @@ void unread_tracker::deliver(std::uint64_t id, const std::shared_ptr<const std::
   out_.send_notification(id, prefix, unread_);
 }
 
+void unread_tracker::page_sent(std::uint64_t since, const std::vector<std::uint64_t>& ids) {
+  if (phase_ != phase::ready || resyncing_ || outage_ || ids.empty()) return;
+  const std::uint64_t had = std::max(max_sent_, floor_);
+  if (since > had || ids.back() <= had) return;
+  for (auto id : ids) {
+    if (id <= had) continue;  // sent live already, or in the initial sync
+    if (recounting_ && during_recount_.size() < max_early_) during_recount_.push_back(id);
+    if (id > watermark_) ++unread_;
+  }
+  floor_ = ids.back();
+  if (unread_ != last_sent_unread_) {
+    last_sent_unread_ = unread_;
+    out_.send_count(unread_);
+  }
+}
+
 void unread_tracker::on_count_changed() {
   if (phase_ == phase::loading) {
     dirty_ = true;  // the initial count is in flight and may predate this change

@@ -81,6 +81,14 @@ class unread_tracker {
   void resynced(std::int64_t unread, std::uint64_t watermark, std::vector<item> items, bool more);
   void resync_failed();
 
+  // A `sync` page the client asked for went out: `ids` (id order) are every visible item in
+  // (since, ids.back()]. When it follows on from what this connection already had (`since` at
+  // or below the last id it was sent or synced), its items are not pushed again as live frames,
+  // and those not sent yet count as arrivals do (a count frame follows when the count moved).
+  // Ignored while loading, resyncing or during a bus outage (the store read that follows
+  // answers for those items).
+  void page_sent(std::uint64_t since, const std::vector<std::uint64_t>& ids);
+
   phase current() const { return phase_; }
   bool bus_lost() const { return outage_; }
   std::int64_t unread() const { return unread_; }

@@ -74,7 +74,7 @@ void ws_session::handle_command(const proto::client_frame& f) {
     case proto::client_frame_type::sync:
       command_started();
       read_page(svc_, viewer(), f.since, f.changes_since, ex,
-                [self](persistence::outcome<page> out) {
+                [self, since = f.since](persistence::outcome<page> out) {
                   self->command_finished();
                   if (self->closing()) return;
                   if (!out.ok()) {
@@ -83,6 +83,11 @@ void ws_session::handle_command(const proto::client_frame& f) {
                   }
                   self->send_frame(
                       encode_sync_page(out.value->items, out.value->more, out.value->changes));
+                  // Items of the page that had not come live yet are not pushed again.
+                  std::vector<std::uint64_t> ids;
+                  ids.reserve(out.value->items.size());
+                  for (const auto& n : out.value->items) ids.push_back(n.id);
+                  self->tracker_.page_sent(since, ids);
                 });
       return;
   }

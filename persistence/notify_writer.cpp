@@ -1,9 +1,12 @@
 #include "persistence/notify_writer.hpp"
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "persistence/call_deadline.hpp"
 #include "persistence/store_connection.hpp"
@@ -21,6 +24,16 @@ struct notify_writer::impl {
   store_connection db;                 // used by the writer thread only
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> rows{0};
+  // after_taken: batches taken and answered, and who waits for which count.
+  struct waiter {
+    std::uint64_t upto;
+    boost::asio::any_io_executor ex;
+    std::function<void()> f;
+  };
+  std::mutex fence_mu;
+  std::uint64_t taken = 0;
+  std::uint64_t answered = 0;
+  std::vector<waiter> waiters;
   std::thread thread;
 };
 
@@ -65,8 +78,35 @@ void notify_writer::run() {
     std::vector<call> batch;
     // Up to max_batch requests, and about max_batch_rows rows (user_ids fan out).
     if (!impl_->calls.take(batch, impl_->max_batch, rows_of, max_batch_rows)) return;
-    if (!batch.empty()) write(batch);
+    if (batch.empty()) continue;
+    {
+      std::lock_guard lock(impl_->fence_mu);
+      ++impl_->taken;
+    }
+    write(batch);
+    std::vector<impl::waiter> due;
+    {
+      std::lock_guard lock(impl_->fence_mu);
+      impl_->answered = impl_->taken;
+      std::erase_if(impl_->waiters, [&](impl::waiter& w) {
+        if (w.upto > impl_->answered) return false;
+        due.push_back(std::move(w));
+        return true;
+      });
+    }
+    for (auto& w : due) boost::asio::post(w.ex, std::move(w.f));
   }
+}
+
+void notify_writer::after_taken(boost::asio::any_io_executor ex, std::function<void()> f) {
+  {
+    std::lock_guard lock(impl_->fence_mu);
+    if (impl_->answered < impl_->taken) {
+      impl_->waiters.push_back(impl::waiter{impl_->taken, std::move(ex), std::move(f)});
+      return;
+    }
+  }
+  boost::asio::post(ex, std::move(f));
 }
 
 // After a COMMIT cut off with its connection: whether the batch committed, read on a new

@@ -42,6 +42,11 @@ class notify_writer {
   // Called on the writer thread after each batch: true when it committed, false when the store
   // could not write (failure::full). For the store's readiness.
   void set_write_observer(std::function<void(bool committed)> f);
+  // Posts `f` to `ex` once every batch taken so far has been answered (at once when none is
+  // being written): on the executor the answers went to, it runs after them. Batches taken
+  // later lock the id sequence after this call, so they only hold higher ids than any item
+  // committed before it (the cluster's order fence, gateway/event_sequencer.hpp).
+  void after_taken(boost::asio::any_io_executor ex, std::function<void()> f);
 
   // Counters (the server's /metrics shows them).
   std::uint64_t batches_written() const;

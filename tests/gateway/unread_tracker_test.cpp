@@ -465,3 +465,39 @@ TEST_CASE("a lost bus releases a held count", "[unread_tracker][seq]") {
   t.on_bus_lost();
   CHECK(r.counts == std::vector<std::int64_t>{2, 1});
 }
+
+TEST_CASE("a sync page the client asked for is not pushed again, and counts what was not sent",
+          "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(5, 10, true);  // the connect sync covered up to 10 (its first page up to 4: more)
+  t.on_notification(11, prefix);
+  t.on_notification(12, prefix);
+  REQUIRE(r.pushed.size() == 2);
+  CHECK(r.last == 7);
+  // The page after 4 lists everything up to 14: 5..10 synced, 11 and 12 came live, 13 and 14
+  // were still on their way.
+  t.page_sent(4, {5, 6, 7, 8, 9, 10, 11, 12, 13, 14});
+  REQUIRE(r.counts == std::vector<std::int64_t>{5, 9});  // 13 and 14 counted, once
+  for (std::uint64_t id : {13, 14, 12}) t.on_notification(id, prefix);
+  t.on_notification(15, prefix);
+  REQUIRE(r.pushed.size() == 3);
+  CHECK(r.pushed.back() == std::make_pair(std::uint64_t{15}, std::int64_t{10}));
+  CHECK(t.resume_point() == 15);
+}
+
+TEST_CASE("a sync page within what was sent, or past a gap, changes nothing", "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(2, 10, false);
+  t.on_notification(11, prefix);
+  t.page_sent(0, {9, 10, 11});  // nothing past what was sent: no count frame
+  CHECK(r.counts == std::vector<std::int64_t>{2});
+  // A page that does not follow on (the client skipped 12..19): 20 is still pushed.
+  t.page_sent(19, {20});
+  t.on_notification(12, prefix);
+  t.on_notification(20, prefix);
+  REQUIRE(r.pushed.size() == 3);
+  CHECK(r.pushed.back().first == 20);
+  CHECK(r.counts == std::vector<std::int64_t>{2});
+}

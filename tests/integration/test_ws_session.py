@@ -260,10 +260,10 @@ def test_reconnects_with_since_under_load_never_repeat_or_skip_an_item(launch, n
         for _ in range(25):
             c = d.ws(uid, since=last, read_initial=False)
             try:
-                synced, live = read_since(c)
+                synced, live, first = read_since(c)
             finally:
                 c.close()
-            last = check_since(synced, live, last)
+            last = check_since(synced, live, last, first=first)
             seen += synced + live
     finally:
         stop.set()
