@@ -103,7 +103,7 @@ if [ "$sanitizers" = 1 ]; then
     -DHERALD_SANITIZE=thread -DHERALD_BUILD_BENCH=OFF -DHERALD_WERROR=ON >/dev/null
   cmake --build build-tsan -j"$jobs" --target proto_tests cm_tests redis_tests store_tests gateway_tests
 
-  # Unit tests under both sanitizers, beside the integration suite against the
+  # Unit tests under both sanitizers (two at a time), then the integration suite against the
   # address,undefined daemon.
   step "sanitizer tests (unit: address,undefined then thread; integration: address,undefined)"
   deploy/lib/sanitizer_tests.sh "$root"

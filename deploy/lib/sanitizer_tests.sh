@@ -2,10 +2,11 @@
 # Runs the tests of the two sanitizer build trees that deploy/test.sh builds:
 #   - the unit, store and bus tests under address+undefined (build-asan), then under
 #     ThreadSanitizer (build-tsan), each ctest two tests at a time;
-#   - beside them, the integration suite on SQLite against the address+undefined daemon.
-# The integration suite mostly waits on sockets and timers, so it shares the two cores with the
-# unit tests well; each part's output is printed whole when it ends, and the status is non-zero
-# when any part failed.
+#   - then the integration suite on SQLite against the address+undefined daemon.
+# HERALD_SANITIZER_SIDE_BY_SIDE=1 runs the integration suite beside the unit tests (each part's
+# output printed whole when it ends): about 6 minutes shorter on two cores, but one run of it
+# lost a connection in the fd-exhaustion test under that load, so it is not the default.
+# The status is non-zero when any part failed.
 # Usage: deploy/lib/sanitizer_tests.sh [ROOT]   (ROOT: the source tree holding build-asan and
 #        build-tsan; default: this script's tree). Needs what deploy/test.sh sets up (the
 #        packages; mariadbd for the store tests on MariaDB, which start a MariaDB of their own).
@@ -43,13 +44,18 @@ integration() {
   return $status
 }
 
-unit >"$logs/unit.log" 2>&1 &
-unit_pid=$!
-integration >"$logs/integration.log" 2>&1 &
-integration_pid=$!
 status=0
-wait "$unit_pid" || status=1
-cat "$logs/unit.log"
-wait "$integration_pid" || status=1
-cat "$logs/integration.log"
+if [ "${HERALD_SANITIZER_SIDE_BY_SIDE:-0}" = "1" ]; then
+  unit >"$logs/unit.log" 2>&1 &
+  unit_pid=$!
+  integration >"$logs/integration.log" 2>&1 &
+  integration_pid=$!
+  wait "$unit_pid" || status=1
+  cat "$logs/unit.log"
+  wait "$integration_pid" || status=1
+  cat "$logs/integration.log"
+else
+  unit || status=1
+  integration || status=1
+fi
 exit $status

@@ -1,4 +1,5 @@
 """Starts and stops the real herald daemon on free loopback ports, and talks to it."""
+import collections
 import os
 import random
 import shutil
@@ -18,15 +19,24 @@ API_KEY = "itest-api-key-3c5e7a9b1d"
 HOST = "127.0.0.1"
 
 
+# The ports free_port() handed out lately: a daemon takes its public and internal ports one after
+# the other before it listens on either, so the second pick must not repeat the first.
+_recent_ports = collections.deque(maxlen=1024)
+
+
 def free_port():
     """A loopback port nobody listens on. With HERALD_TEST_PORTS=LOW-HIGH (set by run.sh when
     two suites run side by side, each its own range below the kernel's ephemeral ports) it is
-    taken from that range, so the two suites never hand out the same port."""
+    taken from that range, so the two suites never hand out the same port; a port handed out
+    lately by this process is never handed out again."""
     span = os.environ.get("HERALD_TEST_PORTS", "")
     if span:
         low, high = (int(x) for x in span.split("-"))
         for _ in range(200):
             port = random.randint(low, high)
+            if port in _recent_ports:
+                continue
+            _recent_ports.append(port)
             s = socket.socket()
             try:
                 s.bind((HOST, port))
@@ -36,11 +46,15 @@ def free_port():
                 s.close()
             return port
         raise RuntimeError("no free port in HERALD_TEST_PORTS=%s" % span)
-    s = socket.socket()
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    for _ in range(200):
+        s = socket.socket()
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _recent_ports:
+            _recent_ports.append(port)
+            return port
+    raise RuntimeError("no free port")
 
 
 def clean_env(extra=None):
