@@ -45,9 +45,9 @@ class send_queue {
 
  private:
   std::vector<outgoing> items_;
-  std::size_t head_ = 0;
   std::size_t bytes_ = 0;
   std::size_t max_bytes_;
+  std::uint32_t head_ = 0;  // fewer frames than 2^32: the byte cap is at most 4 GiB
   bool in_flight_ = false;
 };
 

@@ -28,12 +28,12 @@ connection_lifetime::due connection_lifetime::tick(std::int64_t now_s, const lim
   // After ping_interval of silence a ping goes out; when nothing (not even the pong) arrives
   // within pong_timeout after it, the connection is dead.
   if (ping_outstanding_) {
-    d.cut = now_s - ping_sent_s_ >= l.pong_timeout_s;
+    d.cut = now_s - mark_s_ >= l.pong_timeout_s;
     return d;
   }
-  if (now_s - last_rx_s_ >= l.ping_interval_s) {
+  if (now_s - mark_s_ >= l.ping_interval_s) {
     ping_outstanding_ = true;
-    ping_sent_s_ = now_s;
+    mark_s_ = to_s(now_s);
     d.ping = true;
   }
   return d;
@@ -52,7 +52,7 @@ connection_lifetime::refreshed connection_lifetime::refresh(const token_verifier
     return r;
   }
   r.what = refreshed::kind::renewed;
-  exp_s_ = who->exp;
+  exp_s_ = to_s(who->exp);
   warned_ = false;
   if (!same_groups(who->groups, current)) r.groups = std::move(who->groups);
   return r;

@@ -3,6 +3,8 @@
 // ping after a silence, the cut when nothing answers it). Pure logic on epoch seconds, no I/O:
 // the session acts on what tick() and refresh() say. Not thread-safe: the session's thread.
 #pragma once
+#include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,11 +23,11 @@ class connection_lifetime {
   };
   // token_exp_s: 0 when the token has no exp (the connection lives on).
   connection_lifetime(std::int64_t token_exp_s, std::int64_t now_s)
-      : exp_s_(token_exp_s), last_rx_s_(now_s) {}
+      : exp_s_(to_s(token_exp_s)), mark_s_(to_s(now_s)) {}
 
   // The client sent something (a pong included).
   void heard(std::int64_t now_s) {
-    last_rx_s_ = now_s;
+    mark_s_ = to_s(now_s);
     ping_outstanding_ = false;
   }
 
@@ -51,9 +53,13 @@ class connection_lifetime {
   std::int64_t exp() const { return exp_s_; }
 
  private:
-  std::int64_t exp_s_;
-  std::int64_t last_rx_s_;
-  std::int64_t ping_sent_s_ = 0;
+  // Epoch seconds in 32 bits (until 2106; an exp past that is taken as 2106).
+  static std::uint32_t to_s(std::int64_t s) {
+    return static_cast<std::uint32_t>(std::clamp<std::int64_t>(s, 0, UINT32_MAX));
+  }
+  std::uint32_t exp_s_;
+  // When the client last sent anything; while a ping is outstanding, when the ping went out.
+  std::uint32_t mark_s_;
   bool ping_outstanding_ = false;
   bool warned_ = false;
 };

@@ -8,7 +8,7 @@ namespace herald::gateway {
 
 void unread_tracker::loaded(std::int64_t unread, std::uint64_t watermark, bool synced) {
   advance_floor(watermark);  // changes before the connection's count: no frame is owed
-  unread_ = unread;
+  unread_ = to_count(unread);
   watermark_ = watermark;
   start_ = watermark;
   if (synced) floor_ = watermark;
@@ -20,12 +20,13 @@ void unread_tracker::loaded(std::int64_t unread, std::uint64_t watermark, bool s
     // later ones may have overtaken items other nodes stored, so they go out through a read
     // of the store (which counts too).
     release_held_upto(watermark);
-    if (resync_after_load_ || !early_.empty() || early_overflow_ || dirty_) {
+    if (resync_after_load_ || has_early() || early_overflow_ || dirty_) {
       resync_after_load_ = false;
       dirty_ = false;
       early_overflow_ = false;
       fetch();
     }
+    trim();
     return;
   }
   deliver_held();
@@ -35,37 +36,54 @@ void unread_tracker::loaded(std::int64_t unread, std::uint64_t watermark, bool s
     early_overflow_ = false;
     on_count_changed();
   }
+  trim();
+}
+
+unread_tracker::pending& unread_tracker::cold() {
+  if (!cold_) cold_ = std::make_unique<pending>();
+  return *cold_;
+}
+
+std::vector<unread_tracker::item> unread_tracker::take_early() {
+  if (!cold_) return {};
+  auto held = std::move(cold_->early);
+  cold_->early.clear();
+  std::sort(held.begin(), held.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return held;
+}
+
+void unread_tracker::clear_during_recount() {
+  if (cold_) cold_->during_recount.clear();
+}
+
+void unread_tracker::trim() {
+  if (cold_ && cold_->early.empty() && cold_->during_recount.empty() && cold_->seen.empty() &&
+      !cold_->held)
+    cold_.reset();
 }
 
 void unread_tracker::deliver_held() {
-  auto held = std::move(early_);
-  early_.clear();
-  std::sort(held.begin(), held.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [id, prefix] : held) deliver(id, prefix);
+  for (auto& [id, prefix] : take_early()) deliver(id, prefix);
 }
 
 void unread_tracker::release_held_upto(std::uint64_t id) {
-  auto held = std::move(early_);
-  early_.clear();
-  std::sort(held.begin(), held.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [i, prefix] : held) {
+  for (auto& [i, prefix] : take_early()) {
     if (i <= id) {
       deliver(i, prefix);
     } else {
-      early_.emplace_back(i, std::move(prefix));
+      cold().early.emplace_back(i, std::move(prefix));
     }
   }
 }
 
 void unread_tracker::drop_held_upto(std::uint64_t id) {
-  std::erase_if(early_, [id](const item& e) { return e.first <= id; });
+  if (cold_) std::erase_if(cold_->early, [id](const item& e) { return e.first <= id; });
 }
 
 void unread_tracker::hold(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
-  if (early_.size() < max_early_) {
-    early_.emplace_back(id, prefix);
+  if (!cold_ || cold_->early.size() < max_early_) {
+    cold().early.emplace_back(id, prefix);
   } else {
     early_overflow_ = true;
   }
@@ -80,13 +98,13 @@ void unread_tracker::fetch() {
 
 void unread_tracker::on_bus_lost() {
   outage_ = true;
-  if (held_) release_held();  // the frames it waits for may be lost with the bus
+  if (has_held()) release_held();  // the frames it waits for may be lost with the bus
 }
 
 void unread_tracker::on_bus_back() {
   outage_ = false;
   // After a failed read (arrivals held, or a repair not done): one more read.
-  if (phase_ == phase::ready && !resyncing_ && (!early_.empty() || early_overflow_ || read_failed_))
+  if (phase_ == phase::ready && !resyncing_ && (has_early() || early_overflow_ || read_failed_))
     fetch();
 }
 
@@ -108,13 +126,13 @@ void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std:
   // After a bus outage the store's count is the repair: state frames of the meantime may be
   // lost, and a held count is older than this one.
   advance_floor(watermark);
-  if (held_) {
-    held_.reset();
+  if (has_held()) {
+    cold_->held.reset();
     recounting_ = false;
-    during_recount_.clear();
+    clear_during_recount();
     if (recount_again_) recount();
   }
-  unread_ = unread;
+  unread_ = to_count(unread);
   watermark_ = std::max(watermark_, watermark);
   std::sort(items.begin(), items.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -126,7 +144,7 @@ void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std:
   const std::uint64_t covered = more && !items.empty() ? items.back().first : watermark;
   drop_held_upto(covered);
   // Arrivals that did not fit are in the store too: one more read lists them.
-  const bool again = more || resync_again_ || early_overflow_ || (outage_ && !early_.empty());
+  const bool again = more || resync_again_ || early_overflow_ || (outage_ && has_early());
   if (!again && !outage_) deliver_held();
   if (unread_ != last_sent_unread_) {
     last_sent_unread_ = unread_;
@@ -136,6 +154,7 @@ void unread_tracker::resynced(std::int64_t unread, std::uint64_t watermark, std:
     early_overflow_ = false;
     fetch();
   }
+  trim();
 }
 
 void unread_tracker::resync_failed() {
@@ -146,6 +165,7 @@ void unread_tracker::resync_failed() {
   }
   deliver_held();
   on_count_changed();
+  trim();
 }
 
 void unread_tracker::on_notification(std::uint64_t id,
@@ -163,7 +183,9 @@ void unread_tracker::on_notification(std::uint64_t id,
 }
 
 bool unread_tracker::sent_recently(std::uint64_t id) const {
-  return std::find(recent_.begin(), recent_.end(), id) != recent_.end();
+  if (max_sent_ - id >= (std::uint64_t{1} << 31)) return false;
+  const auto low = static_cast<std::uint32_t>(id);
+  return std::find(recent_.begin(), recent_.end(), low) != recent_.end();
 }
 
 void unread_tracker::deliver(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
@@ -171,12 +193,13 @@ void unread_tracker::deliver(std::uint64_t id, const std::shared_ptr<const std::
     ++duplicates_;
     return;
   }
-  if (recounting_ && during_recount_.size() < max_early_) during_recount_.push_back(id);
+  note_during_recount(id);
   if (id > watermark_) ++unread_;
   last_sent_unread_ = unread_;
   max_sent_ = std::max(max_sent_, id);
-  recent_[recent_at_] = id;
-  recent_at_ = (recent_at_ + 1) % recent_.size();
+  recent_[recent_at_] = static_cast<std::uint32_t>(id);
+  static_assert(std::tuple_size_v<decltype(recent_)> == 16, "recent_at_ has 4 bits");
+  recent_at_ = static_cast<std::uint8_t>((recent_at_ + 1) % recent_.size());
   out_.send_notification(id, prefix, unread_);
 }
 
@@ -186,7 +209,7 @@ void unread_tracker::page_sent(std::uint64_t since, const std::vector<std::uint6
   if (since > had || ids.back() <= had) return;
   for (auto id : ids) {
     if (id <= had) continue;  // sent live already, or in the initial sync
-    if (recounting_ && during_recount_.size() < max_early_) during_recount_.push_back(id);
+    note_during_recount(id);
     if (id > watermark_) ++unread_;
   }
   floor_ = ids.back();
@@ -211,82 +234,96 @@ void unread_tracker::on_count_changed() {
 void unread_tracker::recount() {
   recounting_ = true;
   recount_again_ = false;
-  during_recount_.clear();
+  clear_during_recount();
   out_.start_recount();
 }
 
 void unread_tracker::recounted(std::int64_t unread, std::uint64_t watermark,
                                const std::vector<std::uint64_t>& seqs) {
-  held_count h{unread, watermark, seqs, 0};
-  const bool sent = std::all_of(seqs.begin(), seqs.end(), [this](std::uint64_t s) {
-    return s <= seq_floor_ || seen_.count(s) != 0;
-  });
+  const bool sent =
+      std::all_of(seqs.begin(), seqs.end(), [this](std::uint64_t s) { return seen(s); });
   if (!sent && !outage_) {
     // Still a recount in progress: arrivals meanwhile are counted on top when it goes out.
     ++counts_held_;
-    held_ = std::move(h);
+    cold().held = held_count{unread, watermark, seqs, 0};
     return;
   }
-  held_ = std::move(h);
-  release_held();
+  if (cold_) cold_->held.reset();
+  advance_floor_for(watermark, seqs);
+  apply_recount(unread, watermark);
 }
 
 void unread_tracker::on_state(std::uint64_t seq) {
   if (seq <= seq_floor_) return;
-  seen_.insert(seq);
+  auto& seen_set = cold().seen;
+  seen_set.insert(seq);
   constexpr std::size_t max_seen = 1024;
-  while (seen_.size() > max_seen) seen_.erase(seen_.begin());
-  if (!held_) return;
-  const bool sent = std::all_of(held_->seqs.begin(), held_->seqs.end(), [this](std::uint64_t s) {
-    return s <= seq_floor_ || seen_.count(s) != 0;
-  });
-  if (sent) release_held();
+  while (seen_set.size() > max_seen) seen_set.erase(seen_set.begin());
+  if (!cold_->held) return;
+  const auto& seqs = cold_->held->seqs;
+  if (std::all_of(seqs.begin(), seqs.end(), [this](std::uint64_t s) { return seen(s); }))
+    release_held();
 }
 
 void unread_tracker::on_tick() {
-  if (held_ && ++held_->ticks >= 2) release_held();
+  if (has_held() && ++cold_->held->ticks >= 2) release_held();
 }
 
 void unread_tracker::release_held() {
-  auto h = std::move(*held_);
-  held_.reset();
+  auto h = std::move(*cold_->held);
+  cold_->held.reset();
+  advance_floor_for(h.watermark, h.seqs);
+  apply_recount(h.unread, h.watermark);
+}
+
+void unread_tracker::advance_floor_for(std::uint64_t watermark,
+                                       const std::vector<std::uint64_t>& seqs) {
   // Every change the count depends on was framed: up to its watermark (or, when the list was
   // cut at the store's limit, up to its last seq) nothing more is owed.
-  if (h.seqs.size() >= static_cast<std::size_t>(persistence::max_change_seqs)) {
-    advance_floor(h.seqs.back());
+  if (seqs.size() >= static_cast<std::size_t>(persistence::max_change_seqs)) {
+    advance_floor(seqs.back());
   } else {
-    advance_floor(h.watermark);
+    advance_floor(watermark);
   }
-  apply_recount(h.unread, h.watermark);
 }
 
 void unread_tracker::advance_floor(std::uint64_t to) {
   if (to <= seq_floor_) return;
   seq_floor_ = to;
-  seen_.erase(seen_.begin(), seen_.upper_bound(to));
+  if (cold_) cold_->seen.erase(cold_->seen.begin(), cold_->seen.upper_bound(to));
+}
+
+void unread_tracker::note_during_recount(std::uint64_t id) {
+  if (recounting_ && (!cold_ || cold_->during_recount.size() < max_early_))
+    cold().during_recount.push_back(id);
 }
 
 void unread_tracker::apply_recount(std::int64_t unread, std::uint64_t watermark) {
   recounting_ = false;
   // Arrivals during the recount that its snapshot did not include are counted on top.
   std::int64_t after = 0;
-  for (auto id : during_recount_) after += id > watermark ? 1 : 0;
-  const bool overflow = during_recount_.size() >= max_early_;
-  during_recount_.clear();
-  unread_ = unread + after;
+  bool overflow = false;
+  if (cold_) {
+    for (auto id : cold_->during_recount) after += id > watermark ? 1 : 0;
+    overflow = cold_->during_recount.size() >= max_early_;
+    cold_->during_recount.clear();
+  }
+  unread_ = to_count(unread + after);
   watermark_ = std::max(watermark_, watermark);
   if (unread_ != last_sent_unread_) {
     last_sent_unread_ = unread_;
     out_.send_count(unread_);
   }
   if (recount_again_ || overflow) recount();
+  trim();
 }
 
 void unread_tracker::recount_failed() {
   // The store is down: the resync after it returns recounts every connection.
   recounting_ = false;
-  during_recount_.clear();
-  if (recount_again_) recount_again_ = false;
+  clear_during_recount();
+  recount_again_ = false;
+  trim();
 }
 
 }  // namespace herald::gateway

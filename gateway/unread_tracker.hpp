@@ -16,6 +16,7 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -45,9 +46,9 @@ class unread_tracker {
   };
   using item = std::pair<std::uint64_t, std::shared_ptr<const std::string>>;
 
-  enum class phase { loading, ready };
+  enum class phase : std::uint8_t { loading, ready };
 
-  explicit unread_tracker(actions& out, std::size_t max_early = 256)
+  explicit unread_tracker(actions& out, std::uint16_t max_early = 256)
       : out_(out), max_early_(max_early) {}
 
   // The initial count arrived. `synced` when a sync of the items up to `watermark` was sent
@@ -67,7 +68,7 @@ class unread_tracker {
   // What a recount asks the store for: changes with a higher seq may still be unsent here.
   std::uint64_t seqs_after() const { return seq_floor_; }
   // Recount results held for state frames (the session's metrics).
-  std::uint64_t counts_held() const { return counts_held_; }
+  std::uint16_t counts_held() const { return counts_held_; }
   void recount_failed();
   // The node's bus subscription is lost: from now until on_bus_back, a live arrival is not
   // pushed as it comes but read from the store with what precedes it, so that nothing another
@@ -95,8 +96,11 @@ class unread_tracker {
   // Items with a higher id were never delivered here (and the connection's initial count
   // included every lower one): a resync after a bus outage starts here.
   std::uint64_t resume_point() const { return std::max({max_sent_, floor_, start_}); }
+  // Nothing is pending: the connection holds no arrivals, state seqs or held count (the memory
+  // of an idle connection is the tracker's fixed part alone).
+  bool idle() const { return !cold_; }
   // Notifications refused as already sent (a bus redelivery, a sync overlap).
-  std::uint64_t duplicates() const { return duplicates_; }
+  std::uint16_t duplicates() const { return duplicates_; }
 
  private:
   void deliver(std::uint64_t id, const std::shared_ptr<const std::string>& prefix);
@@ -110,43 +114,66 @@ class unread_tracker {
   void apply_recount(std::int64_t unread, std::uint64_t watermark);
   void release_held();
   void advance_floor(std::uint64_t to);
+  void advance_floor_for(std::uint64_t watermark, const std::vector<std::uint64_t>& seqs);
+  void note_during_recount(std::uint64_t id);  // while a recount is in flight
 
-  actions& out_;
-  std::size_t max_early_;
-  phase phase_ = phase::loading;
-  std::int64_t unread_ = 0;
-  std::int64_t last_sent_unread_ = -1;
-  std::uint64_t watermark_ = 0;  // highest id the count includes
-  std::uint64_t floor_ = 0;      // ids up to here came in the initial sync
-  std::uint64_t start_ = 0;      // the initial count's watermark: older items are not pushed
-  std::uint64_t max_sent_ = 0;
-  // Arrivals before the initial count; arrivals during a recount (ids only).
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> early_;
-  std::vector<std::uint64_t> during_recount_;
-  std::array<std::uint64_t, 16> recent_{};  // the last ids sent, for out-of-order duplicates
-  std::size_t recent_at_ = 0;
-  std::uint64_t duplicates_ = 0;
-  bool early_overflow_ = false;
-  bool dirty_ = false;  // a change arrived before the initial count
-  bool recounting_ = false;
-  bool recount_again_ = false;
-  bool resyncing_ = false;  // live arrivals go to early_ meanwhile
-  bool resync_again_ = false;
-  bool resync_after_load_ = false;
-  bool outage_ = false;       // the bus is down: arrivals go through the store
-  bool read_failed_ = false;  // the last read through the store failed during the outage
-  // Seq gating: every change with seq <= seq_floor_ that counts here had its frame sent (or
-  // predates the connection); seen_ holds the state seqs above it received so far.
-  std::uint64_t seq_floor_ = 0;
-  std::set<std::uint64_t> seen_;
+  // What a connection holds only while something is pending (arrivals before its count or
+  // during a recount or resync, state seqs above the floor, a held count): allocated on first
+  // use and freed when empty, so that an idle connection carries none of it.
   struct held_count {
     std::int64_t unread = 0;
     std::uint64_t watermark = 0;
     std::vector<std::uint64_t> seqs;
     int ticks = 0;
   };
-  std::optional<held_count> held_;
-  std::uint64_t counts_held_ = 0;
+  struct pending {
+    std::vector<item> early;  // arrivals before the initial count, or held during a resync
+    std::vector<std::uint64_t> during_recount;  // arrivals during a recount (ids only)
+    std::set<std::uint64_t> seen;               // state seqs above seq_floor_ received so far
+    std::optional<held_count> held;
+  };
+  pending& cold();  // allocates
+  bool has_early() const { return cold_ && !cold_->early.empty(); }
+  bool has_held() const { return cold_ && cold_->held.has_value(); }
+  bool seen(std::uint64_t seq) const {
+    return seq <= seq_floor_ || (cold_ && cold_->seen.count(seq) != 0);
+  }
+  std::vector<item> take_early();
+  void clear_during_recount();
+  void trim();  // frees `cold_` when nothing in it is pending
+
+  actions& out_;
+  std::unique_ptr<pending> cold_;
+  // Counts fit in 32 bits (saturated: a count is far below 2^31).
+  static std::int32_t to_count(std::int64_t n) {
+    return static_cast<std::int32_t>(std::clamp<std::int64_t>(n, -1, INT32_MAX));
+  }
+  std::int32_t unread_ = 0;
+  std::int32_t last_sent_unread_ = -1;
+  std::uint64_t watermark_ = 0;  // highest id the count includes
+  std::uint64_t floor_ = 0;      // ids up to here came in the initial sync
+  std::uint64_t start_ = 0;      // the initial count's watermark: older items are not pushed
+  std::uint64_t max_sent_ = 0;
+  // Seq gating: every change with seq <= seq_floor_ that counts here had its frame sent (or
+  // predates the connection); pending::seen holds the state seqs above it received so far.
+  std::uint64_t seq_floor_ = 0;
+  // The low 32 bits of the last ids sent, for out-of-order duplicates (only ids within 2^31
+  // below max_sent_ are compared, where the low bits identify the id).
+  std::array<std::uint32_t, 16> recent_{};
+  std::uint16_t duplicates_ = 0;   // wraps: the session only looks for a change
+  std::uint16_t counts_held_ = 0;  // wraps
+  std::uint16_t max_early_;
+  std::uint8_t recent_at_ : 4 = 0;
+  phase phase_ : 1 = phase::loading;
+  bool early_overflow_ : 1 = false;
+  bool dirty_ : 1 = false;  // a change arrived before the initial count
+  bool recounting_ : 1 = false;
+  bool recount_again_ : 1 = false;
+  bool resyncing_ : 1 = false;  // live arrivals are held meanwhile
+  bool resync_again_ : 1 = false;
+  bool resync_after_load_ : 1 = false;
+  bool outage_ : 1 = false;       // the bus is down: arrivals go through the store
+  bool read_failed_ : 1 = false;  // the last read through the store failed during the outage
 };
 
 }  // namespace herald::gateway

@@ -46,7 +46,7 @@ void ws_frame_writer::fold_tally(metrics& m) {
 
 bool ws_frame_writer::tally_due() { return tally.writes >= 64; }
 
-ws_frame_writer::result ws_frame_writer::write(asio::ip::tcp::socket& sock, cm::send_queue& q) {
+ws_frame_writer::result ws_frame_writer::write(ws_socket& sock, cm::send_queue& q) {
   // Data frames are framed here and written straight to the socket: everything queued goes
   // out in one non-blocking gather write, with no operation allocated per frame.
   while (!q.empty()) {
@@ -104,7 +104,7 @@ ws_frame_writer::result ws_frame_writer::write(asio::ip::tcp::socket& sock, cm::
     while (!q.empty()) {
       const std::size_t fs = q.front().size() + ws::server_header_size(q.front().size());
       if (left < fs) {
-        partial_ = left;
+        partial_ = static_cast<std::uint32_t>(left);
         break;
       }
       left -= fs;

@@ -4,13 +4,19 @@
 // next call. Written frames and bytes are tallied per I/O thread. Not thread-safe: one
 // session's thread.
 #pragma once
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstddef>
+#include <cstdint>
 
 #include "connection_manager/send_queue.hpp"
 #include "gateway/metrics.hpp"
 
 namespace herald::gateway {
+
+// A WebSocket's socket: bound to its shard's io_context executor.
+using ws_socket =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
 class ws_frame_writer {
  public:
@@ -19,7 +25,7 @@ class ws_frame_writer {
     blocked,  // the kernel buffer is full: wait until the socket is writable, then call again
     failed,   // the peer is gone; the queue was cleared
   };
-  result write(boost::asio::ip::tcp::socket& sock, cm::send_queue& q);
+  result write(ws_socket& sock, cm::send_queue& q);
   // The front frame is partly on the wire (it must be finished before anything else).
   bool mid_frame() const { return partial_ > 0; }
   // A close frame went out whole.
@@ -30,7 +36,8 @@ class ws_frame_writer {
   static bool tally_due();
 
  private:
-  std::size_t partial_ = 0;  // bytes of the front frame already written
+  // Bytes of the front frame already written (a frame is below 4 GiB: the send queue's cap).
+  std::uint32_t partial_ = 0;
   bool close_sent_ = false;
 };
 

@@ -32,7 +32,7 @@ void message_reader::compact() {
   if (begin_ == end_) {
     begin_ = end_ = 0;
     std::vector<std::uint8_t>().swap(buf_);
-    if (!in_message_) std::string().swap(message_);
+    if (!in_message_) message_.reset();
     return;
   }
   if (begin_ == 0) return;
@@ -52,7 +52,7 @@ message_reader::event message_reader::fail(std::uint16_t code, const char* reaso
 
 message_reader::event message_reader::next() {
   if (failed_) return {};
-  if (!in_message_ && !message_.empty()) message_.clear();  // the last assembled message was taken
+  if (!in_message_ && message_) message_->clear();  // the last assembled message was taken
   for (;;) {
     std::uint8_t* d = buf_.data() + begin_;
     const std::size_t n = end_ - begin_;
@@ -92,7 +92,8 @@ message_reader::event message_reader::next() {
       return fail(close_code::protocol_error, "control frames must be final and at most 125 bytes");
     }
     if (!control) {
-      const std::size_t room = max_message_ - std::min(message_.size(), max_message_);
+      const std::size_t limit = max_message_;
+      const std::size_t room = limit - std::min(message_ ? message_->size() : 0, limit);
       if (len > room) return fail(close_code::too_big, "message too large");
     }
     if (n < pos + 4) return {};
@@ -102,7 +103,7 @@ message_reader::event message_reader::next() {
     std::uint8_t* p = d + pos;
     const auto size = static_cast<std::size_t>(len);
     for (std::size_t i = 0; i < size; ++i) p[i] ^= mask[i & 3];
-    begin_ += pos + size;
+    begin_ += static_cast<std::uint32_t>(pos + size);
     const std::string_view payload(reinterpret_cast<const char*>(p), size);
 
     event e;
@@ -132,7 +133,7 @@ message_reader::event message_reader::next() {
         if (message_op_ == text && !utf8_.feed(payload)) {
           return fail(close_code::invalid_payload, "text message is not UTF-8");
         }
-        message_.append(payload);
+        message_->append(payload);
         if (!fin) continue;
         if (message_op_ == text && !utf8_.complete()) {
           return fail(close_code::invalid_payload, "text message is not UTF-8");
@@ -140,7 +141,7 @@ message_reader::event message_reader::next() {
         in_message_ = false;
         e.what = kind::message;
         e.opcode = message_op_;
-        e.payload = message_;
+        e.payload = *message_;
         return e;
       default:  // text or binary, first frame of a message
         utf8_.reset();
@@ -150,7 +151,8 @@ message_reader::event message_reader::next() {
         if (!fin) {
           in_message_ = true;
           message_op_ = op;
-          message_.assign(payload);
+          if (!message_) message_ = std::make_unique<std::string>();
+          message_->assign(payload);
           continue;
         }
         if (op == text && !utf8_.complete()) {

@@ -4,8 +4,10 @@
 // live here; the reader does no I/O, so it is tested and fuzzed on byte sequences alone.
 // Not thread-safe: one session's thread.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,11 +49,12 @@ class message_reader {
   };
 
   // `max_message` bounds a data message's payload (fragments together); past it: error 1009.
-  explicit message_reader(std::size_t max_message) : max_message_(max_message) {}
+  explicit message_reader(std::size_t max_message)
+      : max_message_(static_cast<std::uint32_t>(std::min<std::size_t>(max_message, 1u << 30))) {}
 
   // Room for at least `n` more bytes; write into it and then commit() what was written.
   std::span<std::uint8_t> prepare(std::size_t n);
-  void commit(std::size_t n) { end_ += n; }
+  void commit(std::size_t n) { end_ += static_cast<std::uint32_t>(n); }
   // The next complete event, or kind::none when more bytes are needed.
   event next();
   // Drops consumed bytes; frees the buffers when nothing is pending (idle connections keep none).
@@ -61,15 +64,17 @@ class message_reader {
   // Bytes received and not yet parsed into events.
   std::size_t pending() const { return end_ - begin_; }
   // Largest buffer this reader will hold: a whole frame at the limit plus its header.
-  std::size_t buffer_limit() const { return max_message_ + 14; }
+  std::size_t buffer_limit() const { return std::size_t{max_message_} + 14; }
 
  private:
   event fail(std::uint16_t code, const char* reason);
 
-  std::size_t max_message_;
+  // Offsets and the limit fit in 32 bits: the buffer never exceeds buffer_limit() (the limit is
+  // capped at 1 GiB; the configuration allows 16 MiB).
+  std::uint32_t max_message_;
   std::vector<std::uint8_t> buf_;
-  std::size_t begin_ = 0, end_ = 0;
-  std::string message_;  // fragments of a message being assembled
+  std::uint32_t begin_ = 0, end_ = 0;
+  std::unique_ptr<std::string> message_;  // fragments of a message being assembled (rare)
   bool in_message_ = false;
   std::uint8_t message_op_ = 0;
   utf8_validator utf8_;  // state across a text message's fragments

@@ -49,24 +49,20 @@ void ws_session::launch(session_services& svc, tcp::socket socket, request req, 
                         std::optional<std::uint64_t> changes_since) {
   const std::size_t shard = svc.registry().shard_for(who.user_id);
   auto& target = svc.registry().context(shard);
-  tcp::socket moved(target);
-  if (&socket.get_executor().context() == &target) {
-    moved = std::move(socket);
-  } else {
-    // Sessions of one user share a shard: move the connection to that shard's io_context.
-    boost::system::error_code ec;
-    const auto protocol = socket.local_endpoint(ec).protocol();
-    const int fd = ec ? -1 : ::dup(socket.native_handle());
-    socket.close(ec);
-    if (fd < 0) return;
-    moved.assign(protocol, fd, ec);
-    if (ec) {
-      ::close(fd);
-      return;
-    }
+  // Sessions of one user share a shard: the connection moves to that shard's io_context, into
+  // a socket bound to that context's own executor (smaller than the polymorphic one).
+  ws_socket moved(target);
+  boost::system::error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return;
+  const int fd = socket.release(ec);
+  if (ec || fd < 0) return;
+  moved.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
   }
   auto s = std::make_shared<ws_session>(svc, std::move(moved), std::move(who));
-  s->changes_since_ = changes_since;
   if (!pending.empty()) {
     // Frames sent in the same TCP segment as the upgrade request are the first input.
     const std::size_t n = std::min(pending.size(), s->reader_.buffer_limit());
@@ -75,11 +71,12 @@ void ws_session::launch(session_services& svc, tcp::socket socket, request req, 
     std::memcpy(room.data(), pending.data(), take);
     s->reader_.commit(take);
   }
-  asio::post(target,
-             [s, req = std::move(req), since]() mutable { s->accept(std::move(req), since); });
+  asio::post(target, [s, req = std::move(req), since, changes_since]() mutable {
+    s->accept(std::move(req), since, changes_since);
+  });
 }
 
-ws_session::ws_session(session_services& svc, tcp::socket socket, identity who)
+ws_session::ws_session(session_services& svc, ws_socket socket, identity who)
     : cm::session(who.user_id, std::move(who.groups)),
       svc_(svc),
       sock_(std::move(socket)),
@@ -94,20 +91,23 @@ ws_session::~ws_session() { svc_.session_closed(); }
 
 persistence::viewer ws_session::viewer() const { return persistence::viewer{user_id(), groups()}; }
 
-void ws_session::accept(request req, std::optional<std::uint64_t> since) {
+void ws_session::accept(request req, std::optional<std::uint64_t> since,
+                        std::optional<std::uint64_t> changes_since) {
   // The request was checked by the HTTP session (method, upgrade, key, version, token).
   auto res = std::make_shared<std::string>(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Server: herald\r\nSec-WebSocket-Accept: ");
   *res += ws::accept_key(req[http::field::sec_websocket_key]);
   *res += "\r\n\r\n";
-  asio::async_write(sock_, asio::buffer(*res),
-                    [self = shared_from_this(), res, since](beast::error_code ec, std::size_t) {
-                      self->on_accept(ec, since);
-                    });
+  asio::async_write(
+      sock_, asio::buffer(*res),
+      [self = shared_from_this(), res, since, changes_since](beast::error_code ec, std::size_t) {
+        self->on_accept(ec, since, changes_since);
+      });
 }
 
-void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> since) {
+void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> since,
+                           std::optional<std::uint64_t> changes_since) {
   if (ec) return;  // the client went away during the handshake
   beast::error_code nb;
   sock_.non_blocking(true, nb);  // reads and writes never block the shard
@@ -123,7 +123,7 @@ void ws_session::on_accept(beast::error_code ec, std::optional<std::uint64_t> si
   svc_.user_presence(viewer(), true);  // webhooks: user.online / user.offline
   ++svc_.stats().connections;
   ++svc_.stats().connections_total;
-  load_initial(since);
+  load_initial(since, changes_since);
   if (reader_.pending() > 0) {
     on_readable();  // frames that came with the upgrade request
   } else {
@@ -358,8 +358,9 @@ void ws_session::close_with(std::uint16_t code, const char* reason) {
   queue_.push(control(ws::close, std::move(payload)));
   // A client that reads nothing never lets the close frame out, and one that never answers it
   // keeps the connection: cut it after a grace period either way.
-  close_timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), close_grace);
-  close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+  // (This replaces a settle timer still pending: its wait ends with operation_aborted.)
+  timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), close_grace);
+  timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec) self->shutdown_now();
   });
   if (!waiting_writable_) flush();
@@ -386,8 +387,7 @@ void ws_session::finish() {
     svc_.user_presence(viewer(), false);
     --svc_.stats().connections;
   }
-  if (close_timer_) close_timer_->cancel();
-  if (settle_timer_) settle_timer_->cancel();
+  if (timer_) timer_->cancel();
   beast::error_code ignored;
   sock_.close(ignored);
   queue_.clear();

@@ -36,7 +36,7 @@ class ws_session final : public cm::session,
                      identity who, std::optional<std::uint64_t> since, std::string pending,
                      std::optional<std::uint64_t> changes_since = std::nullopt);
 
-  ws_session(session_services& svc, boost::asio::ip::tcp::socket socket, identity who);
+  ws_session(session_services& svc, ws_socket socket, identity who);
   ~ws_session() override;
 
   void on_notification(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) override;
@@ -54,16 +54,19 @@ class ws_session final : public cm::session,
   void on_bus_back() override;
 
  private:
-  enum class phase {
+  enum class phase : std::uint8_t {
     handshake,  // writing the 101 answer
     open,       // registered; reading frames (the tracker knows whether the count is loaded)
     closing,    // our close frame is queued: waiting for it to go out and for the peer's
     finished,   // unregistered, socket closed
   };
 
-  void accept(request req, std::optional<std::uint64_t> since);
-  void on_accept(boost::beast::error_code ec, std::optional<std::uint64_t> since);
-  void load_initial(std::optional<std::uint64_t> since);
+  // `changes_since`: the seq after which the initial sync lists changes (state events).
+  void accept(request req, std::optional<std::uint64_t> since,
+              std::optional<std::uint64_t> changes_since);
+  void on_accept(boost::beast::error_code ec, std::optional<std::uint64_t> since,
+                 std::optional<std::uint64_t> changes_since);
+  void load_initial(std::optional<std::uint64_t> since, std::optional<std::uint64_t> changes_since);
   void initial_loaded(std::optional<std::uint64_t> since, const persistence::unread_result& count);
 
   // Reading (ws_session.cpp) and the client's commands (ws_session_commands.cpp).
@@ -98,25 +101,23 @@ class ws_session final : public cm::session,
   bool closing() const { return phase_ == phase::closing || phase_ == phase::finished; }
 
   session_services& svc_;
-  boost::asio::ip::tcp::socket sock_;
+  ws_socket sock_;
   ws::message_reader reader_;
   cm::send_queue queue_;
   ws_frame_writer writer_;
   unread_tracker tracker_;
-  std::unique_ptr<boost::asio::steady_timer> close_timer_;
-  std::unique_ptr<boost::asio::steady_timer> settle_timer_;  // cluster: recount after connect
-  connection_lifetime life_;                                 // the token's exp and the keep-alive
-  phase phase_ = phase::handshake;
+  // The cluster's settle recount after connect, then (replacing it) the close grace period.
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+  connection_lifetime life_;  // the token's exp and the keep-alive
   std::uint16_t commands_in_flight_ = 0;
-  bool registered_ = false;
-  bool read_waiting_ = false;  // an async wait for readability is pending
-  bool read_paused_ = false;   // commands in flight at the cap: the socket is not read
-  bool stop_reading_ = false;  // the peer broke the protocol
-  bool waiting_writable_ = false;
-  bool close_sent_ = false;
-  bool peer_closed_ = false;
-  // Recovery (state events): the seq after which the initial sync lists changes.
-  std::optional<std::uint64_t> changes_since_;
+  phase phase_ = phase::handshake;
+  bool registered_ : 1 = false;
+  bool read_waiting_ : 1 = false;  // an async wait for readability is pending
+  bool read_paused_ : 1 = false;   // commands in flight at the cap: the socket is not read
+  bool stop_reading_ : 1 = false;  // the peer broke the protocol
+  bool waiting_writable_ : 1 = false;
+  bool close_sent_ : 1 = false;
+  bool peer_closed_ : 1 = false;
 };
 
 }  // namespace herald::gateway

@@ -33,7 +33,8 @@ cm::outgoing with_tail(std::shared_ptr<const std::string> body, std::int64_t unr
 
 }  // namespace
 
-void ws_session::load_initial(std::optional<std::uint64_t> since) {
+void ws_session::load_initial(std::optional<std::uint64_t> since,
+                              std::optional<std::uint64_t> changes_since) {
   auto v = viewer();
   if (!since) {
     // A count alone goes through the read batcher with the other counts and pages.
@@ -50,7 +51,7 @@ void ws_session::load_initial(std::optional<std::uint64_t> since) {
     return;
   }
   read_count_and_page(
-      svc_, v, *since, changes_since_, sock_.get_executor(),
+      svc_, v, *since, changes_since, sock_.get_executor(),
       [self = shared_from_this(), since](persistence::outcome<count_and_page> out) {
         if (self->closing()) return;
         if (!out.ok()) {
@@ -72,10 +73,11 @@ void ws_session::initial_loaded(std::optional<std::uint64_t> since,
     // Events for a newly seen user reach this node only once its bus subscription is
     // confirmed; one recount after that window makes the count true even if one fell into
     // it (the item itself is in the inbox and the next sync).
-    settle_timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), settle);
-    settle_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-      self->settle_timer_.reset();
-      if (!ec) self->on_count_changed();
+    timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), settle);
+    timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled, or replaced by the close timer
+      self->timer_.reset();
+      self->on_count_changed();
     });
   }
 }

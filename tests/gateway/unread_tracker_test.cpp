@@ -501,3 +501,42 @@ TEST_CASE("a sync page within what was sent, or past a gap, changes nothing", "[
   CHECK(r.pushed.back().first == 20);
   CHECK(r.counts == std::vector<std::int64_t>{2});
 }
+
+TEST_CASE("what a connection holds while something is pending is freed when it is over",
+          "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  CHECK(t.idle());
+  t.on_notification(11, prefix);  // early: held until the count
+  CHECK_FALSE(t.idle());          // positive control: held arrivals are state
+  t.loaded(3, 10, false);
+  CHECK(t.idle());
+  t.on_count_changed();
+  t.on_notification(12, prefix);  // during the recount: remembered to count on top
+  CHECK_FALSE(t.idle());
+  t.recounted(4, 11);
+  CHECK(r.last == 5);  // 4 from the store, 12 on top: what the client shows already
+  CHECK(t.idle());
+  t.on_state(20);  // a state seq above the floor is remembered until a count covers it
+  CHECK_FALSE(t.idle());
+  t.on_count_changed();
+  t.recounted(5, 20);
+  CHECK(t.idle());
+}
+
+TEST_CASE("an out-of-order id is sent unless it is one of the last sent", "[unread_tracker]") {
+  recorder r;
+  unread_tracker t(r);
+  t.loaded(0, 0, false);
+  for (std::uint64_t id : {5, 7, 6, 7, 5}) t.on_notification(id, prefix);
+  REQUIRE(r.pushed.size() == 3);  // 5, 7, then the late 6; the repeats of 7 and 5 are dropped
+  CHECK(r.pushed[2].first == 6);
+  // An id with the low 32 bits of a recent one, 2^32 below it, is another id: it is sent.
+  const std::uint64_t big = (std::uint64_t{1} << 32) + 3;
+  t.on_notification(big, prefix);
+  t.on_notification(3, prefix);
+  REQUIRE(r.pushed.size() == 5);
+  CHECK(r.pushed[4].first == 3);
+  t.on_notification(big, prefix);  // and the recent one itself is still refused
+  CHECK(r.pushed.size() == 5);
+}
