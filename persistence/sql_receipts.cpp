@@ -125,22 +125,46 @@ void sql_store::on_marked(std::uint64_t user_id, const std::vector<std::uint64_t
 }
 
 void sql_store::add_receipts(std::uint64_t user_id, std::vector<proto::notification>& items) {
-  if (items.empty()) return;
-  std::unordered_map<std::uint64_t, proto::notification*> by_id;
-  sql_params params{id_param(user_id)};
-  for (auto& n : items) {
-    by_id[n.id] = &n;
-    params.push_back(id_param(n.id));
+  std::vector<receipt_target> one{{user_id, &items}};
+  add_receipts(one);
+}
+
+void sql_store::add_receipts(const std::vector<receipt_target>& pages) {
+  // One statement per chunk of item ids for every page of a read batch (not one per page):
+  // the users' and the ids' lists select a superset of the pairs, and only the pairs asked for
+  // are applied.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::vector<proto::notification*>> wanted;
+  std::set<std::uint64_t> users, ids;
+  for (const auto& p : pages) {
+    for (auto& n : *p.items) {
+      wanted[{p.user_id, n.id}].push_back(&n);
+      users.insert(p.user_id);
+      ids.insert(n.id);
+    }
   }
-  for (const auto& r : query("SELECT notification_id, delivered_at_ms, read_at_ms FROM receipts"
-                             " WHERE user_id = ? AND notification_id IN (" +
-                                 placeholders(items.size()) + ")",
-                             params)) {
-    auto it = by_id.find(static_cast<std::uint64_t>(r.i64(0)));
-    if (it == by_id.end()) continue;
-    if (!r.null(1)) it->second->delivered_at_ms = r.i64(1);
-    // A read after this page's snapshot is not shown half-way: read_at goes with read.
-    if (!r.null(2) && it->second->read) it->second->read_at_ms = r.i64(2);
+  if (wanted.empty()) return;
+  sql_params user_params;
+  for (auto u : users) user_params.push_back(id_param(u));
+  const std::vector<std::uint64_t> all(ids.begin(), ids.end());
+  constexpr std::size_t chunk = 500;
+  for (std::size_t at = 0; at < all.size(); at += chunk) {
+    const auto n = std::min(chunk, all.size() - at);
+    sql_params params = user_params;
+    for (std::size_t i = 0; i < n; ++i) params.push_back(id_param(all[at + i]));
+    for (const auto& r : query("SELECT user_id, notification_id, delivered_at_ms, read_at_ms"
+                               " FROM receipts WHERE user_id IN (" +
+                                   placeholders(users.size()) + ") AND notification_id IN (" +
+                                   placeholders(n) + ")",
+                               params)) {
+      auto it =
+          wanted.find({static_cast<std::uint64_t>(r.i64(0)), static_cast<std::uint64_t>(r.i64(1))});
+      if (it == wanted.end()) continue;
+      for (auto* item : it->second) {
+        if (!r.null(2)) item->delivered_at_ms = r.i64(2);
+        // A read after this page's snapshot is not shown half-way: read_at goes with read.
+        if (!r.null(3) && item->read) item->read_at_ms = r.i64(3);
+      }
+    }
   }
 }
 

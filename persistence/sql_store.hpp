@@ -251,6 +251,12 @@ class sql_store : public store {
                  std::int64_t now_ms);
   // Fills read_at / delivered_at of the user's items from their receipts.
   void add_receipts(std::uint64_t user_id, std::vector<proto::notification>& items);
+  struct receipt_target {
+    std::uint64_t user_id;
+    std::vector<proto::notification>* items;
+  };
+  // Every page of a read batch in one statement (per 500 item ids).
+  void add_receipts(const std::vector<receipt_target>& pages);
   void add_outbox(const std::string& body, std::int64_t now_ms);
 
   // Batch tokens outlive any commit whose outcome is still being resolved.

@@ -302,6 +302,7 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
     if (attempt < 3 && !lookup_holds(lookup, snap)) {
       continue;  // an audience appeared between the lookup and the snapshot
     }
+    std::vector<receipt_target> pages;
     for (std::size_t i = 0; i < reads.size(); ++i) {
       out[i].counts = counts_of(snap, reads[i].who, audiences[i]);
       if (!reads[i].page) continue;
@@ -312,8 +313,9 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
       const auto shared = refs_of(snap, reads[i].who, rows);
       out[i].page = page_of(*reads[i].page, shared, personal);
       out[i].page.unread = out[i].counts.unread;
-      add_receipts(reads[i].who.user_id, out[i].page.items);
+      pages.push_back({reads[i].who.user_id, &out[i].page.items});
     }
+    add_receipts(pages);
     return out;
   }
 }

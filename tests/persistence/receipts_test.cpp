@@ -109,3 +109,35 @@ STORE_CASE("with the delivered webhook on, each new delivery raises one event", 
   CHECK(events.size() == 7);
   CHECK(bodies.size() == 7);
 }
+
+STORE_CASE("pages read in one batch each show their own user's receipts", "[receipts]") {
+  auto s = b.open();
+  const auto a = insert(*s, R"({"user_id":-1,"title":"first"})").items[0].id;
+  const auto c = insert(*s, R"({"user_id":-1,"title":"second"})").items[0].id;
+  // User 1 was delivered both and read the first; user 2 was delivered the second only; user 3
+  // has no receipts. One batch reads all three pages (one receipts statement for all of them).
+  REQUIRE(s->ack({{user(1), {a, c}}}, t0 + 1) == 2);
+  REQUIRE(s->mark_read(user(1), a, t0 + 2).changed);
+  REQUIRE(s->ack({{user(2), {c}}}, t0 + 3) == 1);
+  persistence::inbox_query q;
+  const auto out = s->read_batch({{user(1), q}, {user(2), q}, {user(3), q}}, t0 + 4);
+  REQUIRE(out.size() == 3);
+  auto find = [](const persistence::inbox_page& p, std::uint64_t id) {
+    for (const auto& n : p.items) {
+      if (n.id == id) return n;
+    }
+    FAIL("item missing from the page");
+    return proto::notification{};
+  };
+  CHECK(find(out[0].page, a).delivered_at_ms == t0 + 1);
+  CHECK(find(out[0].page, a).read_at_ms == t0 + 2);
+  CHECK(find(out[0].page, c).delivered_at_ms == t0 + 1);
+  CHECK_FALSE(find(out[0].page, c).read_at_ms.has_value());
+  CHECK_FALSE(find(out[1].page, a).delivered_at_ms.has_value());  // user 1's receipt, not 2's
+  CHECK(find(out[1].page, c).delivered_at_ms == t0 + 3);
+  CHECK_FALSE(find(out[1].page, c).read_at_ms.has_value());
+  for (auto id : {a, c}) {
+    CHECK_FALSE(find(out[2].page, id).delivered_at_ms.has_value());
+    CHECK_FALSE(find(out[2].page, id).read_at_ms.has_value());
+  }
+}
