@@ -84,7 +84,7 @@ step "browser tests (headless Chromium)"
 tests/browser/run.sh
 
 step "fuzz targets (libFuzzer, bounded)"
-FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_JOBS="$jobs" tests/fuzz/run.sh
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_JOBS="$jobs" FUZZ_PARALLEL="$jobs" tests/fuzz/run.sh
 
 step "bench smoke run"
 bench/smoke.sh
