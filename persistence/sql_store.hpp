@@ -173,7 +173,7 @@ class sql_store : public store {
   snapshot snapshot_read(const std::vector<sql_statement>& branches, std::size_t personal_branches,
                          std::size_t shared_branches = 0);
   sql_statement counts_read(std::uint64_t user_id, std::int64_t now_ms) const;
-  sql_statement live_read(const std::vector<std::string>& audiences) const;
+  sql_statement live_and_known_read(const std::vector<std::string>& audiences) const;
   sql_statement seen_read(std::uint64_t user_id, const std::vector<std::string>& audiences) const;
   sql_statement expired_read(const std::vector<std::string>& audiences,
                              const std::vector<std::uint64_t>& users, std::int64_t now_ms) const;

@@ -264,9 +264,13 @@ std::vector<read_result> sql_store::read_batch(const std::vector<read_request>& 
     }
     all_audiences.insert("");
     const std::vector<std::string> counted(all_audiences.begin(), all_audiences.end());
-    branches.push_back(live_read(counted));
+    // The live counters and the audiences known (what the lookup looked up by key) are one
+    // branch: audience_live rows of both sets.
+    std::set<std::string> live_rows(all_audiences);
+    live_rows.insert(lookup.keys.begin(), lookup.keys.end());
+    branches.push_back(live_and_known_read({live_rows.begin(), live_rows.end()}));
     branches.push_back(expired_read(counted, users, now_ms));
-    add_known_reads(lookup, branches);
+    if (!lookup.pairs.empty()) branches.push_back(audiences_known_read(lookup.pairs));
     std::vector<std::size_t> branch_of(reads.size(), reads.size());  // personal branch per read
     std::size_t personal_branches = 0, shared_branches = 0;
     for (std::size_t i = 0; i < reads.size(); ++i) {

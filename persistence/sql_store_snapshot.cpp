@@ -12,8 +12,9 @@ namespace herald::persistence {
 namespace {
 constexpr std::size_t col_tag = col_retracted + 1;
 constexpr std::int64_t tag_counts = 0, tag_shared = 1;
-constexpr std::int64_t tag_audience_live = 4, tag_audience_known = 5, tag_seen = 6, tag_expired = 7;
-constexpr std::int64_t tag_personal = 10;  // personal branch i: 10 + i
+constexpr std::int64_t tag_audience_known = 5, tag_seen = 6, tag_expired = 7;
+constexpr std::int64_t tag_audience_live_known = 8;  // the live counter, and known
+constexpr std::int64_t tag_personal = 10;            // personal branch i: 10 + i
 
 // A branch of the UNION with its own ORDER BY / LIMIT is wrapped (dialect); one without is not.
 std::string wrapped(const sql_dialect& d, const std::string& select) {
@@ -37,9 +38,10 @@ sql_statement audience_live_branch(const char* count, std::int64_t tag,
 }  // namespace
 
 // The live counters of the audiences ("" = the broadcasts): col_id the count, col_audience the
-// audience. Primary-key lookups of audience_live.
-sql_statement sql_store::live_read(const std::vector<std::string>& audiences) const {
-  return audience_live_branch("l.live", tag_audience_live, audiences);
+// audience; each one found other than "" is also known (as audiences_by_key_read says).
+// Primary-key lookups of audience_live.
+sql_statement sql_store::live_and_known_read(const std::vector<std::string>& audiences) const {
+  return audience_live_branch("l.live", tag_audience_live_known, audiences);
 }
 
 // A user's seen counters (read or deleted live items) of the audiences: col_id the count,
@@ -219,8 +221,6 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
                                   kind_of(r.i64(col_kind)), r.str(col_audience),
                                   r.i64(col_is_read) != 0});
       }
-    } else if (tag == tag_audience_live) {
-      out.live[r.str(col_audience)] = r.i64(col_id);
     } else if (tag == tag_seen) {
       out.seen[static_cast<std::uint64_t>(r.i64(col_user_id))][r.str(col_audience)] = r.i64(col_id);
     } else if (tag == tag_expired) {
@@ -232,6 +232,10 @@ sql_store::snapshot sql_store::snapshot_read(const std::vector<sql_statement>& b
       }
     } else if (tag == tag_audience_known) {
       out.known.insert(r.str(col_audience));
+    } else if (tag == tag_audience_live_known) {
+      auto a = r.str(col_audience);
+      out.live[a] = r.i64(col_id);
+      if (!a.empty()) out.known.insert(std::move(a));
     } else if (tag >= tag_personal &&
                static_cast<std::size_t>(tag - tag_personal) < personal_branches) {
       out.personal[static_cast<std::size_t>(tag - tag_personal)].push_back(std::move(r));
