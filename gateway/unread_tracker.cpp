@@ -183,9 +183,26 @@ void unread_tracker::on_notification(std::uint64_t id,
 }
 
 bool unread_tracker::sent_recently(std::uint64_t id) const {
-  if (max_sent_ - id >= (std::uint64_t{1} << 31)) return false;
-  const auto low = static_cast<std::uint32_t>(id);
-  return std::find(recent_.begin(), recent_.end(), low) != recent_.end();
+  if (id > max_sent_ || max_sent_ - id >= no_recent) return false;
+  const auto below = static_cast<std::uint32_t>(max_sent_ - id);
+  return std::find(recent_.begin(), recent_.end(), below) != recent_.end();
+}
+
+void unread_tracker::remember_sent(std::uint64_t id) {
+  if (id > max_sent_) {
+    // Every remembered distance grows by the step (saturating at no_recent).
+    const std::uint64_t step = id - max_sent_;
+    for (auto& r : recent_) {
+      if (r != no_recent) {
+        r = step >= no_recent - r ? no_recent : static_cast<std::uint32_t>(r + step);
+      }
+    }
+    max_sent_ = id;
+  }
+  const std::uint64_t below = max_sent_ - id;
+  recent_[recent_at_] = below >= no_recent ? no_recent : static_cast<std::uint32_t>(below);
+  static_assert(std::tuple_size_v<decltype(recent_)> == 16, "recent_at_ has 4 bits");
+  recent_at_ = static_cast<std::uint8_t>((recent_at_ + 1) % recent_.size());
 }
 
 void unread_tracker::deliver(std::uint64_t id, const std::shared_ptr<const std::string>& prefix) {
@@ -194,12 +211,9 @@ void unread_tracker::deliver(std::uint64_t id, const std::shared_ptr<const std::
     return;
   }
   note_during_recount(id);
-  if (id > watermark_) ++unread_;
+  if (id > watermark_ && unread_ < INT32_MAX) ++unread_;
   last_sent_unread_ = unread_;
-  max_sent_ = std::max(max_sent_, id);
-  recent_[recent_at_] = static_cast<std::uint32_t>(id);
-  static_assert(std::tuple_size_v<decltype(recent_)> == 16, "recent_at_ has 4 bits");
-  recent_at_ = static_cast<std::uint8_t>((recent_at_ + 1) % recent_.size());
+  remember_sent(id);
   out_.send_notification(id, prefix, unread_);
 }
 
@@ -210,7 +224,7 @@ void unread_tracker::page_sent(std::uint64_t since, const std::vector<std::uint6
   for (auto id : ids) {
     if (id <= had) continue;  // sent live already, or in the initial sync
     note_during_recount(id);
-    if (id > watermark_) ++unread_;
+    if (id > watermark_ && unread_ < INT32_MAX) ++unread_;
   }
   floor_ = ids.back();
   if (unread_ != last_sent_unread_) {

@@ -111,6 +111,7 @@ class unread_tracker {
   void fetch();  // start_resync from the resume point
   void recount();
   bool sent_recently(std::uint64_t id) const;
+  void remember_sent(std::uint64_t id);  // id went out: max_sent_ and recent_
   void apply_recount(std::int64_t unread, std::uint64_t watermark);
   void release_held();
   void advance_floor(std::uint64_t to);
@@ -146,7 +147,7 @@ class unread_tracker {
   std::unique_ptr<pending> cold_;
   // Counts fit in 32 bits (saturated: a count is far below 2^31).
   static std::int32_t to_count(std::int64_t n) {
-    return static_cast<std::int32_t>(std::clamp<std::int64_t>(n, -1, INT32_MAX));
+    return static_cast<std::int32_t>(std::clamp<std::int64_t>(n, INT32_MIN, INT32_MAX));
   }
   std::int32_t unread_ = 0;
   std::int32_t last_sent_unread_ = -1;
@@ -157,9 +158,16 @@ class unread_tracker {
   // Seq gating: every change with seq <= seq_floor_ that counts here had its frame sent (or
   // predates the connection); pending::seen holds the state seqs above it received so far.
   std::uint64_t seq_floor_ = 0;
-  // The low 32 bits of the last ids sent, for out-of-order duplicates (only ids within 2^31
-  // below max_sent_ are compared, where the low bits identify the id).
-  std::array<std::uint32_t, 16> recent_{};
+  // The last ids sent, for out-of-order duplicates: each as its distance below max_sent_
+  // (exact; kept up to date when max_sent_ moves), or no_recent when unused or 2^32 - 1 ids or
+  // more below it.
+  static constexpr std::uint32_t no_recent = UINT32_MAX;
+  static constexpr std::array<std::uint32_t, 16> no_recents() {
+    std::array<std::uint32_t, 16> a{};
+    a.fill(no_recent);
+    return a;
+  }
+  std::array<std::uint32_t, 16> recent_ = no_recents();
   std::uint16_t duplicates_ = 0;   // wraps: the session only looks for a change
   std::uint16_t counts_held_ = 0;  // wraps
   std::uint16_t max_early_;

@@ -69,13 +69,17 @@ void ws_session::initial_loaded(std::optional<std::uint64_t> since,
   // sync covers).
   tracker_.loaded(count.unread, count.watermark, since.has_value());
   const auto settle = svc_.subscription_settle();
-  if (settle.count() > 0) {
+  // (Not once closing: the close grace timer holds timer_, and sending the count or the sync
+  // page may have started the close.)
+  if (settle.count() > 0 && !closing()) {
     // Events for a newly seen user reach this node only once its bus subscription is
     // confirmed; one recount after that window makes the count true even if one fell into
     // it (the item itself is in the inbox and the next sync).
     timer_ = std::make_unique<asio::steady_timer>(sock_.get_executor(), settle);
     timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;  // cancelled, or replaced by the close timer
+      // Cancelled or replaced by the close timer; or it expired just as the close began (its
+      // handler already queued): timer_ is the close timer then, and stays.
+      if (ec || self->closing()) return;
       self->timer_.reset();
       self->on_count_changed();
     });

@@ -11,8 +11,9 @@ from herald_daemon import HOST, Herald, stop_all
 
 
 class Cluster:
-    def __init__(self, binary, workdir, store):
+    def __init__(self, binary, workdir, store, node_env=None):
         self.binary = binary
+        self.node_env = dict(node_env or {})  # more settings for every node
         self.workdir = str(workdir)
         self.store = store
         self.redis = ClusterRedis(self.workdir)
@@ -34,7 +35,7 @@ class Cluster:
     def add_node(self, wait=True):
         name = "node-%s" % "abcdefgh"[len(self.nodes)]
         d = Herald(self.binary, self.workdir, self.store,
-                   env={"HERALD_BUS": self.redis.url, "HERALD_NODE_ID": name})
+                   env=dict(self.node_env, HERALD_BUS=self.redis.url, HERALD_NODE_ID=name))
         d.name = name
         self.nodes.append(d)
         return d.start(ready_timeout=30, wait=wait)

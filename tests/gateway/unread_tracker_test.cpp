@@ -531,12 +531,26 @@ TEST_CASE("an out-of-order id is sent unless it is one of the last sent", "[unre
   for (std::uint64_t id : {5, 7, 6, 7, 5}) t.on_notification(id, prefix);
   REQUIRE(r.pushed.size() == 3);  // 5, 7, then the late 6; the repeats of 7 and 5 are dropped
   CHECK(r.pushed[2].first == 6);
-  // An id with the low 32 bits of a recent one, 2^32 below it, is another id: it is sent.
+  // Far apart ids (2^32, the range of the distances remembered) are told apart.
   const std::uint64_t big = (std::uint64_t{1} << 32) + 3;
   t.on_notification(big, prefix);
-  t.on_notification(3, prefix);
+  t.on_notification(3, prefix);  // another id than 2^32 + 3: sent
   REQUIRE(r.pushed.size() == 5);
   CHECK(r.pushed[4].first == 3);
-  t.on_notification(big, prefix);  // and the recent one itself is still refused
+  t.on_notification(big, prefix);  // the highest sent: refused
   CHECK(r.pushed.size() == 5);
+  t.on_notification(big + 7, prefix);
+  t.on_notification(big + 2, prefix);  // never sent, out of order: sent
+  REQUIRE(r.pushed.size() == 7);
+  CHECK(r.pushed[6].first == big + 2);
+  t.on_notification(big + 2, prefix);  // now a repeat
+  t.on_notification(big, prefix);      // still remembered, 7 below the highest
+  CHECK(r.pushed.size() == 7);
+  // An unused slot matches nothing (an out-of-order id 2^32 is not taken for a repeat).
+  recorder r2;
+  unread_tracker t2(r2);
+  t2.loaded(0, 0, false);
+  t2.on_notification((std::uint64_t{1} << 32) + 5, prefix);
+  t2.on_notification(std::uint64_t{1} << 32, prefix);
+  CHECK(r2.pushed.size() == 2);
 }
